@@ -1,0 +1,11 @@
+"""fastnax: training-free co-design of CNNs and in-memory-computing crossbar hardware.
+
+Importing fastnax is cheap: torch and xgboost are imported only by the parts that use them.
+"""
+
+from fastnax.arch import Architecture, Layer, LayerTable
+from fastnax.errors import FastnaxError
+
+__version__ = "0.1.0"
+
+__all__ = ["Architecture", "Layer", "LayerTable", "FastnaxError", "__version__"]

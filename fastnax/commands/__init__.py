@@ -1,0 +1,1 @@
+"""Subcommands of the ``fastnax`` command line (see ``fastnax.cli``)."""

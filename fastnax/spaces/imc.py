@@ -1,0 +1,654 @@
+"""The IMC co-design macro space (default) and its NAX restriction.
+
+A network is a stem convolution, S stages (3 for inputs up to 32×32, 4 above), a head (global
+average pooling or flatten, an optional hidden fully-connected layer) and a classifier. Per stage:
+the block type (``vgg``: conv, conv and a 2×2 max-pool closing the stage; ``mvgg``: conv, conv;
+``res``: a basic residual block with a 1×1 projection where the shape changes), the number of
+blocks (0–4) and the width. Per conv layer: kernel size and crossbar size. Global hardware knobs:
+weight bits, input bits, bits per cell and the ADC-precision rule.
+
+Downsampling rules: ``res`` and ``mvgg`` stages after the first halve the resolution in their first
+block (stride 2, as ResNet-20); a ``vgg`` stage halves it with its closing max-pool (as VGG-8).
+Every size is ``ceil(size / 2)``, so any configuration is valid for any input size.
+
+A residual projection is mapped to crossbars of the same size as its block's first convolution.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+
+import numpy as np
+
+from fastnax.arch import (ADC_RULES, KIND_CONV, KIND_LINEAR, KIND_PAD, Architecture, Layer,
+                          LayerTable, register_space)
+from fastnax.errors import ArchitectureError, BoundsError
+from fastnax.spaces.base import SearchSpace
+
+BLOCK_TYPES = ("vgg", "mvgg", "res")
+MAX_BLOCKS = 4
+CONVS_PER_BLOCK = 2
+KERNELS = (1, 3, 5, 7)
+CROSSBARS = (16, 32, 64, 128, 256)
+WIDTHS = (16, 32, 64, 128, 256, 512)
+STEM_WIDTHS = (0, 16, 32, 64, 128)  # 0: no stem
+HEAD_POOLS = ("gap", "flatten")
+FC_HIDDEN = (0, 256, 512, 1024)  # 0: no hidden layer
+W_BITS = (4, 6, 8)
+IN_BITS = (4, 6, 8)
+CELL_BITS = (1, 2, 4)
+
+STAGE_DIM = 3 + 2 * MAX_BLOCKS * CONVS_PER_BLOCK  # type, blocks, width, (kernel, crossbar) × 8
+SLOTS_PER_STAGE = MAX_BLOCKS * 3  # conv1, conv2, projection per block
+
+
+def _ceil_half(x):
+    return -(-x // 2)
+
+
+class Layout:
+    """Positions of the coordinates in an ``imc`` vector with ``stages`` stages."""
+
+    def __init__(self, stages: int):
+        self.stages = stages
+        self.stem = 0  # stem width, stem kernel, stem crossbar
+        self.stage0 = 3
+        self.head = 3 + stages * STAGE_DIM  # pool, hidden, fc1 crossbar, fc2 crossbar
+        self.knobs = self.head + 4  # w_bits, in_bits, cell_bits, adc rule
+        self.dim = self.knobs + 4
+
+    def stage(self, s: int) -> int:
+        return self.stage0 + s * STAGE_DIM
+
+    def conv(self, s: int, j: int) -> tuple[int, int]:
+        """(kernel, crossbar) positions of conv slot j (0..7) of stage s."""
+        base = self.stage(s) + 3 + 2 * j
+        return base, base + 1
+
+    def bounds(self) -> np.ndarray:
+        hi = [len(STEM_WIDTHS) - 1, len(KERNELS) - 1, len(CROSSBARS) - 1]
+        for _ in range(self.stages):
+            hi += [len(BLOCK_TYPES) - 1, MAX_BLOCKS, len(WIDTHS) - 1]
+            hi += [len(KERNELS) - 1, len(CROSSBARS) - 1] * (MAX_BLOCKS * CONVS_PER_BLOCK)
+        hi += [len(HEAD_POOLS) - 1, len(FC_HIDDEN) - 1, len(CROSSBARS) - 1, len(CROSSBARS) - 1]
+        hi += [len(W_BITS) - 1, len(IN_BITS) - 1, len(CELL_BITS) - 1, len(ADC_RULES) - 1]
+        return np.stack([np.zeros(len(hi)), np.asarray(hi, dtype=float)], axis=1)
+
+    def names(self) -> list[str]:
+        names = ["stem_width", "stem_kernel", "stem_crossbar"]
+        for s in range(self.stages):
+            names += [f"s{s}_block", f"s{s}_blocks", f"s{s}_width"]
+            for j in range(MAX_BLOCKS * CONVS_PER_BLOCK):
+                names += [f"s{s}_conv{j}_kernel", f"s{s}_conv{j}_crossbar"]
+        names += ["head_pool", "fc_hidden", "fc1_crossbar", "fc2_crossbar"]
+        names += ["w_bits", "in_bits", "cell_bits", "adc_rule"]
+        return names
+
+
+def canonicalize(index: np.ndarray, layout: Layout) -> np.ndarray:
+    """Zero every coordinate that does not affect the network (vectorized over rows)."""
+    index = np.array(index, dtype=np.int64, copy=True)
+    no_stem = index[:, layout.stem] == 0
+    index[no_stem, layout.stem + 1] = 0
+    index[no_stem, layout.stem + 2] = 0
+    for s in range(layout.stages):
+        base = layout.stage(s)
+        blocks = index[:, base + 1]
+        empty = blocks == 0
+        index[empty, base] = 0
+        index[empty, base + 2] = 0
+        for j in range(MAX_BLOCKS * CONVS_PER_BLOCK):
+            inactive = j >= CONVS_PER_BLOCK * blocks
+            k, x = layout.conv(s, j)
+            index[inactive, k] = 0
+            index[inactive, x] = 0
+    no_hidden = index[:, layout.head + 1] == 0
+    index[no_hidden, layout.head + 2] = 0
+    return index
+
+
+class ImcCodec:
+    """Builds, prints and parses ``imc`` architectures for one set of options."""
+
+    def __init__(self, input_size: int = 32, in_channels: int = 3, num_classes: int = 10,
+                 stages: int | None = None):
+        self.input_size = _positive_int("input_size", input_size)
+        self.in_channels = _positive_int("in_channels", in_channels)
+        self.num_classes = _positive_int("num_classes", num_classes)
+        if stages is None:
+            stages = 3 if self.input_size <= 32 else 4
+        self.stages = _positive_int("stages", stages)
+        if self.stages > 6:
+            raise BoundsError(f"stages must be between 1 and 6, got {stages}")
+        self.layout = Layout(self.stages)
+
+    @property
+    def options(self) -> dict:
+        return {"input_size": self.input_size, "in_channels": self.in_channels,
+                "num_classes": self.num_classes, "stages": self.stages}
+
+    def arch(self, index: np.ndarray) -> Architecture:
+        return Architecture("imc", tuple(self.options.items()), tuple(int(v) for v in index))
+
+    def hardware_knobs(self, arch: Architecture) -> dict[str, int]:
+        g = arch.genotype
+        k = self.layout.knobs
+        return {"w_bits": W_BITS[g[k]], "in_bits": IN_BITS[g[k + 1]],
+                "cell_bits": CELL_BITS[g[k + 2]], "adc_rule": g[k + 3]}
+
+    # --- the network DAG (reference path: one architecture) --------------------------------------
+    def build_layers(self, arch: Architecture) -> tuple[Layer, ...]:
+        g = arch.genotype
+        L = self.layout
+        size = self.input_size
+        layers: list[Layer] = [Layer("input", c_out=self.in_channels, in_hw=(size, size),
+                                     out_hw=(size, size))]
+        prev, c, h = 0, self.in_channels, size
+
+        def add(layer: Layer) -> int:
+            layers.append(layer)
+            return len(layers) - 1
+
+        if g[L.stem]:
+            width, k, x = STEM_WIDTHS[g[L.stem]], KERNELS[g[L.stem + 1]], CROSSBARS[g[L.stem + 2]]
+            prev = add(Layer("conv", (prev,), c, width, k, 1, (h, h), (h, h), x, "post", True))
+            c = width
+        for s in range(L.stages):
+            base = L.stage(s)
+            btype, blocks, width = BLOCK_TYPES[g[base]], g[base + 1], WIDTHS[g[base + 2]]
+            for b in range(blocks):
+                k1, x1 = (KERNELS[g[L.conv(s, 2 * b)[0]]], CROSSBARS[g[L.conv(s, 2 * b)[1]]])
+                k2, x2 = (KERNELS[g[L.conv(s, 2 * b + 1)[0]]], CROSSBARS[g[L.conv(s, 2 * b + 1)[1]]])
+                stride = 2 if (b == 0 and s > 0 and btype in ("res", "mvgg")) else 1
+                h1 = _ceil_half(h) if stride == 2 else h
+                conv1 = add(Layer("conv", (prev,), c, width, k1, stride, (h, h), (h1, h1), x1, "post", True))
+                relu2 = "none" if btype == "res" else "post"
+                conv2 = add(Layer("conv", (conv1,), width, width, k2, 1, (h1, h1), (h1, h1), x2, relu2, True))
+                if btype == "res":
+                    shortcut = prev
+                    if stride == 2 or c != width:
+                        shortcut = add(Layer("conv", (prev,), c, width, 1, stride, (h, h), (h1, h1), x1,
+                                             "none", True))
+                    prev = add(Layer("add", (conv2, shortcut), width, width, in_hw=(h1, h1),
+                                     out_hw=(h1, h1), relu="post", skip_inputs=(shortcut,)))
+                else:
+                    prev = conv2
+                c, h = width, h1
+            if btype == "vgg" and blocks:
+                h1 = _ceil_half(h)
+                prev = add(Layer("maxpool", (prev,), c, c, 2, 2, (h, h), (h1, h1)))
+                h = h1
+        head = L.head
+        pool, hidden = HEAD_POOLS[g[head]], FC_HIDDEN[g[head + 1]]
+        if pool == "gap":
+            prev = add(Layer("gap", (prev,), c, c, h, 1, (h, h), (1, 1)))
+            features = c
+        else:
+            features = c * h * h
+            prev = add(Layer("flatten", (prev,), c, features, 1, 1, (h, h), (1, 1)))
+        if hidden:
+            prev = add(Layer("linear", (prev,), features, hidden, 1, 1, (1, 1), (1, 1),
+                             CROSSBARS[g[head + 2]], "post"))
+            features = hidden
+        add(Layer("linear", (prev,), features, self.num_classes, 1, 1, (1, 1), (1, 1),
+                  CROSSBARS[g[head + 3]]))
+        return tuple(layers)
+
+    # --- the canonical string ----------------------------------------------------------------
+    def format(self, arch: Architecture) -> str:
+        g = arch.genotype
+        L = self.layout
+        knobs = self.hardware_knobs(arch)
+        parts = [f"imc:{self.in_channels}x{self.input_size}x{self.input_size}:{self.num_classes}:"
+                 f"w{knobs['w_bits']}a{knobs['in_bits']}c{knobs['cell_bits']}:{ADC_RULES[knobs['adc_rule']]}"]
+        if g[L.stem]:
+            parts.append(f"stem{STEM_WIDTHS[g[L.stem]]}k{KERNELS[g[L.stem + 1]]}x{CROSSBARS[g[L.stem + 2]]}")
+        else:
+            parts.append("stem0")
+        for s in range(L.stages):
+            base = L.stage(s)
+            blocks = g[base + 1]
+            if not blocks:
+                parts.append("-")
+                continue
+            convs = ",".join(f"{KERNELS[g[L.conv(s, j)[0]]]}x{CROSSBARS[g[L.conv(s, j)[1]]]}"
+                             for j in range(CONVS_PER_BLOCK * blocks))
+            parts.append(f"{BLOCK_TYPES[g[base]]}{blocks}w{WIDTHS[g[base + 2]]}:{convs}")
+        head = L.head
+        hidden = FC_HIDDEN[g[head + 1]]
+        text = HEAD_POOLS[g[head]]
+        if hidden:
+            text += f"-{hidden}x{CROSSBARS[g[head + 2]]}"
+        text += f"-x{CROSSBARS[g[head + 3]]}"
+        parts.append(text)
+        return "/".join(parts)
+
+
+_HEADER = re.compile(r"^imc:(\d+)x(\d+)x(\d+):(\d+):w(\d+)a(\d+)c(\d+):([a-z]+)$")
+_STEM = re.compile(r"^stem(?:0|(\d+)k(\d+)x(\d+))$")
+_STAGE = re.compile(r"^([a-z]+)(\d+)w(\d+):((?:\d+x\d+,)*\d+x\d+)$")
+_HEAD = re.compile(r"^([a-z]+)(?:-(\d+)x(\d+))?-x(\d+)$")
+
+
+def _choice(value: int, choices: tuple, what: str, text: str) -> int:
+    if value not in choices:
+        raise ArchitectureError(
+            f"malformed imc architecture {text[:60]!r}: {what} {value} is not one of "
+            f"{', '.join(map(str, choices))}")
+    return choices.index(value)
+
+
+def parse(text: str) -> Architecture:
+    """Parse the canonical string of an ``imc`` architecture."""
+    parts = text.split("/")
+    header = _HEADER.match(parts[0])
+    if not header or len(parts) < 3:
+        raise ArchitectureError(
+            f"malformed imc architecture {text[:60]!r}: expected 'imc:CxHxW:CLASSES:wWaAcC:ADC/"
+            f"stem.../STAGE/.../HEAD', e.g. {str(ImcSpace().baseline('resnet20'))!r}")
+    c_in, h, w, classes, wb, ab, cb, adc = header.groups()
+    if h != w:
+        raise ArchitectureError(f"malformed imc architecture {text[:60]!r}: inputs must be square, got {h}x{w}")
+    stage_parts = parts[2:-1]
+    codec = ImcCodec(int(h), int(c_in), int(classes), max(len(stage_parts), 1))
+    if not stage_parts:
+        raise ArchitectureError(f"malformed imc architecture {text[:60]!r}: it has no stage")
+    L = codec.layout
+    g = np.zeros(L.dim, dtype=np.int64)
+    if adc not in ADC_RULES:
+        raise ArchitectureError(
+            f"malformed imc architecture {text[:60]!r}: ADC rule {adc!r} is not one of {', '.join(ADC_RULES)}")
+    g[L.knobs:L.knobs + 4] = [_choice(int(wb), W_BITS, "weight bits", text),
+                              _choice(int(ab), IN_BITS, "input bits", text),
+                              _choice(int(cb), CELL_BITS, "bits per cell", text), ADC_RULES.index(adc)]
+    stem = _STEM.match(parts[1])
+    if not stem:
+        raise ArchitectureError(f"malformed imc architecture {text[:60]!r}: bad stem {parts[1]!r}, "
+                                f"expected 'stem0' or 'stemWIDTHkKERNELxCROSSBAR'")
+    if stem.group(1):
+        g[L.stem] = _choice(int(stem.group(1)), STEM_WIDTHS[1:], "stem width", text) + 1
+        g[L.stem + 1] = _choice(int(stem.group(2)), KERNELS, "kernel", text)
+        g[L.stem + 2] = _choice(int(stem.group(3)), CROSSBARS, "crossbar size", text)
+    for s, part in enumerate(stage_parts):
+        if part == "-":
+            continue
+        m = _STAGE.match(part)
+        if not m:
+            raise ArchitectureError(
+                f"malformed imc architecture {text[:60]!r}: bad stage {part!r}, expected '-' or "
+                f"'TYPEnBLOCKSwWIDTH:KxN,...' with TYPE one of {', '.join(BLOCK_TYPES)}")
+        btype, blocks, width, convs = m.groups()
+        base = L.stage(s)
+        if btype not in BLOCK_TYPES:
+            raise ArchitectureError(f"malformed imc architecture {text[:60]!r}: block type {btype!r} is "
+                                    f"not one of {', '.join(BLOCK_TYPES)}")
+        blocks = int(blocks)
+        if not 1 <= blocks <= MAX_BLOCKS:
+            raise ArchitectureError(f"malformed imc architecture {text[:60]!r}: {blocks} blocks in a "
+                                    f"stage; valid: 1 to {MAX_BLOCKS} (or '-' for none)")
+        conv_list = [tuple(int(v) for v in pair.split("x")) for pair in convs.split(",")]
+        if len(conv_list) != CONVS_PER_BLOCK * blocks:
+            raise ArchitectureError(f"malformed imc architecture {text[:60]!r}: stage {s} has {blocks} "
+                                    f"blocks and needs {CONVS_PER_BLOCK * blocks} convs, got {len(conv_list)}")
+        g[base] = BLOCK_TYPES.index(btype)
+        g[base + 1] = blocks
+        g[base + 2] = _choice(int(width), WIDTHS, "width", text)
+        for j, (k, x) in enumerate(conv_list):
+            kp, xp = L.conv(s, j)
+            g[kp] = _choice(k, KERNELS, "kernel", text)
+            g[xp] = _choice(x, CROSSBARS, "crossbar size", text)
+    head = _HEAD.match(parts[-1])
+    if not head or head.group(1) not in HEAD_POOLS:
+        raise ArchitectureError(f"malformed imc architecture {text[:60]!r}: bad head {parts[-1]!r}, "
+                                f"expected 'gap-xN', 'flatten-xN' or 'gap-HIDDENxN-xN'")
+    pool, hidden, x1, x2 = head.groups()
+    g[L.head] = HEAD_POOLS.index(pool)
+    if hidden is not None:
+        g[L.head + 1] = _choice(int(hidden), FC_HIDDEN[1:], "hidden width", text) + 1
+        g[L.head + 2] = _choice(int(x1), CROSSBARS, "crossbar size", text)
+    g[L.head + 3] = _choice(int(x2), CROSSBARS, "crossbar size", text)
+    return codec.arch(g)
+
+
+@lru_cache(maxsize=64)
+def _codec(**options) -> ImcCodec:
+    return ImcCodec(**options)
+
+
+def _codec_factory(**options) -> ImcCodec:
+    return _codec(**options)
+
+
+register_space("imc", _codec_factory, parse)
+
+
+def _positive_int(name: str, value) -> int:
+    try:
+        ivalue = int(value)
+    except (TypeError, ValueError):
+        raise BoundsError(f"{name} must be a positive integer, got {value!r}") from None
+    if ivalue != value or ivalue <= 0:
+        raise BoundsError(f"{name} must be a positive integer, got {value!r}")
+    return ivalue
+
+
+class ImcSpace(SearchSpace):
+    """The co-design macro space (see the module docstring).
+
+    Parameters
+    ----------
+    input_size : int
+        Height = width of the input images (32 for CIFAR, 64 for Tiny ImageNet, 8 for digits).
+    in_channels, num_classes : int
+    stages : int, optional
+        Number of stages; 3 for inputs up to 32×32, 4 above.
+    """
+
+    name = "imc"
+
+    def __init__(self, input_size: int = 32, in_channels: int = 3, num_classes: int = 10,
+                 stages: int | None = None):
+        self.codec = _codec(**ImcCodec(input_size, in_channels, num_classes, stages).options)
+        self.layout = self.codec.layout
+        self.options = self.codec.options
+        self._bounds = self.layout.bounds()
+
+    @property
+    def bounds(self) -> np.ndarray:
+        return self._bounds.copy()
+
+    @property
+    def coordinate_names(self) -> list[str]:
+        return self.layout.names()
+
+    def canonicalize(self, index: np.ndarray) -> np.ndarray:
+        return canonicalize(index, self.layout)
+
+    def _arch_from_index(self, row: np.ndarray) -> Architecture:
+        return self.codec.arch(row)
+
+    def _index_from_arch(self, arch: Architecture) -> np.ndarray:
+        if not isinstance(arch, Architecture):
+            raise ArchitectureError(f"expected an Architecture, got {type(arch).__name__}")
+        if arch.space != "imc" or arch.option_dict != self.options:
+            raise ArchitectureError(
+                f"architecture {str(arch)[:60]!r} is not a member of the imc space with options "
+                f"{self.options}")
+        return np.asarray(arch.genotype, dtype=np.int64)
+
+    @property
+    def size(self) -> int:
+        conv = len(KERNELS) * len(CROSSBARS)
+        stem = 1 + (len(STEM_WIDTHS) - 1) * conv
+        stage = 1 + sum(len(BLOCK_TYPES) * len(WIDTHS) * conv ** (CONVS_PER_BLOCK * n)
+                        for n in range(1, MAX_BLOCKS + 1))
+        head = len(HEAD_POOLS) * (len(CROSSBARS) + (len(FC_HIDDEN) - 1) * len(CROSSBARS) ** 2)
+        knobs = len(W_BITS) * len(IN_BITS) * len(CELL_BITS) * len(ADC_RULES)
+        return stem * stage ** self.layout.stages * head * knobs
+
+    # --- baselines -----------------------------------------------------------------------------
+    def _baselines(self) -> dict[str, np.ndarray]:
+        out = {}
+        if self.layout.stages == 3:
+            out["resnet20"] = self._uniform(stem=16, stages=[("res", 3, 16), ("res", 3, 32), ("res", 3, 64)],
+                                            crossbar=64)
+            out["vgg8"] = self._uniform(stem=0, stages=[("vgg", 1, 128), ("vgg", 1, 256), ("vgg", 1, 512)],
+                                        crossbar=128, pool="flatten", hidden=1024)
+        if self.layout.stages == 4:
+            out["resnet18"] = self._uniform(stem=64, stages=[("res", 2, 64), ("res", 2, 128),
+                                                             ("res", 2, 256), ("res", 2, 512)], crossbar=64)
+        return out
+
+    def _uniform(self, stem: int, stages: list, crossbar: int, kernel: int = 3, pool: str = "gap",
+                 hidden: int = 0, w_bits: int = 8, in_bits: int = 8, cell_bits: int = 2) -> np.ndarray:
+        L = self.layout
+        g = np.zeros(L.dim, dtype=np.int64)
+        k, x = KERNELS.index(kernel), CROSSBARS.index(crossbar)
+        if stem:
+            g[L.stem:L.stem + 3] = [STEM_WIDTHS.index(stem), k, x]
+        for s, (btype, blocks, width) in enumerate(stages):
+            base = L.stage(s)
+            g[base:base + 3] = [BLOCK_TYPES.index(btype), blocks, WIDTHS.index(width)]
+            for j in range(CONVS_PER_BLOCK * blocks):
+                g[list(L.conv(s, j))] = [k, x]
+        g[L.head:L.head + 4] = [HEAD_POOLS.index(pool), FC_HIDDEN.index(hidden), x if hidden else 0, x]
+        g[L.knobs:L.knobs + 4] = [W_BITS.index(w_bits), IN_BITS.index(in_bits),
+                                  CELL_BITS.index(cell_bits), 0]
+        return g
+
+    # --- the fast path -------------------------------------------------------------------------
+    def layer_table(self, X_or_archs) -> LayerTable:
+        """Weight layers of a batch, vectorized over architectures.
+
+        Slots: 0 stem; then per stage and block (conv1, conv2, projection); then fc1, fc2.
+        """
+        index = self._check_table_input(X_or_archs)
+        return imc_layer_table(index, self.codec)
+
+
+def imc_layer_table(index: np.ndarray, codec: ImcCodec) -> LayerTable:
+    L = codec.layout
+    n = index.shape[0]
+    slots = 1 + L.stages * SLOTS_PER_STAGE + 2
+    cols = {name: np.zeros((n, slots), dtype=np.int64) for name in LayerTable.PER_LAYER}
+    kernels, crossbars, widths = np.asarray(KERNELS), np.asarray(CROSSBARS), np.asarray(WIDTHS)
+
+    def put(j, active, kind, kernel, stride, c_in, c_out, h_in, h_out, crossbar):
+        for name, value in (("kind", kind), ("kernel", kernel), ("stride", stride), ("c_in", c_in),
+                            ("c_out", c_out), ("in_h", h_in), ("in_w", h_in), ("out_h", h_out),
+                            ("out_w", h_out), ("crossbar_size", crossbar)):
+            cols[name][:, j] = np.where(active, value, 0)
+
+    size = codec.input_size
+    c = np.full(n, codec.in_channels, dtype=np.int64)
+    h = np.full(n, size, dtype=np.int64)
+    act = np.zeros(n, dtype=np.int64)
+    n_skip = np.zeros(n, dtype=np.int64)
+    has_stem = index[:, L.stem] > 0
+    stem_width = np.asarray(STEM_WIDTHS)[index[:, L.stem]]
+    put(0, has_stem, KIND_CONV, kernels[index[:, L.stem + 1]], 1, c, stem_width, h, h,
+        crossbars[index[:, L.stem + 2]])
+    c = np.where(has_stem, stem_width, c)
+    for s in range(L.stages):
+        base = L.stage(s)
+        btype, blocks, width = index[:, base], index[:, base + 1], widths[index[:, base + 2]]
+        is_res, is_vgg = btype == BLOCK_TYPES.index("res"), btype == BLOCK_TYPES.index("vgg")
+        for b in range(MAX_BLOCKS):
+            active = blocks > b
+            j0 = 1 + s * SLOTS_PER_STAGE + 3 * b
+            k1p, x1p = L.conv(s, 2 * b)
+            k2p, x2p = L.conv(s, 2 * b + 1)
+            stride = np.where((b == 0) & (s > 0) & ~is_vgg, 2, 1)
+            h1 = np.where(stride == 2, -(-h // 2), h)
+            x1 = crossbars[index[:, x1p]]
+            put(j0, active, KIND_CONV, kernels[index[:, k1p]], stride, c, width, h, h1, x1)
+            put(j0 + 1, active, KIND_CONV, kernels[index[:, k2p]], 1, width, width, h1, h1,
+                crossbars[index[:, x2p]])
+            proj = active & is_res & ((stride == 2) | (c != width))
+            put(j0 + 2, proj, KIND_CONV, 1, stride, c, width, h, h1, x1)
+            res_block = active & is_res
+            n_skip += res_block
+            act += np.where(res_block, width * h1 * h1 * 3, 0)  # add node: two inputs, one output
+            c = np.where(active, width, c)
+            h = np.where(active, h1, h)
+        pooled = is_vgg & (blocks > 0)
+        h_pool = np.where(pooled, -(-h // 2), h)
+        act += np.where(pooled, c * h_pool * h_pool * 2, 0)
+        h = h_pool
+    head = L.head
+    gap = index[:, head] == HEAD_POOLS.index("gap")
+    act += np.where(gap, c * 2, 0)  # the gap node's output, counted (in + out) as in arch.activation_traffic
+    features = np.where(gap, c, c * h * h)
+    hidden = np.asarray(FC_HIDDEN)[index[:, head + 1]]
+    has_hidden = hidden > 0
+    j = slots - 2
+    put(j, has_hidden, KIND_LINEAR, 1, 1, features, hidden, 1, 1, crossbars[index[:, head + 2]])
+    features = np.where(has_hidden, hidden, features)
+    put(j + 1, np.ones(n, bool), KIND_LINEAR, 1, 1, features, codec.num_classes, 1, 1,
+        crossbars[index[:, head + 3]])
+    cols["kind"] = cols["kind"].astype(np.int8)
+    k = L.knobs
+    return LayerTable(**cols, w_bits=np.asarray(W_BITS)[index[:, k]], in_bits=np.asarray(IN_BITS)[index[:, k + 1]],
+                      cell_bits=np.asarray(CELL_BITS)[index[:, k + 2]], adc_rule=index[:, k + 3].astype(np.int64),
+                      n_skip=n_skip, act_elems=act)
+
+
+class NaxSpace(SearchSpace):
+    """The NAX search space as a restriction of ``imc``.
+
+    ResNet-20 skeleton (16-channel 3×3 stem, three ``res`` stages of up to three blocks at 16/32/64
+    channels, global pooling, a linear classifier; 8-bit weights and inputs, 2 bits per cell). Every
+    convolution picks a kernel in {3, 5, 7} and a crossbar size in {16, 32, 64, 128}; the second and
+    third block of each stage may be the zero op, which drops the block (the first block of a stage
+    always exists: it changes the shape). Decodes to ``imc`` architectures.
+
+    Coordinates: stem (kernel, crossbar); per stage, per block: keep flag (blocks 2 and 3), then
+    (kernel, crossbar) of its two convs; classifier crossbar.
+    """
+
+    name = "nax"
+    KERNELS = (3, 5, 7)
+    CROSSBARS = (16, 32, 64, 128)
+
+    def __init__(self, input_size: int = 32, in_channels: int = 3, num_classes: int = 10):
+        self.imc = ImcSpace(input_size, in_channels, num_classes, stages=3)
+        self.options = {k: v for k, v in self.imc.options.items() if k != "stages"}
+        names = ["stem_kernel", "stem_crossbar"]
+        for s in range(3):
+            for b in range(3):
+                if b:
+                    names.append(f"s{s}_b{b}_keep")
+                for j in range(2):
+                    names += [f"s{s}_b{b}_conv{j}_kernel", f"s{s}_b{b}_conv{j}_crossbar"]
+        names.append("fc_crossbar")
+        self._names = names
+        hi = []
+        for name in names:
+            hi.append(1 if name.endswith("keep") else
+                      len(self.KERNELS) - 1 if name.endswith("kernel") else len(self.CROSSBARS) - 1)
+        self._bounds = np.stack([np.zeros(len(hi)), np.asarray(hi, float)], axis=1)
+        self._pos = {name: i for i, name in enumerate(names)}
+
+    @property
+    def bounds(self) -> np.ndarray:
+        return self._bounds.copy()
+
+    @property
+    def coordinate_names(self) -> list[str]:
+        return list(self._names)
+
+    def canonicalize(self, index: np.ndarray) -> np.ndarray:
+        """Kept blocks move to the front of their stage; dropped blocks' coordinates are zeroed."""
+        index = np.array(index, dtype=np.int64, copy=True)
+        p = self._pos
+        for s in range(3):
+            conv_cols = [[p[f"s{s}_b{b}_conv{j}_{f}"] for j in range(2) for f in ("kernel", "crossbar")]
+                         for b in range(3)]
+            keep = np.stack([np.ones(len(index), bool), index[:, p[f"s{s}_b1_keep"]] > 0,
+                             index[:, p[f"s{s}_b2_keep"]] > 0], axis=1)
+            # stable order: kept blocks first, in their original order
+            order = np.argsort(~keep, axis=1, kind="stable")
+            blocks = np.stack([index[:, cols] for cols in conv_cols], axis=1)  # (n, 3, 4)
+            blocks = np.take_along_axis(blocks, order[:, :, None], axis=1)
+            kept = keep.sum(axis=1)
+            for b in range(3):
+                live = kept > b
+                index[:, conv_cols[b]] = np.where(live[:, None], blocks[:, b], 0)
+                if b:
+                    index[:, p[f"s{s}_b{b}_keep"]] = live
+        return index
+
+    def _to_imc_index(self, index: np.ndarray) -> np.ndarray:
+        L = self.imc.layout
+        p = self._pos
+        n = index.shape[0]
+        out = np.zeros((n, L.dim), dtype=np.int64)
+        kmap = np.asarray([KERNELS.index(k) for k in self.KERNELS])
+        xmap = np.asarray([CROSSBARS.index(x) for x in self.CROSSBARS])
+        out[:, L.stem] = STEM_WIDTHS.index(16)
+        out[:, L.stem + 1] = kmap[index[:, p["stem_kernel"]]]
+        out[:, L.stem + 2] = xmap[index[:, p["stem_crossbar"]]]
+        for s, width in enumerate((16, 32, 64)):
+            base = L.stage(s)
+            blocks = 1 + index[:, p[f"s{s}_b1_keep"]] + index[:, p[f"s{s}_b2_keep"]]
+            out[:, base] = BLOCK_TYPES.index("res")
+            out[:, base + 1] = blocks
+            out[:, base + 2] = WIDTHS.index(width)
+            for b in range(3):
+                live = blocks > b
+                for j in range(2):
+                    kp, xp = L.conv(s, 2 * b + j)
+                    out[:, kp] = np.where(live, kmap[index[:, p[f"s{s}_b{b}_conv{j}_kernel"]]], 0)
+                    out[:, xp] = np.where(live, xmap[index[:, p[f"s{s}_b{b}_conv{j}_crossbar"]]], 0)
+        out[:, L.head + 3] = xmap[index[:, p["fc_crossbar"]]]
+        out[:, L.knobs:L.knobs + 4] = [W_BITS.index(8), IN_BITS.index(8), CELL_BITS.index(2), 0]
+        return self.imc.canonicalize(out)
+
+    def _arch_from_index(self, row: np.ndarray) -> Architecture:
+        return self.imc._arch_from_index(self._to_imc_index(row[None])[0])
+
+    def _index_from_arch(self, arch: Architecture) -> np.ndarray:
+        g = self.imc._index_from_arch(arch)
+        L = self.imc.layout
+        p = self._pos
+        out = np.zeros(self.dim, dtype=np.int64)
+
+        def pick(value_index: int, table: tuple, allowed: tuple, what: str) -> int:
+            value = table[value_index]
+            if value not in allowed:
+                raise ArchitectureError(f"architecture is not in the nax space: {what} {value} is not one "
+                                        f"of {', '.join(map(str, allowed))}")
+            return allowed.index(value)
+
+        out[p["stem_kernel"]] = pick(g[L.stem + 1], KERNELS, self.KERNELS, "stem kernel")
+        out[p["stem_crossbar"]] = pick(g[L.stem + 2], CROSSBARS, self.CROSSBARS, "stem crossbar")
+        out[p["fc_crossbar"]] = pick(g[L.head + 3], CROSSBARS, self.CROSSBARS, "classifier crossbar")
+        for s in range(3):
+            base = L.stage(s)
+            blocks = g[base + 1]
+            if blocks < 1 or blocks > 3:
+                raise ArchitectureError(f"architecture is not in the nax space: stage {s} has {blocks} "
+                                        f"blocks, valid: 1 to 3")
+            for b in range(blocks):
+                if b:
+                    out[p[f"s{s}_b{b}_keep"]] = 1
+                for j in range(2):
+                    kp, xp = L.conv(s, 2 * b + j)
+                    out[p[f"s{s}_b{b}_conv{j}_kernel"]] = pick(g[kp], KERNELS, self.KERNELS, "kernel")
+                    out[p[f"s{s}_b{b}_conv{j}_crossbar"]] = pick(g[xp], CROSSBARS, self.CROSSBARS, "crossbar")
+        if not np.array_equal(self._to_imc_index(out[None])[0], g):
+            raise ArchitectureError(f"architecture {str(arch)[:60]!r} is not in the nax space (it "
+                                    f"differs from the ResNet-20 skeleton)")
+        return out
+
+    @property
+    def size(self) -> int:
+        conv = len(self.KERNELS) * len(self.CROSSBARS)
+        block = conv ** 2
+        stage = sum(block ** n for n in range(1, 4))
+        return conv * stage ** 3 * len(self.CROSSBARS)
+
+    def _baselines(self) -> dict[str, np.ndarray]:
+        g = self.imc._uniform(stem=16, stages=[("res", 3, 16), ("res", 3, 32), ("res", 3, 64)], crossbar=64)
+        arch = self.imc._arch_from_index(g)
+        return {"resnet20": self._index_from_arch(arch)}
+
+    def layer_table(self, X_or_archs) -> LayerTable:
+        if isinstance(X_or_archs, np.ndarray) and X_or_archs.dtype != object:
+            return imc_layer_table(self._to_imc_index(self.to_index(X_or_archs)), self.imc.codec)
+        return self.imc.layer_table(X_or_archs)
+
+    def to_imc(self, X) -> np.ndarray:
+        """The ``imc`` vectors of a batch of ``nax`` vectors."""
+        return self._to_imc_index(self.to_index(X)).astype(float)
+
+
+def digits_space() -> ImcSpace:
+    """The ``imc`` space sized for scikit-learn's 8×8 digits (the embedded default dataset)."""
+    return ImcSpace(input_size=8, in_channels=1, num_classes=10)
+
+
+def _log10_size(space: SearchSpace) -> float:
+    return math.log10(space.size)
