@@ -1,0 +1,349 @@
+"""Architecture records: one row per trained sample, in CSV or JSON Lines a person can read.
+
+Fields (:class:`Record`): ``arch`` (the canonical architecture string), ``space``, ``dataset``,
+``epochs``, ``seed``, ``accuracy_clean`` and ``accuracy_noisy`` (percent; ``accuracy_noisy`` empty
+/ ``null`` when not measured), ``train_seconds``, ``fastnax_version``.
+
+The format follows the file extension: ``.csv`` (a header row, then one row per record),
+``.jsonl`` or ``.json`` (one JSON object per line).
+
+Durability
+----------
+:func:`write_records` writes a temporary file beside the target, fsyncs it and renames it over the
+target (``os.replace``), so a reader sees either the old file or the new one. :func:`append_record`
+writes one whole line with a single ``write`` call on a file opened for appending, then flushes
+and fsyncs: a training run that is killed loses at most the record it was writing.
+
+A killed writer can still leave a *torn last line* (a partial line without its final newline).
+:func:`read_records` skips such a line with a logged warning instead of failing: the writer that
+resumes retrains that sample and appends it again, and :func:`append_record` first cuts the torn
+line off (a last line without newline that *does* parse is kept: hand-edited files often lack the
+final newline). A malformed row anywhere else (or a
+complete last line that does not parse) is an error naming the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable
+
+from fastnax.errors import RecordsError
+
+log = logging.getLogger(__name__)
+
+FIELDS = ("arch", "space", "dataset", "epochs", "seed", "accuracy_clean", "accuracy_noisy",
+          "train_seconds", "fastnax_version")
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}
+
+
+@dataclass(frozen=True)
+class Record:
+    """One trained sample.
+
+    Parameters
+    ----------
+    arch : str
+        Canonical architecture string (``str(Architecture)``).
+    space : str
+        Name of the search space the architecture belongs to.
+    dataset : str
+        Dataset it was trained on (``digits``, ``cifar10``, ``nb201-cifar10``, ...).
+    epochs : int
+        Training epochs (>= 0).
+    seed : int
+        Training seed.
+    accuracy_clean : float
+        Test accuracy in percent (0-100) without hardware non-idealities.
+    accuracy_noisy : float or None
+        Test accuracy in percent under the hardware model's non-idealities; None if not measured.
+    train_seconds : float
+        Wall time of the training run in seconds (>= 0).
+    fastnax_version : str
+        Version of fastnax that produced the record.
+    """
+
+    arch: str
+    space: str
+    dataset: str
+    epochs: int
+    seed: int
+    accuracy_clean: float
+    accuracy_noisy: float | None
+    train_seconds: float
+    fastnax_version: str
+
+    def __post_init__(self) -> None:
+        checked = _validate(asdict(self), where="record")
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _validate(row: dict, where: str) -> dict:
+    """Checked, typed field values of one row; RecordsError naming ``where`` and the field."""
+    missing = [name for name in FIELDS if name not in row]
+    if missing:
+        raise RecordsError(f"{where}: missing field {missing[0]!r}; a record has the fields {', '.join(FIELDS)}")
+    out = {}
+    for name in ("arch", "space", "dataset", "fastnax_version"):
+        value = row[name]
+        if not isinstance(value, str) or not value.strip():
+            raise RecordsError(f"{where}: field {name!r} must be a non-empty string, got {value!r}")
+        out[name] = value.strip()
+    for name in ("epochs", "seed"):
+        value = row[name]
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value)
+            if not math.isfinite(number) or number != int(number):
+                raise ValueError
+            out[name] = int(number)
+        except (TypeError, ValueError):
+            raise RecordsError(f"{where}: field {name!r} must be an integer, got {value!r}") from None
+    if out["epochs"] < 0:
+        raise RecordsError(f"{where}: field 'epochs' must be >= 0, got {out['epochs']}")
+    for name in ("accuracy_clean", "accuracy_noisy", "train_seconds"):
+        value = row[name]
+        if name == "accuracy_noisy" and (value is None or (isinstance(value, str) and value.strip() in ("", "null", "None"))):
+            out[name] = None
+            continue
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value)
+        except (TypeError, ValueError):
+            raise RecordsError(f"{where}: field {name!r} must be a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise RecordsError(f"{where}: field {name!r} is {value!r}; it must be a finite number")
+        if name.startswith("accuracy") and not 0.0 <= number <= 100.0:
+            raise RecordsError(f"{where}: field {name!r} = {number:g} is not a percentage; valid: 0 to 100")
+        if name == "train_seconds" and number < 0:
+            raise RecordsError(f"{where}: field 'train_seconds' = {number:g} must be >= 0")
+        out[name] = number
+    return out
+
+
+def _format_of(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise RecordsError(f"records file {str(path)!r} has extension {path.suffix!r}; expected one of: "
+                           f"{', '.join(FORMATS)}")
+    return fmt
+
+
+def read_records(path: str | os.PathLike) -> list[Record]:
+    """Records of a CSV or JSON Lines file (chosen by extension).
+
+    Raises
+    ------
+    RecordsError
+        Missing or empty file, unknown extension, or a malformed row (the message names the file,
+        the line number and the field). A torn last line (no final newline, does not parse) is
+        skipped with a warning instead (see the module docstring).
+    """
+    path = Path(path)
+    fmt = _format_of(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise RecordsError(f"records file {str(path)!r} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise RecordsError(f"records file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    lines = text.splitlines(keepends=True)
+    torn = bool(lines) and not lines[-1].endswith(("\n", "\r"))
+    records = _read_csv(path, lines, torn) if fmt == "csv" else _read_jsonl(path, lines, torn)
+    if not records:
+        raise RecordsError(f"records file {str(path)!r} holds no record")
+    return records
+
+
+def _torn(path: Path, lineno: int, exc: Exception) -> None:
+    log.warning("%s:%d: skipping a torn last line (a writer was interrupted; it will rewrite the "
+                "record when it resumes): %s", path, lineno, exc)
+
+
+def _read_jsonl(path: Path, lines: list[str], torn: bool) -> list[Record]:
+    records = []
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        last = lineno == len(lines)
+        try:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise RecordsError(f"{path}:{lineno}: not a JSON object ({exc.msg} at column {exc.colno})") from None
+            if not isinstance(row, dict):
+                raise RecordsError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+            records.append(Record(**_validate(row, where=f"{path}:{lineno}")))
+        except RecordsError as exc:
+            if last and torn:
+                _torn(path, lineno, exc)
+                continue
+            raise
+    return records
+
+
+def _read_csv(path: Path, lines: list[str], torn: bool) -> list[Record]:
+    if not lines or not lines[0].strip():
+        raise RecordsError(f"records file {str(path)!r} is empty; expected a header row with {', '.join(FIELDS)}")
+    header = next(csv.reader([lines[0]]))
+    header = [h.strip() for h in header]
+    missing = [name for name in FIELDS if name not in header]
+    if missing:
+        raise RecordsError(f"{path}:1: header lacks field {missing[0]!r}; expected the fields {', '.join(FIELDS)}")
+    records = []
+    for lineno, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        last = lineno == len(lines)
+        try:
+            try:
+                values = next(csv.reader([line]))
+            except csv.Error as exc:
+                raise RecordsError(f"{path}:{lineno}: malformed CSV row ({exc})") from None
+            if len(values) != len(header):
+                raise RecordsError(f"{path}:{lineno}: {len(values)} fields, the header has {len(header)}")
+            row = dict(zip(header, values))
+            records.append(Record(**_validate(row, where=f"{path}:{lineno}")))
+        except RecordsError as exc:
+            if last and torn:
+                _torn(path, lineno, exc)
+                continue
+            raise
+    return records
+
+
+def _line(record: Record, fmt: str) -> str:
+    row = record.to_dict()
+    if fmt == "jsonl":
+        return json.dumps(row, sort_keys=False) + "\n"
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(["" if row[k] is None else row[k] for k in FIELDS])
+    return buf.getvalue()
+
+
+def _header(fmt: str) -> str:
+    return ",".join(FIELDS) + "\n" if fmt == "csv" else ""
+
+
+def _check(records: Iterable[Record]) -> list[Record]:
+    records = list(records)
+    for r in records:
+        if not isinstance(r, Record):
+            raise RecordsError(f"expected Record objects, got {type(r).__name__}")
+    return records
+
+
+def write_records(path: str | os.PathLike, records: Iterable[Record]) -> Path:
+    """Write records atomically (temporary file, fsync, ``os.replace``); returns the path."""
+    path = Path(path)
+    fmt = _format_of(path)
+    records = _check(records)
+    text = _header(fmt) + "".join(_line(r, fmt) for r in records)
+    atomic_write_text(path, text)
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically: a reader sees the old or the new content."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _parses(line: bytes, fmt: str, path: Path) -> bool:
+    """Whether one line is a complete, valid record (a CSV header line counts as complete)."""
+    try:
+        text = line.decode("utf-8")
+        if fmt == "jsonl":
+            Record(**_validate(json.loads(text), where=str(path)))
+        else:
+            values = next(csv.reader([text]))
+            if [v.strip() for v in values] == list(FIELDS):
+                return True
+            header = list(FIELDS)
+            if len(values) != len(header):
+                return False
+            Record(**_validate(dict(zip(header, values)), where=str(path)))
+    except (UnicodeDecodeError, json.JSONDecodeError, csv.Error, RecordsError, TypeError, StopIteration):
+        return False
+    return True
+
+
+def append_record(path: str | os.PathLike, record: Record) -> Path:
+    """Append one record as one whole line, then flush and fsync (creates the file if needed).
+
+    A torn last line left by a killed writer (a partial line that does not parse) is removed
+    first, with a logged warning: the writer that resumes is rewriting that record. A complete
+    last record that merely lacks its newline (a hand-edited file) is kept and terminated.
+    """
+    path = Path(path)
+    fmt = _format_of(path)
+    (record,) = _check([record])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        prefix = b""
+        if size == 0:
+            prefix = _header(fmt).encode()
+        else:
+            fh.seek(max(0, size - 65536))
+            tail = fh.read()
+            if not tail.endswith((b"\n", b"\r")):
+                cut = max(tail.rfind(b"\n"), tail.rfind(b"\r"))
+                last = tail[cut + 1:]
+                if _parses(last, fmt, path):
+                    prefix = b"\n"  # a complete record without its final newline (hand-edited)
+                else:
+                    # a torn line left by a killed writer: drop it; its record is being rewritten
+                    log.warning("%s: removing a torn last line before appending (%d bytes)", path, len(last))
+                    fh.truncate(size - len(last))
+                    if size - len(last) == 0:
+                        prefix = _header(fmt).encode()
+        fh.seek(0, os.SEEK_END)
+        fh.write(prefix + _line(record, fmt).encode("utf-8"))
+        fh.flush()
+        os.fsync(fh.fileno())
+    return path
+
+
+__all__ = ["Record", "FIELDS", "read_records", "write_records", "append_record", "atomic_write_text"]
