@@ -1,0 +1,77 @@
+"""``fastnax search``: the co-design search (seconds, no training, no data needed)."""
+
+from __future__ import annotations
+
+from fastnax.cli import add_common
+
+OBJECTIVES = ("acc-edap", "acc-latency", "acc-energy", "accuracy", "energy", "latency", "area", "edap")
+METHODS = ("hierarchical", "de", "shgo", "random", "exhaustive", "bo")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("search", help="co-design search: Pareto front of accuracy vs EDAP in seconds",
+                       description="Search a co-design space with the packaged predictor (or the "
+                                   "training-free score) and the analytical hardware model. Writes "
+                                   "nothing unless --out is given.")
+    p.add_argument("--space", default="imc", help="search space: imc (default), nax, nb201")
+    p.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="space option, e.g. input_size=8 (repeatable)")
+    p.add_argument("--objective", default="acc-edap", choices=OBJECTIVES, help="default acc-edap")
+    p.add_argument("--method", default="hierarchical", choices=METHODS, help="default hierarchical")
+    p.add_argument("--preset", default="puma-32nm", help="hardware preset (default puma-32nm)")
+    p.add_argument("--predictor", metavar="FILE", help="predictor file (default: the packaged one if "
+                   "fitted for this space, else the training-free score)")
+    p.add_argument("--accuracy", default="clean", choices=("clean", "noisy"),
+                   help="optimise the clean prediction or the one under non-idealities")
+    p.add_argument("--max-area", type=float, metavar="MM2", help="chip area budget (mm²)")
+    p.add_argument("--max-latency", type=float, metavar="NS", help="latency budget per inference (ns)")
+    p.add_argument("--min-accuracy", type=float, metavar="PCT", help="minimum accuracy (percent)")
+    p.add_argument("--budget", type=int, help="maximum number of candidates priced")
+    p.add_argument("--out", metavar="DIR", help="write result.json and front.png into DIR")
+    add_common(p)
+    p.set_defaults(run=run)
+
+
+def _options(pairs: list[str]) -> dict:
+    from fastnax.errors import BoundsError
+
+    options = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise BoundsError(f"--space-option expects KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        key = key.strip()
+        try:
+            options[key] = int(value)
+        except ValueError:
+            options[key] = value.strip()
+    return options
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from fastnax import search
+    from fastnax.errors import BoundsError
+
+    out = None
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise BoundsError(f"--out {args.out!r} exists and is not a folder")
+    result = search.run(args.space, objective=args.objective, method=args.method,
+                        predictor=args.predictor, preset=args.preset, seed=args.seed,
+                        budget=args.budget, max_area=args.max_area, max_latency=args.max_latency,
+                        min_accuracy=args.min_accuracy, accuracy=args.accuracy,
+                        space_options=_options(args.space_option))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        result.to_json(out / "result.json")
+        result.plot(out / "front.png")
+    if args.json:
+        print(result.to_json_text(), end="")
+    else:
+        print(result.table())
+        if out is not None:
+            print(f"\nwrote {out / 'result.json'} and {out / 'front.png'}")
+    return 0

@@ -1,0 +1,182 @@
+"""``fastnax.search.run``: one call from a space name to a :class:`SearchResult`."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from fastnax.errors import BoundsError, unknown
+from fastnax.search.objectives import (DEFAULT_BETA, DEFAULT_NOISE_PENALTY, Evaluator, ObjectiveSpec,
+                                       resolve_accuracy_model)
+from fastnax.search.optimizers import METHODS
+from fastnax.search.pareto import non_dominated_mask
+from fastnax.search.result import SearchResult
+
+#: Scalarisation weights swept for the Pareto front (``beta`` of the combined costs).
+FRONT_BETAS = (0.0, 0.02, 0.2, 1.0)
+
+
+def _get_space(space, space_options: dict | None):
+    from fastnax import spaces
+
+    if isinstance(space, spaces.SearchSpace):
+        if space_options:
+            raise BoundsError("space options apply to a space given by name, not to a SearchSpace object")
+        return space
+    if not isinstance(space, str):
+        raise BoundsError(f"space must be a name or a SearchSpace, got {type(space).__name__}")
+    return spaces.get(space, **(space_options or {}))
+
+
+def _get_hardware(preset):
+    if hasattr(preset, "evaluate"):
+        return preset, getattr(preset, "name", type(preset).__name__)
+    from fastnax import hwmodel
+
+    return hwmodel.get_preset(preset), preset
+
+
+def run(space="imc", objective: str = "acc-edap", method: str = "hierarchical", predictor=None,
+        preset="puma-32nm", seed: int = 0, budget: int | None = None, *, max_area: float | None = None,
+        max_latency: float | None = None, min_accuracy: float | None = None, accuracy: str = "clean",
+        nonideality=None, noise_penalty: float = DEFAULT_NOISE_PENALTY, beta: float = DEFAULT_BETA,
+        dataset: str | None = None, space_options: dict | None = None,
+        keep_evaluated: bool = True) -> SearchResult:
+    """Search a co-design space; returns the Pareto front and the best design.
+
+    Parameters
+    ----------
+    space : str or SearchSpace
+        ``"imc"`` (default), ``"nax"``, ``"nb201"`` or a space object.
+    objective : str
+        ``acc-edap`` (default), ``acc-latency``, ``acc-energy``, ``accuracy``, ``energy``,
+        ``latency``, ``area``, ``edap`` (see :mod:`fastnax.search.objectives`).
+    method : str
+        ``hierarchical`` (default), ``de``, ``shgo``, ``random``, ``exhaustive``, ``bo``.
+    predictor : None, path or fitted predictor
+        ``None``: the packaged predictor when fitted for this space, else the training-free score.
+    preset : str or HardwareModel
+        Hardware model (default ``puma-32nm``).
+    seed : int
+        Seeds every random choice (``np.random.default_rng(seed)``): same seed, same result.
+    budget : int, optional
+        Maximum number of candidates priced (method defaults when omitted; ``hierarchical`` stops
+        at its fixed point).
+    max_area, max_latency, min_accuracy : float, optional
+        Hard constraints (mm², ns, percent).
+    accuracy : str
+        ``"clean"`` or ``"noisy"`` (prediction minus the non-ideality penalty).
+    nonideality : fastnax.hwmodel.NonIdeality, optional
+        Non-idealities for the noise sigma (default: the preset's own).
+    noise_penalty : float
+        Percentage points lost at relative weight-noise sigma 0.1 (``accuracy="noisy"``).
+    beta : float
+        Weight of ln(cost) in the combined objectives (default 0.07).
+    dataset : str, optional
+        Dataset the default predictor must have been fitted on.
+    space_options : dict, optional
+        Options of a space given by name (``input_size``, ``num_classes``...).
+
+    Returns
+    -------
+    SearchResult
+    """
+    t0 = time.perf_counter()
+    if method not in METHODS:
+        raise unknown("search method", method, METHODS)
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise BoundsError(f"seed must be a non-negative integer, got {seed!r}")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, np.integer))
+                               or budget < 1):
+        raise BoundsError(f"budget must be a positive integer (candidates priced), got {budget!r}")
+    spec = ObjectiveSpec(objective, beta, accuracy, noise_penalty, max_area, max_latency, min_accuracy)
+    space = _get_space(space, space_options)
+    hardware, preset_name = _get_hardware(preset)
+    model = resolve_accuracy_model(predictor, space, dataset)
+    model.calibrate(space)
+    evaluator = Evaluator(space, hardware, model, spec, nonideality=nonideality, budget=budget)
+    t1 = time.perf_counter()
+    if method == "hierarchical":
+        from fastnax.search.hierarchical import hierarchical
+
+        betas = FRONT_BETAS if objective in ("acc-edap", "acc-latency", "acc-energy") else None
+        details = hierarchical(evaluator, seed=int(seed), betas=betas)
+    else:
+        details = METHODS[method](evaluator, seed=int(seed), budget=budget)
+    t2 = time.perf_counter()
+    result = _assemble(space, evaluator, spec, int(seed), method, preset_name, budget, details,
+                       keep_evaluated)
+    result.timings = {"search_s": t2 - t1, "setup_s": t1 - t0, "total_s": time.perf_counter() - t0}
+    return result
+
+
+def _point(space_archs, cols: dict, i: int, J=None) -> dict:
+    p = {"arch": space_archs[i], "accuracy": float(cols["accuracy"][i])}
+    for key in ("energy_pj", "latency_ns", "area_mm2", "edap"):
+        p[key] = float(cols[key][i])
+    p["accuracy_clean"] = float(cols["accuracy_clean"][i])
+    p["noise_sigma"] = float(cols["noise_sigma"][i])
+    if J is not None:
+        p["objective"] = float(J[i])
+    return p
+
+
+def _assemble(space, evaluator: Evaluator, spec: ObjectiveSpec, seed: int, method: str,
+              preset_name: str, budget, details: dict, keep_evaluated: bool) -> SearchResult:
+    index, cols = evaluator.archive.arrays()
+    J = spec.scalar(cols) if len(index) else np.zeros(0)
+    feasible = spec.violation(cols) <= 0 if len(index) else np.zeros(0, bool)
+    cost = spec.cost_column
+    F = np.stack([-cols["accuracy"], cols[cost]], axis=1) if len(index) else np.zeros((0, 2))
+    on_front = np.zeros(len(index), dtype=bool)
+    if feasible.any():
+        ids = np.flatnonzero(feasible)
+        on_front[ids[non_dominated_mask(F[ids])]] = True
+    front_ids = np.flatnonzero(on_front)
+    front_ids = front_ids[np.lexsort((-cols["accuracy"][front_ids], cols[cost][front_ids]))]
+    best_id = None
+    if feasible.any():
+        Jf = np.where(feasible, J, np.inf)
+        best_id = int(np.argmin(Jf))
+    wanted = list(front_ids) + ([best_id] if best_id is not None else [])
+    names = {i: str(a) for i, a in zip(wanted, space.decode(index[wanted].astype(float)))} if wanted else {}
+    front = [_point(names, cols, i) for i in front_ids]
+    best = _point(names, cols, best_id, J) if best_id is not None else None
+    baselines = []
+    base_names = space.baselines()
+    if base_names:
+        X = space.encode([space.baseline(n) for n in base_names])
+        b_index, b_cols = evaluator.columns(X)
+        b_J = spec.scalar(b_cols)
+        b_names = {i: str(a) for i, a in enumerate(space.decode(b_index.astype(float)))}
+        for i, name in enumerate(base_names):
+            baselines.append({"name": name, **_point(b_names, b_cols, i, b_J)})
+    settings = {"space": space.name, "space_options": dict(getattr(space, "options", {})),
+                "objective": spec.objective, "cost": cost, "beta": spec.beta, "accuracy": spec.accuracy,
+                "noise_penalty": spec.noise_penalty, "constraints": spec.constraints(),
+                "method": method, "preset": preset_name, "budget": budget,
+                "method_details": details, "n_feasible": int(feasible.sum()),
+                "n_unique_evaluated": int(len(index))}
+    evaluated = {"index": index, **cols, "objective": J, "feasible": feasible} if keep_evaluated else None
+    return SearchResult(front=front, best=best, baselines=baselines,
+                        n_evaluations=int(evaluator.n_evaluations), timings={}, seed=seed,
+                        settings=_plain(settings), accuracy_model=_plain(evaluator.accuracy_model.describe()),
+                        evaluated=evaluated)
+
+
+def _plain(obj):
+    """JSON-safe copy (numpy scalars and arrays to Python values, paths to strings)."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return str(obj)

@@ -1,0 +1,375 @@
+"""The hierarchical (FLASH-style) search: a small SHGO level over macro variables, then per-layer
+hardware choices.
+
+Level 1 — the network macro shape. A :class:`Family` maps a handful (at most six) of integer macro
+variables (block type, depth, width, kernel, crossbar size, ...) to full vectors of the space: one
+family of architectures, uniform within its macro settings. The macro grid is small (hundreds of
+points), so it is priced in one batch; SHGO (simplicial sampling, whose triangulation is exact and
+fast at this dimension) minimises its continuous relaxation — the multilinear interpolation of the
+grid's scalar costs — and its local minima, rounded to the grid, seed level 2 together with the
+grid's best points.
+
+Level 2 — per-layer choices. From each seed, vectorized coordinate descent: every sweep builds all
+single-coordinate changes of every live start (kernel and crossbar size of each layer, the hardware
+knobs, the per-stage depth and width), prices them in ONE call, and moves each start to its best
+neighbour while that improves its scalar cost (exact per-coordinate minimisation, repeated until a
+fixed point). Starts carry their own scalarisation weight ``beta``, so one run also sweeps the
+accuracy/cost trade-off for the Pareto front.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import numpy as np
+
+from fastnax.search.objectives import BudgetExhausted, Evaluator
+
+MAX_MACRO = 6
+
+
+class Family:
+    """Macro variables of a space: ``levels`` (m,) and ``to_vectors(Z) -> X``.
+
+    The default groups coordinates by the last word of their name (``..._kernel``,
+    ``..._crossbar``, ``..._blocks``): a macro variable sets every coordinate of its group to the
+    same level (clipped to the coordinate's own range). At most six groups, the largest first;
+    coordinates of other groups stay at their lower bound.
+    """
+
+    def __init__(self, space):
+        self.space = space
+        bounds = space.bounds
+        groups: dict[str, list[int]] = {}
+        for j, name in enumerate(space.coordinate_names):
+            key = re.sub(r"\d+", "", name.rsplit("_", 1)[-1]) or name
+            groups.setdefault(key, []).append(j)
+        ranked = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:MAX_MACRO]
+        self.names = [k for k, _ in ranked]
+        self.groups = [np.asarray(v) for _, v in ranked]
+        self.levels = [int(bounds[g, 1].max()) + 1 for g in self.groups]
+        self._lo = bounds[:, 0]
+        self._hi = bounds[:, 1]
+
+    def to_vectors(self, Z: np.ndarray) -> np.ndarray:
+        Z = np.asarray(Z, dtype=np.int64)
+        X = np.tile(self._lo, (Z.shape[0], 1))
+        for k, cols in enumerate(self.groups):
+            X[:, cols] = np.minimum(Z[:, k][:, None], self._hi[cols][None, :])
+        return X
+
+    def grid(self) -> np.ndarray:
+        """All macro points (G, m), in C order of ``levels``."""
+        return np.asarray(list(itertools.product(*[range(n) for n in self.levels])), dtype=np.int64)
+
+    def repair(self, starts: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
+        """Space-specific fix-up of single-coordinate moves (default: none)."""
+        return neighbours
+
+
+class ImcFamily(Family):
+    """``imc``: block type, blocks per stage, base width (doubling per stage), kernel, crossbar.
+
+    The stem has the base width, the head is global pooling and a linear classifier, and the
+    hardware knobs are the baselines' (8-bit weights and inputs, 2 bits per cell, the preset's ADC
+    rule): level 2 refines all of them per layer.
+    """
+
+    def __init__(self, space):
+        from fastnax.spaces import imc
+
+        self.space = space
+        self.imc = imc
+        self.layout = space.layout
+        self.names = ["block_type", "blocks", "width", "kernel", "crossbar"]
+        self.levels = [len(imc.BLOCK_TYPES), imc.MAX_BLOCKS, 4, len(imc.KERNELS), len(imc.CROSSBARS)]
+
+    def to_vectors(self, Z):
+        imc, L = self.imc, self.layout
+        Z = np.asarray(Z, dtype=np.int64)
+        n = Z.shape[0]
+        X = np.zeros((n, L.dim), dtype=np.int64)
+        btype, blocks, width, kernel, crossbar = (Z[:, i] for i in range(5))
+        X[:, L.stem] = np.minimum(width + 1, len(imc.STEM_WIDTHS) - 1)
+        X[:, L.stem + 1] = kernel
+        X[:, L.stem + 2] = crossbar
+        for s in range(L.stages):
+            base = L.stage(s)
+            X[:, base] = btype
+            X[:, base + 1] = blocks + 1
+            X[:, base + 2] = np.minimum(width + s, len(imc.WIDTHS) - 1)
+            for j in range(imc.MAX_BLOCKS * imc.CONVS_PER_BLOCK):
+                k, x = L.conv(s, j)
+                X[:, k] = kernel
+                X[:, x] = crossbar
+        X[:, L.head + 3] = crossbar
+        X[:, L.knobs:L.knobs + 4] = [imc.W_BITS.index(8), imc.IN_BITS.index(8), imc.CELL_BITS.index(2), 0]
+        return self.space.canonicalize(X).astype(float)
+
+    def repair(self, starts, neighbours):
+        """A block added by a depth move copies its stage's last block (not the canonical zeros)."""
+        imc, L = self.imc, self.layout
+        out = neighbours.copy()
+        for s in range(L.stages):
+            bpos = L.stage(s) + 1
+            old, new = starts[:, bpos], out[:, bpos]
+            src = np.maximum(old - 1, 0)  # the stage's last block before the move
+            for b in range(1, imc.MAX_BLOCKS):
+                grown = (old >= 1) & (old <= b) & (new >= b + 1)  # block b appears
+                if not grown.any():
+                    continue
+                for j in range(imc.CONVS_PER_BLOCK):
+                    for f in range(2):
+                        dst_col = L.conv(s, imc.CONVS_PER_BLOCK * b + j)[f]
+                        src_cols = np.asarray([L.conv(s, imc.CONVS_PER_BLOCK * bb + j)[f]
+                                               for bb in range(imc.MAX_BLOCKS)])
+                        vals = out[np.arange(len(out)), src_cols[src]]
+                        out[:, dst_col] = np.where(grown, vals, out[:, dst_col])
+        return out
+
+
+class NaxFamily(Family):
+    """``nax``: blocks kept per stage (1-3), kernel, crossbar (uniform over the layers)."""
+
+    def __init__(self, space):
+        self.space = space
+        self.names = ["blocks", "kernel", "crossbar"]
+        self.levels = [3, len(space.KERNELS), len(space.CROSSBARS)]
+        self._names = space.coordinate_names
+
+    def to_vectors(self, Z):
+        Z = np.asarray(Z, dtype=np.int64)
+        X = np.zeros((Z.shape[0], len(self._names)), dtype=np.int64)
+        for j, name in enumerate(self._names):
+            if name.endswith("_keep"):
+                b = int(name.split("_b")[1][0])
+                X[:, j] = Z[:, 0] >= b
+            elif name.endswith("kernel"):
+                X[:, j] = Z[:, 1]
+            elif name.endswith("crossbar"):
+                X[:, j] = Z[:, 2]
+        return X.astype(float)
+
+
+class Nb201Family(Family):
+    """``nb201``: op of the main chain (1←0, 2←1, 3←2), of the shortcuts (2←0, 3←1), of the
+    direct edge (3←0), and the crossbar size."""
+
+    MAIN, SHORT, DIRECT = (0, 2, 5), (1, 4), (3,)
+
+    def __init__(self, space):
+        self.space = space
+        self.names = ["main_op", "shortcut_op", "direct_op", "crossbar"]
+        self.levels = [5, 5, 5, int(space.bounds[6, 1]) + 1]
+
+    def to_vectors(self, Z):
+        Z = np.asarray(Z, dtype=np.int64)
+        X = np.zeros((Z.shape[0], 7), dtype=np.int64)
+        for group, k in ((self.MAIN, 0), (self.SHORT, 1), (self.DIRECT, 2)):
+            X[:, list(group)] = Z[:, k][:, None]
+        X[:, 6] = Z[:, 3]
+        return X.astype(float)
+
+
+def family_of(space) -> Family:
+    from fastnax.spaces import ImcSpace, NaxSpace, Nb201Space
+
+    if isinstance(space, ImcSpace):
+        return ImcFamily(space)
+    if isinstance(space, NaxSpace):
+        return NaxFamily(space)
+    if isinstance(space, Nb201Space):
+        return Nb201Family(space)
+    return Family(space)
+
+
+# --------------------------------------------------------------------------------------------
+# Level 1: SHGO over the relaxation of the macro grid
+# --------------------------------------------------------------------------------------------
+
+def _multilinear(values: np.ndarray, z: np.ndarray, corners: np.ndarray) -> float:
+    """Multilinear interpolation of a grid ``values`` (shape = levels) at a point ``z`` (m,);
+    ``corners`` (2^m, m) are the 0/1 offsets of a grid cell's vertices."""
+    levels = np.asarray(values.shape)
+    z = np.clip(z, 0, levels - 1)
+    lo = np.clip(np.minimum(np.floor(z).astype(np.int64), levels - 2), 0, None)
+    frac = z - lo
+    idx = np.minimum(lo + corners, levels - 1)
+    w = np.prod(np.where(corners == 1, frac, 1.0 - frac), axis=1)
+    return float(w @ values[tuple(idx.T)])
+
+
+def shgo_macro(grid_cost: np.ndarray, levels: list[int]) -> list[np.ndarray]:
+    """Local minima (rounded macro points) of the relaxation found by SHGO (simplicial)."""
+    from scipy.optimize import shgo
+
+    values = grid_cost.reshape(levels)
+    # Lift the infeasible plateau so the interpolation stays informative.
+    bounds = [(0.0, float(n - 1)) for n in levels]
+
+    corners = np.asarray(list(itertools.product((0, 1), repeat=len(levels))))
+
+    def f(z):
+        return _multilinear(values, np.asarray(z, dtype=float), corners)
+
+    result = shgo(f, bounds, n=2 ** len(levels) + 1, iters=2, sampling_method="simplicial",
+                  minimizer_kwargs={"method": "SLSQP", "options": {"maxiter": 20}},
+                  options={"minimize_every_iter": False})
+    minima = np.atleast_2d(getattr(result, "xl", np.asarray([result.x])))
+    return [np.clip(np.rint(z), 0, np.asarray(levels) - 1).astype(np.int64) for z in minima]
+
+
+# --------------------------------------------------------------------------------------------
+# Level 2: vectorized coordinate descent
+# --------------------------------------------------------------------------------------------
+
+def single_moves(space, family: Family, starts: np.ndarray):
+    """All single-coordinate changes of each start.
+
+    Returns
+    -------
+    neighbours : int array (k, d)
+    owner : int array (k,)
+        Row of ``starts`` each neighbour comes from.
+    column : int array (k,)
+        The coordinate it changes.
+    """
+    bounds = space.bounds.astype(np.int64)
+    n, d = starts.shape
+    cols, vals = [], []
+    for j in range(d):
+        for v in range(bounds[j, 0], bounds[j, 1] + 1):
+            cols.append(j)
+            vals.append(v)
+    cols = np.asarray(cols)
+    vals = np.asarray(vals)
+    m = len(cols)
+    base = np.repeat(starts, m, axis=0)
+    neighbours = base.copy()
+    owner = np.repeat(np.arange(n), m)
+    jj = np.tile(cols, n)
+    neighbours[np.arange(n * m), jj] = np.tile(vals, n)
+    neighbours = space.canonicalize(family.repair(base, neighbours))
+    changed = (neighbours != base).any(axis=1)
+    return neighbours[changed], owner[changed], jj[changed]
+
+
+def descend(evaluator: Evaluator, family: Family, starts: np.ndarray, betas: np.ndarray,
+            max_sweeps: int = 50, tol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinate descent of every start under its own ``beta``; returns (final index, J).
+
+    Each sweep prices every single-coordinate move of every live start in one call. The best
+    value of each coordinate (given the others) is then applied to all improving coordinates at
+    once (a Jacobi step: the per-layer optima are nearly independent, so this converges in a few
+    sweeps); the combined point is priced in a second, small call and kept when it beats the best
+    single move, otherwise the best single move is taken.
+    """
+    space = evaluator.space
+    index, cols = evaluator(starts.astype(float), limit=False)
+    current = index.copy()
+    J = evaluator.spec.scalar(cols, betas)
+    live = np.ones(len(current), dtype=bool)
+    d = current.shape[1]
+    for sweep in range(max_sweeps):
+        if not live.any():
+            break
+        ids = np.flatnonzero(live)
+        neighbours, owner, column = single_moves(space, family, current[ids])
+        if not len(neighbours):
+            break
+        # duplicates across starts are rare (no-op moves are already dropped): price all rows
+        try:
+            u_index, u_cols = evaluator(neighbours.astype(float))
+        except BudgetExhausted:
+            break
+        inverse = np.arange(len(neighbours))
+        valid = inverse < len(u_index)
+        owner_ids = ids[owner[valid]]
+        column = column[valid]
+        moved_rows = u_index[inverse[valid]]
+        Jn = evaluator.spec.scalar({c: v[inverse[valid]] for c, v in u_cols.items()}, betas[owner_ids])
+        # best single move per start (first in order on ties: deterministic)
+        best = np.full(len(current), np.inf)
+        np.minimum.at(best, owner_ids, Jn)
+        pick = np.full(len(current), -1)
+        order = np.flatnonzero(Jn == best[owner_ids])[::-1]
+        pick[owner_ids[order]] = order
+        # best move per (start, coordinate), for the Jacobi step
+        key = owner_ids * d + column
+        best_col = np.full(len(current) * d, np.inf)
+        np.minimum.at(best_col, key, Jn)
+        pick_col = np.full(len(current) * d, -1)
+        order = np.flatnonzero(Jn == best_col[key])[::-1]
+        pick_col[key[order]] = order
+        improve = live & (best < J - tol * np.maximum(1.0, np.abs(J)))
+        moved = np.flatnonzero(improve)
+        if not len(moved):
+            break
+        combined = current[moved].copy()
+        n_changed = np.zeros(len(moved), dtype=np.int64)
+        for r, i in enumerate(moved):  # loop over starts (a handful), not candidates
+            good = np.flatnonzero(best_col[i * d:(i + 1) * d] < J[i])
+            for j in good:
+                k = pick_col[i * d + j]
+                combined[r, j] = moved_rows[k, j]
+            n_changed[r] = len(good)
+        combined = space.canonicalize(family.repair(current[moved], combined))
+        jacobi = n_changed > 1
+        J_comb = np.full(len(moved), np.inf)
+        if jacobi.any():
+            try:
+                c_index, c_cols = evaluator(combined[jacobi].astype(float))
+                J_comb[np.flatnonzero(jacobi)[:len(c_index)]] = evaluator.spec.scalar(
+                    c_cols, betas[moved[jacobi]][:len(c_index)])
+                combined[np.flatnonzero(jacobi)[:len(c_index)]] = c_index
+            except BudgetExhausted:
+                pass
+        take_comb = J_comb < best[moved]
+        current[moved] = np.where(take_comb[:, None], combined, moved_rows[pick[moved]])
+        J[moved] = np.where(take_comb, J_comb, best[moved])
+        live = improve
+    evaluator.sweeps = getattr(evaluator, "sweeps", 0) + sweep + 1
+    return current, J
+
+
+def hierarchical(evaluator: Evaluator, seed: int = 0, betas=None, n_top: int = 3,
+                 n_random: int = 2) -> dict:
+    """Run both levels; returns info for the result's settings (macro names, SHGO minima...)."""
+    space = evaluator.space
+    family = family_of(space)
+    spec = evaluator.spec
+    rng = np.random.default_rng(seed)
+    main_beta = spec.beta
+    sweep = np.asarray(betas if betas is not None else [], dtype=float)
+
+    grid = family.grid()
+    grid_X = family.to_vectors(grid)
+    grid_index, grid_cols = evaluator(grid_X, limit=False)
+    J_main = spec.scalar(grid_cols, main_beta)
+
+    shgo_points = []
+    if len(family.levels) <= MAX_MACRO and min(family.levels) >= 2:
+        shgo_points = shgo_macro(J_main, family.levels)
+    flat = [int(np.ravel_multi_index(tuple(z), family.levels)) for z in shgo_points]
+    top = list(np.argsort(J_main, kind="stable")[:n_top])
+    seeds = list(dict.fromkeys(flat + [int(t) for t in top]))
+    starts = [grid_index[seeds]]
+    start_betas = [np.full(len(seeds), main_beta)]
+    # random restarts (seeded) guard level 2 against a macro family that misses the optimum
+    if n_random:
+        starts.append(space.to_index(space.sample_vectors(n_random, seed=rng)))
+        start_betas.append(np.full(n_random, main_beta))
+    for b in sweep:
+        if np.isclose(b, main_beta):
+            continue
+        Jb = spec.scalar(grid_cols, b)
+        i = int(np.argmin(Jb))
+        starts.append(grid_index[[i]])
+        start_betas.append(np.asarray([b]))
+    starts = np.concatenate(starts)
+    start_betas = np.concatenate(start_betas)
+    final, J = descend(evaluator, family, starts, start_betas)
+    return {"macro_variables": family.names, "macro_levels": family.levels,
+            "macro_grid_size": int(len(grid)), "shgo_minima": [z.tolist() for z in shgo_points],
+            "starts": int(len(starts))}

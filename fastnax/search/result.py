@@ -1,0 +1,215 @@
+"""The result of a search: the Pareto front, the best design, baselines, settings; JSON and PNG.
+
+``to_json`` is deterministic: the same search with the same seed writes byte-identical files except
+for the ``timings`` object. ``from_json`` reads plain JSON, checks every field and never executes
+anything from the file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastnax.errors import ArchitectureError, RecordsError
+
+POINT_KEYS = ("arch", "accuracy", "energy_pj", "latency_ns", "area_mm2", "edap")
+FORMAT = "fastnax-search-result"
+FORMAT_VERSION = 1
+
+
+def _check_point(point, where: str, extra: tuple[str, ...] = ()) -> dict:
+    if not isinstance(point, dict):
+        raise RecordsError(f"search result {where} must be an object, got {type(point).__name__}")
+    for key in POINT_KEYS + extra:
+        if key not in point:
+            raise RecordsError(f"search result {where} lacks the field {key!r}")
+    if not isinstance(point["arch"], str):
+        raise RecordsError(f"search result {where}: arch must be a string")
+    for key in POINT_KEYS[1:]:
+        value = point[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise RecordsError(f"search result {where}: {key} must be a finite number, got {value!r}")
+    return dict(point)
+
+
+@dataclass
+class SearchResult:
+    """What a search found.
+
+    Attributes
+    ----------
+    front : list of dict
+        The Pareto front (accuracy maximised, the objective's cost minimised) of every feasible
+        candidate evaluated, sorted by cost; keys ``arch`` (canonical string), ``accuracy``
+        (predicted, percent or the score's accuracy-like scale: see ``accuracy_model``),
+        ``energy_pj``, ``latency_ns``, ``area_mm2``, ``edap`` (pJ·ns·mm²), ``noise_sigma``.
+    best : dict or None
+        The feasible candidate with the lowest scalar objective (same keys, plus ``objective``).
+    baselines : list of dict
+        The space's named baselines (``resnet20``...) priced the same way, with ``name``.
+    n_evaluations : int
+        Candidates priced (a candidate priced twice counts twice).
+    timings : dict
+        ``search_s`` (the optimisation), ``total_s`` (including the accuracy model's setup).
+    seed : int
+    settings : dict
+        Space, options, objective, method, preset, constraints, budget, method details.
+    accuracy_model : dict
+        Which accuracy model scored the candidates (predictor file and its records, or
+        ``"training-free score"``).
+    evaluated : dict or None
+        In memory only (not saved): ``index`` (n, d) canonical vectors and their columns.
+    """
+
+    front: list
+    best: dict | None
+    baselines: list
+    n_evaluations: int
+    timings: dict
+    seed: int
+    settings: dict
+    accuracy_model: dict
+    evaluated: dict | None = field(default=None, repr=False, compare=False)
+
+    # --- serialisation -----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, "seed": self.seed,
+                "settings": self.settings, "accuracy_model": self.accuracy_model,
+                "n_evaluations": self.n_evaluations, "best": self.best, "front": self.front,
+                "baselines": self.baselines, "timings": self.timings}
+
+    def to_json_text(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+
+    def to_json(self, path) -> Path:
+        """Write the result as JSON, atomically; returns the path."""
+        from fastnax.io import atomic_write_text
+
+        return atomic_write_text(path, self.to_json_text())
+
+    @classmethod
+    def from_dict(cls, data) -> "SearchResult":
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise RecordsError(f"not a fastnax search result (expected a JSON object with "
+                               f"format {FORMAT!r})")
+        if data.get("format_version") != FORMAT_VERSION:
+            raise RecordsError(f"search result format version {data.get('format_version')!r} is not "
+                               f"supported; expected {FORMAT_VERSION}")
+        for key, kind in (("seed", int), ("settings", dict), ("accuracy_model", dict),
+                          ("n_evaluations", int), ("front", list), ("baselines", list),
+                          ("timings", dict)):
+            if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
+                raise RecordsError(f"search result field {key!r} must be a {kind.__name__}")
+        front = [_check_point(p, f"front[{i}]") for i, p in enumerate(data["front"])]
+        best = None if data.get("best") is None else _check_point(data["best"], "best")
+        baselines = [_check_point(p, f"baselines[{i}]", ("name",)) for i, p in enumerate(data["baselines"])]
+        from fastnax.arch import Architecture
+
+        for p in front + ([best] if best else []) + baselines:
+            try:
+                Architecture.from_string(p["arch"])
+            except ArchitectureError as exc:
+                raise RecordsError(f"search result holds a malformed architecture: {exc}") from None
+        return cls(front=front, best=best, baselines=baselines, n_evaluations=data["n_evaluations"],
+                   timings=data["timings"], seed=data["seed"], settings=data["settings"],
+                   accuracy_model=data["accuracy_model"])
+
+    @classmethod
+    def from_json(cls, path) -> "SearchResult":
+        """Read a result written by :meth:`to_json` (plain JSON; validated; nothing executed)."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise RecordsError(f"search result file {str(path)!r} does not exist") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise RecordsError(f"search result file {str(path)!r} is not valid JSON ({exc.msg}, line "
+                               f"{exc.lineno})") from None
+        return cls.from_dict(data)
+
+    # --- presentation ------------------------------------------------------------------------
+    def table(self, max_rows: int = 12) -> str:
+        """The front, the best design and the baselines as a readable text table."""
+        acc_label = "acc%" if self.accuracy_model.get("kind") == "predictor" else "acc~"
+        head = (f"{'':2}{acc_label:>6} {'energy uJ':>10} {'latency us':>11} {'area mm2':>9} "
+                f"{'EDAP':>10}  architecture")
+
+        def row(p, mark=""):
+            return (f"{mark:2}{p['accuracy']:6.2f} {p['energy_pj'] / 1e6:10.3f} "
+                    f"{p['latency_ns'] / 1e3:11.2f} {p['area_mm2']:9.3f} {p['edap']:10.3e}  {p['arch']}")
+
+        s = self.settings
+        lines = [f"fastnax search: space {s.get('space')} ({s.get('space_options')}), objective "
+                 f"{s.get('objective')}, method {s.get('method')}, preset {s.get('preset')}, seed {self.seed}",
+                 f"accuracy model: {_model_text(self.accuracy_model)}",
+                 f"{self.n_evaluations} candidates priced in {self.timings.get('search_s', 0):.3f} s; "
+                 f"Pareto front: {len(self.front)} designs (accuracy vs {s.get('cost')})", "", head]
+        front = self.front
+        if len(front) > max_rows:
+            pick = sorted({round(i * (len(front) - 1) / (max_rows - 1)) for i in range(max_rows)})
+            front = [front[i] for i in pick]
+        best_arch = self.best["arch"] if self.best else None
+        lines += [row(p, "*" if p["arch"] == best_arch else "") for p in front]
+        if self.best:
+            lines += ["", "best design (*):", row(self.best, "*")]
+        else:
+            lines += ["", "no candidate met the constraints"]
+        if self.baselines:
+            lines += ["", "baselines:"]
+            for b in self.baselines:
+                lines.append(row(b) + f"   [{b['name']}]")
+                if self.best:
+                    lines.append(f"    best vs {b['name']}: accuracy {self.best['accuracy'] - b['accuracy']:+.2f}, "
+                                 f"EDAP x{self.best['edap'] / b['edap']:.3g}")
+        return "\n".join(lines)
+
+    def plot(self, path) -> Path:
+        """PNG of the front (accuracy vs EDAP or the objective's cost), baselines marked."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from fastnax.io import atomic_write_bytes
+
+        cost = self.settings.get("cost", "edap")
+        fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
+        pts = sorted(self.front, key=lambda p: p[cost])
+        ax.step([p[cost] for p in pts], [p["accuracy"] for p in pts], where="post", color="C0", lw=1,
+                alpha=0.6)
+        ax.scatter([p[cost] for p in pts], [p["accuracy"] for p in pts], s=14, color="C0",
+                   label=f"Pareto front ({len(pts)})", zorder=3)
+        if self.best:
+            ax.scatter([self.best[cost]], [self.best["accuracy"]], s=90, marker="*", color="C3",
+                       label="best (objective)", zorder=4)
+        for i, b in enumerate(self.baselines):
+            ax.scatter([b[cost]], [b["accuracy"]], s=50, marker="s", color=f"C{2 + i % 6}", zorder=4,
+                       label=b["name"])
+        ax.set_xscale("log")
+        ax.set_xlabel({"edap": "EDAP (pJ·ns·mm²)", "latency_ns": "latency (ns)",
+                       "energy_pj": "energy (pJ)", "area_mm2": "area (mm²)"}.get(cost, cost))
+        kind = self.accuracy_model.get("kind")
+        ax.set_ylabel("predicted accuracy (%)" if kind == "predictor" else
+                      "accuracy-like score (training-free)")
+        s = self.settings
+        ax.set_title(f"{s.get('space')} / {s.get('preset')} / {s.get('objective')} ({s.get('method')})",
+                     fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        plt.close(fig)
+        return atomic_write_bytes(path, buf.getvalue())
+
+
+def _model_text(model: dict) -> str:
+    if model.get("kind") == "predictor":
+        extra = ", ".join(f"{k} {model[k]}" for k in ("records", "n_records", "dataset") if k in model)
+        return f"predictor {model.get('file') or model.get('class')}" + (f" ({extra})" if extra else "")
+    return f"training-free score ({model.get('why', '')}; an accuracy-like scale, not a percent)"

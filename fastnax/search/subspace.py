@@ -1,0 +1,118 @@
+"""A restriction of a search space: a few free coordinates, the others fixed.
+
+Useful to search around a design (only the crossbar sizes of ResNet-20, say) and to build spaces
+small enough to enumerate, where the exhaustive optimum checks the other optimizers.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from fastnax.arch import Architecture, LayerTable
+from fastnax.errors import ArchitectureError, BoundsError, unknown
+from fastnax.spaces.base import SearchSpace
+
+
+class Restriction(SearchSpace):
+    """The points of ``base`` equal to ``fixed`` outside the ``free`` coordinates.
+
+    Parameters
+    ----------
+    base : SearchSpace
+    fixed : Architecture, str or array (d_base,)
+        The design that supplies every coordinate that is not free.
+    free : sequence of str or int
+        Names (``base.coordinate_names``) or positions of the coordinates left to search.
+    upper : dict, optional
+        Lower upper bounds for some free coordinates (name or position -> largest level index),
+        to make the space smaller.
+
+    Architectures decode to the base space (their strings are the base space's); the space
+    reports the base's ``name`` and ``options`` so that predictors fitted on the base apply.
+    """
+
+    def __init__(self, base: SearchSpace, fixed, free: Sequence, upper: dict | None = None):
+        self.base = base
+        self.name = base.name
+        self.options = dict(getattr(base, "options", {}))
+        if isinstance(fixed, (Architecture, str)):
+            fixed = base.encode([fixed])[0]
+        fixed = np.asarray(fixed, dtype=float)
+        self.fixed = base.to_index(fixed[None])[0]
+        names = base.coordinate_names
+        positions = []
+        for f in free:
+            if isinstance(f, str):
+                if f not in names:
+                    raise unknown(f"coordinate of the {base.name} space", f, names)
+                positions.append(names.index(f))
+            else:
+                if not 0 <= int(f) < base.dim:
+                    raise BoundsError(f"coordinate {f} is out of range; the {base.name} space has {base.dim}")
+                positions.append(int(f))
+        if not positions or len(set(positions)) != len(positions):
+            raise BoundsError("free coordinates must be a non-empty list without repeats")
+        self.free = np.asarray(positions)
+        bounds = base.bounds[self.free].copy()
+        for key, hi in (upper or {}).items():
+            j = names.index(key) if isinstance(key, str) else int(key)
+            where = np.flatnonzero(self.free == j)
+            if not len(where) or not bounds[where[0], 0] <= hi <= base.bounds[j, 1]:
+                raise BoundsError(f"upper bound {hi} for coordinate {key!r} is not valid")
+            bounds[where[0], 1] = hi
+        self._bounds = bounds
+
+    @property
+    def bounds(self) -> np.ndarray:
+        return self._bounds.copy()
+
+    @property
+    def coordinate_names(self) -> list[str]:
+        names = self.base.coordinate_names
+        return [names[j] for j in self.free]
+
+    def to_base(self, X) -> np.ndarray:
+        """Base-space integer vectors (n, d_base) of a batch of restricted vectors."""
+        index = SearchSpace.to_index(self, X)
+        out = np.tile(self.fixed, (index.shape[0], 1))
+        out[:, self.free] = index
+        return self.base.canonicalize(out)
+
+    def canonicalize(self, index: np.ndarray) -> np.ndarray:
+        """Coordinates that the base resets (inactive ones) are reset here too."""
+        index = np.asarray(index, dtype=np.int64)
+        full = np.tile(self.fixed, (index.shape[0], 1))
+        full[:, self.free] = index
+        return self.base.canonicalize(full)[:, self.free]
+
+    def _arch_from_index(self, row: np.ndarray) -> Architecture:
+        return self.base._arch_from_index(self.to_base(np.asarray(row, float)[None])[0])
+
+    def _index_from_arch(self, arch: Architecture) -> np.ndarray:
+        g = self.base._index_from_arch(arch)
+        rest = np.ones(self.base.dim, dtype=bool)
+        rest[self.free] = False
+        if not np.array_equal(g[rest], self.fixed[rest]):
+            raise ArchitectureError(f"architecture {str(arch)[:60]!r} differs from the restriction's "
+                                    f"fixed design outside its free coordinates")
+        return g[self.free]
+
+    @property
+    def size(self) -> int:
+        lo, hi = self._bounds[:, 0].astype(int), self._bounds[:, 1].astype(int)
+        box = np.stack(np.meshgrid(*[np.arange(a, b + 1) for a, b in zip(lo, hi)], indexing="ij"), -1)
+        if box.size > 50_000_000:
+            raise BoundsError("restriction too large to count exactly")
+        return int(len(np.unique(self.canonicalize(box.reshape(-1, len(lo))), axis=0)))
+
+    def _baselines(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def layer_table(self, X_or_archs) -> LayerTable:
+        index = self._check_table_input(X_or_archs)
+        return self.base.layer_table(self.to_base(index.astype(float)).astype(float))
+
+    def describe(self) -> dict:
+        return {**super().describe(), "restriction_of": self.base.name, "free": self.coordinate_names}

@@ -1,0 +1,259 @@
+"""Search: objectives, optimizers, Pareto utilities, SearchResult and the ``fastnax search`` command.
+
+The accuracy model in most tests is a small fixed stand-in (a smooth function of the graph
+features) so that the tests exercise the search itself, independently of the predictors' fits.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fastnax import graph, spaces
+from fastnax.errors import BoundsError, FastnaxError, RecordsError, UnknownNameError
+from fastnax.search import Restriction, SearchResult, hypervolume_2d, non_dominated_mask, run
+from fastnax.search import objectives as obj
+from fastnax.search.optimizers import enumerate_space
+from fastnax.search.pareto import non_dominated_mask_bruteforce
+
+
+class StandInPredictor:
+    """Accuracy (percent) rising with parameters and depth, saturating; dead networks at chance."""
+
+    def predict(self, F):
+        F = np.asarray(F, dtype=float)
+        names = graph.feature_names()
+        p = F[:, names.index("log10_params")]
+        depth = F[:, names.index("depth")]
+        dead = F[:, names.index("dead")]
+        k3 = F[:, names.index("n_conv3")] / np.maximum(F[:, names.index("n_conv")], 1)
+        acc = 30 + 60 / (1 + np.exp(-(p - 4.5) * 1.5)) + 2 * np.tanh(depth / 8) + 1.5 * k3
+        return np.where(dead > 0, 10.0, acc)
+
+
+@pytest.fixture(autouse=True)
+def default_model(monkeypatch):
+    """Until the training-free score exists, the default accuracy model is the stand-in."""
+    try:
+        from fastnax.predictors import TrainingFreeScore  # noqa: F401
+    except ImportError:
+        monkeypatch.setattr(obj, "_training_free", lambda why: obj.AccuracyModel(
+            StandInPredictor(), "training-free score", {"why": why}))
+
+
+PRED = StandInPredictor()
+
+
+def _small_imc():
+    """ResNet-20 with per-stage block counts (0-3), the first kernel and the stem/classifier
+    crossbars free."""
+    base = spaces.get("imc")
+    return Restriction(base, base.baseline("resnet20"),
+                       ["s0_blocks", "s1_blocks", "s2_blocks", "stem_crossbar", "fc2_crossbar",
+                        "s0_conv0_kernel"],
+                       upper={"s0_blocks": 3, "s1_blocks": 3, "s2_blocks": 3})
+
+
+# --- Pareto utilities ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_non_dominated_matches_bruteforce(m):
+    rng = np.random.default_rng(m)
+    for trial in range(20):
+        F = rng.integers(0, 6, size=(int(rng.integers(1, 60)), m)).astype(float)  # many ties
+        assert np.array_equal(non_dominated_mask(F), non_dominated_mask_bruteforce(F)), trial
+
+
+def test_hypervolume_hand_computed():
+    # points (1,3), (2,2), (3,1) with reference (4,4): 3 + 2 + 1 = 6 unit squares
+    F = np.array([[1, 3], [2, 2], [3, 1], [3, 3]], dtype=float)
+    assert hypervolume_2d(F, (4, 4)) == pytest.approx(6.0)
+    assert hypervolume_2d(np.array([[5.0, 5.0]]), (4, 4)) == 0.0
+
+
+def test_unique_rows_matches_numpy():
+    rng = np.random.default_rng(0)
+    A = rng.integers(0, 3, size=(500, 4))
+    first, inverse = obj.unique_rows(A)
+    _, ref_first = np.unique(A, axis=0, return_index=True)
+    assert np.array_equal(first, np.sort(ref_first))
+    assert np.array_equal(A[first][inverse], A)
+
+
+# --- objectives ---------------------------------------------------------------------------------
+
+def test_scalar_objective_hand_computed():
+    spec = obj.ObjectiveSpec("acc-edap", beta=0.3, max_area=2.0)
+    cols = {"accuracy": np.array([90.0, 90.0]), "edap": np.array([8.0, 8.0]),
+            "area_mm2": np.array([1.0, 3.0]), "latency_ns": np.ones(2), "energy_pj": np.ones(2)}
+    J = spec.scalar(cols)
+    expected = -np.log(0.9) + 0.3 * np.log(8.0) / 3
+    assert J[0] == pytest.approx(expected)
+    assert J[1] == pytest.approx(expected + 1e3 * 1.5)  # area 50 % over budget
+
+
+def test_noisy_accuracy_penalty_grows_with_sigma():
+    space = spaces.get("nb201")
+    X = space.sample_vectors(50, seed=0)
+    clean = run(space, method="random", budget=50, predictor=PRED, accuracy="clean", seed=1)
+    noisy = run(space, method="random", budget=50, predictor=PRED, accuracy="noisy", seed=1,
+                noise_penalty=5.0)
+    a, b = clean.evaluated, noisy.evaluated
+    assert np.array_equal(a["index"], b["index"])
+    drop = b["accuracy_clean"] - b["accuracy"]
+    expected = np.minimum(5.0 * (b["noise_sigma"] / 0.1) ** 2, np.maximum(b["accuracy_clean"] - 10.0, 0))
+    np.testing.assert_allclose(drop, expected, atol=1e-9)
+    assert X.shape[0] == 50
+
+
+# --- methods -------------------------------------------------------------------------------------
+
+def _check_front(result, space):
+    front = result.front
+    assert front, "empty front"
+    F = np.array([[-p["accuracy"], p["edap"]] for p in front])
+    assert non_dominated_mask(F).all()
+    for p in front:
+        arch = space.decode(space.encode([p["arch"]]))[0]
+        assert str(arch) == p["arch"]
+    # the front dominates every evaluated feasible candidate or equals it
+    ev = result.evaluated
+    allF = np.stack([-ev["accuracy"], ev["edap"]], axis=1)
+    for row in allF[ev["feasible"]][:200]:
+        assert ((F <= row).all(axis=1)).any()
+
+
+@pytest.mark.parametrize("method", ["hierarchical", "de", "shgo", "random", "bo", "exhaustive"])
+def test_every_method_returns_valid_front(method):
+    space = spaces.get("nb201")
+    budget = {"bo": 40, "exhaustive": None, "hierarchical": None}.get(method, 300)
+    result = run(space, method=method, predictor=PRED, seed=3, budget=budget)
+    _check_front(result, space)
+    if budget is not None:
+        assert result.n_evaluations <= budget
+    assert result.best is not None
+
+
+def test_same_seed_same_json(tmp_path):
+    a = run("imc", predictor=PRED, seed=7)
+    b = run("imc", predictor=PRED, seed=7)
+    a.to_json(tmp_path / "a.json")
+    b.to_json(tmp_path / "b.json")
+    da, db = (json.loads((tmp_path / f).read_text()) for f in ("a.json", "b.json"))
+    da.pop("timings"), db.pop("timings")
+    assert json.dumps(da) == json.dumps(db)
+    c = run("nb201", method="de", predictor=PRED, seed=7, budget=400).to_dict()
+    d = run("nb201", method="de", predictor=PRED, seed=7, budget=400).to_dict()
+    c.pop("timings"), d.pop("timings")
+    assert c == d
+
+
+def test_hierarchical_finds_exhaustive_optimum_nb201():
+    space = spaces.get("nb201")
+    exact = run(space, method="exhaustive", predictor=PRED)
+    for seed in range(3):
+        found = run(space, method="hierarchical", predictor=PRED, seed=seed)
+        assert found.best["objective"] <= exact.best["objective"] + 0.01 * abs(exact.best["objective"])
+        assert found.n_evaluations < space.size / 3
+
+
+def test_hierarchical_finds_exhaustive_optimum_small_imc():
+    space = _small_imc()
+    # s0: no block (kernel inactive) or 1-3 blocks x 4 kernels; s1, s2: 0-3 blocks; two crossbars
+    assert space.size == (1 + 3 * 4) * 4 * 4 * 5 * 5
+    assert len(enumerate_space(space)) == space.size
+    exact = run(space, method="exhaustive", predictor=PRED)
+    found = run(space, method="hierarchical", predictor=PRED, seed=0)
+    assert found.best["objective"] == pytest.approx(exact.best["objective"], rel=0.01)
+
+
+def test_constraints_respected():
+    result = run("nb201", method="exhaustive", predictor=PRED, max_area=25.0, min_accuracy=50)
+    assert result.best["area_mm2"] <= 25.0 and result.best["accuracy"] >= 50
+    assert all(p["area_mm2"] <= 25.0 and p["accuracy"] >= 50 for p in result.front)
+    assert result.settings["constraints"]["max_area_mm2"] == 25.0
+
+
+# --- bad options -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs,error", [
+    ({"method": "annealing"}, UnknownNameError), ({"objective": "speed"}, UnknownNameError),
+    ({"budget": 0}, BoundsError), ({"seed": -1}, BoundsError), ({"max_area": -1.0}, BoundsError),
+    ({"min_accuracy": 140.0}, BoundsError), ({"accuracy": "dirty"}, UnknownNameError),
+    ({"method": "shgo"}, BoundsError), ({"method": "exhaustive"}, BoundsError),
+    ({"space": "cifar"}, UnknownNameError), ({"preset": "puma-23nm"}, UnknownNameError),
+])
+def test_bad_options_raise_one_line_errors(kwargs, error):
+    args = {"space": "imc", "predictor": PRED, **kwargs}
+    with pytest.raises(error) as info:
+        run(**args)
+    assert "\n" not in str(info.value)
+
+
+def test_predictor_file_errors(tmp_path):
+    with pytest.raises(FastnaxError):
+        run("nb201", predictor=tmp_path / "missing.json")
+
+
+# --- SearchResult ----------------------------------------------------------------------------
+
+def test_result_json_round_trip_and_validation(tmp_path):
+    result = run("nb201", predictor=PRED, method="random", budget=200)
+    path = result.to_json(tmp_path / "r.json")
+    back = SearchResult.from_json(path)
+    assert back.front == result.front and back.best == result.best and back.seed == result.seed
+    data = json.loads(path.read_text())
+    data["front"][0]["edap"] = "lots"
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(RecordsError):
+        SearchResult.from_json(tmp_path / "bad.json")
+    (tmp_path / "worse.json").write_text("{not json")
+    with pytest.raises(RecordsError):
+        SearchResult.from_json(tmp_path / "worse.json")
+
+
+def test_baseline_and_best_are_priced_the_same_way():
+    result = run("imc", predictor=PRED)
+    names = [b["name"] for b in result.baselines]
+    assert "resnet20" in names
+    space = spaces.get("imc")
+    b = result.baselines[names.index("resnet20")]
+    assert b["arch"] == str(space.baseline("resnet20"))
+    from fastnax import hwmodel
+
+    cost = hwmodel.get_preset("puma-32nm").evaluate(space.layer_table([space.baseline("resnet20")]))
+    assert b["edap"] == pytest.approx(float(cost.edap[0]))
+    assert result.accuracy_model["kind"] == "predictor"
+
+
+# --- the command -------------------------------------------------------------------------------
+
+def test_cli_json_and_out(tmp_path, capsys):
+    from fastnax.cli import main
+
+    assert main(["search", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["settings"]["space"] == "imc" and data["front"]
+    assert data["accuracy_model"]["kind"] in ("predictor", "training-free score")
+    out = tmp_path / "run"
+    assert main(["search", "--space", "nb201", "--out", str(out), "--budget", "3000"]) == 0
+    text = capsys.readouterr().out
+    assert "best design" in text
+    assert (out / "result.json").exists()
+    assert (out / "front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    SearchResult.from_json(out / "result.json")
+
+
+def test_cli_bad_options_exit_nonzero_one_line(capsys):
+    from fastnax.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["search", "--method", "nope"])
+    assert info.value.code != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nope" in err
+    assert main(["search", "--space-option", "input_size=-3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
