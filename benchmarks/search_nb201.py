@@ -14,7 +14,11 @@ Exactness: with the same predictor, ``hierarchical``'s best scalar objective vs 
 enough to enumerate (ResNet-20 with per-stage block counts 0-3, the first kernel and the stem and
 classifier crossbars free: 5,200 configurations; training-free score).
 
-Usage: python benchmarks/search_nb201.py [--seeds 20]
+NAX comparison: the best ``acc-edap`` design on ``imc`` (CIFAR-sized) against ResNet-20. With no
+packaged predictor the accuracy model is the training-free score mapped to an accuracy-like scale:
+the JSON then says so and names its fields ``score_*`` (a score delta is not an accuracy delta).
+
+Usage: python benchmarks/search_nb201.py [--seeds 20] [--only nax]
 """
 
 from __future__ import annotations
@@ -34,7 +38,11 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--train", type=int, default=25)
+    parser.add_argument("--only", choices=("nax",), help="run only the NAX comparison")
     args = parser.parse_args()
+    if args.only == "nax":
+        print(json.dumps({"benchmark": "search_nb201", "nax_comparison": nax_comparison()}, indent=2))
+        return 0
     if not DATA.exists():
         print(json.dumps({"skipped": f"reference data not found: {DATA}"}))
         return 0
@@ -91,10 +99,6 @@ def main() -> int:
         exact_imc.append(found.best["objective"] <= exact_small.best["objective"]
                          + 0.01 * abs(exact_small.best["objective"]))
 
-    # NAX comparison: imc, CIFAR-sized inputs, default accuracy model.
-    nax = run("imc", seed=0)
-    r20 = next(b for b in nax.baselines if b["name"] == "resnet20")
-    nax_c = run("imc", seed=0, min_accuracy=r20["accuracy"])
     out = {
         "benchmark": "search_nb201",
         "hypervolume": {
@@ -109,19 +113,38 @@ def main() -> int:
             "nb201_fraction_within_1pct": float(np.mean(exact_nb201)),
             "imc_restriction_fraction_within_1pct": float(np.mean(exact_imc)),
             "imc_restriction_size": int(small.size), "target": 0.95},
-        "nax_comparison": {
-            "accuracy_model": nax.accuracy_model.get("kind"),
-            "resnet20": {"accuracy": r20["accuracy"], "edap": r20["edap"]},
-            "best_acc_edap": {"arch": nax.best["arch"], "accuracy_delta": nax.best["accuracy"] - r20["accuracy"],
-                              "edap_ratio": nax.best["edap"] / r20["edap"]},
-            "best_at_least_resnet20_accuracy": None if nax_c.best is None else {
-                "arch": nax_c.best["arch"], "accuracy_delta": nax_c.best["accuracy"] - r20["accuracy"],
-                "edap_ratio": nax_c.best["edap"] / r20["edap"]},
-            "nax_published": {"accuracy_delta": 0.8, "edap_ratio": 0.83}},
+        "nax_comparison": nax_comparison(),
         "wall_s": time.perf_counter() - t_start,
     }
     print(json.dumps(out, indent=2))
     return 0
+
+
+def nax_comparison() -> dict:
+    """Best ``acc-edap`` design on ``imc`` (CIFAR-sized, default accuracy model) vs ResNet-20."""
+    from fastnax.search import run
+
+    nax = run("imc", seed=0)
+    r20 = next(b for b in nax.baselines if b["name"] == "resnet20")
+    nax_c = run("imc", seed=0, min_accuracy=r20["accuracy"])
+    kind = nax.accuracy_model.get("kind")
+    # a training-free score on an accuracy-like scale is not an accuracy: name its fields so
+    term = "score" if kind == "training-free score" else "accuracy"
+
+    def versus(best: dict) -> dict:
+        return {"arch": best["arch"], f"{term}_delta": best["accuracy"] - r20["accuracy"],
+                "edap_ratio": best["edap"] / r20["edap"]}
+
+    out = {"accuracy_model": kind}
+    if term == "score":
+        out["note"] = ("training-free score mapped to an accuracy-like scale (chance..100) by a fixed "
+                       "rank-preserving map; deltas are score differences, not accuracy points")
+    out.update({
+        "resnet20": {term: r20["accuracy"], "edap": r20["edap"]},
+        "best_acc_edap": versus(nax.best),
+        f"best_at_least_resnet20_{term}": None if nax_c.best is None else versus(nax_c.best),
+        "nax_published": {"accuracy_delta": 0.8, "edap_ratio": 0.83}})
+    return out
 
 
 if __name__ == "__main__":

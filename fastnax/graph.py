@@ -19,6 +19,10 @@ node is cut off from its input: ~341 of the 15,625 cells) is *dead*: its path me
 ``log10_params_effective``, ``n_conv_effective``
     The same restricted to weight layers that lie on some input-output path (a convolution whose
     output never reaches the logits still costs weights but cannot help accuracy); 0 when dead.
+``log10_conv_params_effective``
+    log10 of the weights of the convolutions on input-output paths (fully-connected layers left
+    out: a wide classifier on a flattened map adds weights but no feature extraction); 0 when
+    dead or without convolutions.
 ``n_weight_layers``, ``n_conv``, ``n_conv{1,3,5,7}``, ``n_linear``, ``n_pool``
     Op counts (``n_pool``: max and average pooling).
 ``n_skip``, ``skip_density``
@@ -72,6 +76,7 @@ _FEATURES = (
     "max_path_nodes", "min_path_nodes", "mean_path_nodes",
     "log10_paths", "log10_conv_paths", "dead",
     "receptive_field", "final_resolution", "width_mean", "width_min", "width_max", "nn_degree",
+    "log10_conv_params_effective",
 )
 
 #: Node weightings whose path statistics (max, min, mean over input-output paths) are features:
@@ -177,6 +182,7 @@ def metrics(arch: Architecture) -> dict[str, float]:
     params = sum(node[v]["params"] for v in weights)
     macs = sum(node[v]["macs"] for v in weights)
     params_eff = sum(node[v]["params"] for v in weights if v in on_path)
+    conv_params_eff = sum(node[v]["params"] for v in convs if v in on_path)
     n_skip = sum(g.edges[e]["multiplicity"] for e in g.edges if g.edges[e]["skip"])
     widths = [node[v]["c_out"] for v in convs]
     spatial_end = [v for v in g if node[v]["op"] in ("gap", "flatten")]
@@ -203,6 +209,7 @@ def metrics(arch: Architecture) -> dict[str, float]:
         "log10_params": np.log10(params) if params > 0 else 0.0,
         "log10_macs": np.log10(macs) if macs > 0 else 0.0,
         "log10_params_effective": np.log10(params_eff) if params_eff > 0 else 0.0,
+        "log10_conv_params_effective": np.log10(conv_params_eff) if conv_params_eff > 0 else 0.0,
         "n_weight_layers": len(weights),
         "n_conv": n_conv,
         "n_conv_effective": sum(1 for v in convs if v in on_path),
@@ -273,11 +280,32 @@ def features_from_vectors(space, X) -> np.ndarray:
     from fastnax import spaces
 
     space = spaces.get(space)
+    if hasattr(space, "to_base"):  # a restriction: features of the base space's vectors
+        return features_from_index(space.base, space.to_base(X))
     if space.name == "nax":
         index = space.to_imc(X).astype(np.int64)
         return _features_from_index("imc", space.imc.options, index)
-    index = space.to_index(X)
-    return _features_from_index(space.name, space.options, index)
+    return features_from_index(space, space.to_index(X))
+
+
+def features_from_index(space, index: np.ndarray) -> np.ndarray:
+    """Feature matrix (n, n_features) of canonical integer vectors, as ``space.to_index`` returns.
+
+    The search already holds its candidates in this form; this skips the rounding, bounds check
+    and canonicalization of :func:`features_from_vectors` (the rows are trusted, not re-checked).
+
+    Parameters
+    ----------
+    space : fastnax.spaces.SearchSpace or str
+    index : int array (n, d)
+        Canonical index matrix of the space.
+    """
+    from fastnax import spaces
+
+    space = spaces.get(space)
+    if isinstance(space, (spaces.ImcSpace, spaces.Nb201Space)):
+        return _features_from_index(space.name, space.options, np.asarray(index, dtype=np.int64))
+    return features_from_vectors(space, np.asarray(index, dtype=float))
 
 
 def _features_from_index(space_name: str, options: dict, index: np.ndarray) -> np.ndarray:
@@ -375,109 +403,176 @@ def _chain_weights(chain: list) -> dict:
     return out
 
 
+@lru_cache(maxsize=16)
+def _imc_columns(stages: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in an ``imc`` vector: stage fields (S, 3) and conv kernels (S, MAX_BLOCKS, 2)."""
+    from fastnax.spaces.imc import CONVS_PER_BLOCK, MAX_BLOCKS, Layout
+
+    L = Layout(stages)
+    stage = np.asarray([[L.stage(s) + i for i in range(3)] for s in range(stages)])
+    kernel = np.asarray([[[L.conv(s, CONVS_PER_BLOCK * b + j)[0] for j in range(CONVS_PER_BLOCK)]
+                          for b in range(MAX_BLOCKS)] for s in range(stages)])
+    return stage, kernel
+
+
+@lru_cache(maxsize=16)
+def _halving_sides(size: int, events: int) -> np.ndarray:
+    """Spatial side after m = 0..events ceil-halvings of ``size`` (int64 array (events + 1,))."""
+    sides = [size]
+    for _ in range(events):
+        sides.append(-(-sides[-1] // 2))
+    return np.asarray(sides, dtype=np.int64)
+
+
 def _imc_features(index: np.ndarray, codec) -> np.ndarray:
-    """Vectorized metrics of ``imc`` index matrices (n, d): one pass over the fixed layout."""
-    from fastnax.spaces.imc import (BLOCK_TYPES, CONVS_PER_BLOCK, FC_HIDDEN, HEAD_POOLS, KERNELS,
-                                    MAX_BLOCKS, STEM_WIDTHS, WIDTHS)
+    """Vectorized metrics of ``imc`` index matrices (n, d), all stages and blocks at once.
+
+    An ``imc`` network is a chain of segments (stem, blocks, a pool closing each ``vgg`` stage,
+    head), so its path statistics compose in series: path counts multiply and the max, min and
+    mean path weights add up segment by segment. A plain block (conv, conv) is one path; a ``res``
+    block is two (the main path, and the identity or 1x1 projection) joined by an add node. Every
+    metric is therefore a sum over (stage, block) slots of closed-form per-block values: a few
+    numpy calls on (n, stages, blocks) arrays whatever the batch size. Resolutions are tracked as
+    the number of halvings (stride-2 first blocks of ``res``/``mvgg`` stages after the first, and
+    ``vgg`` max-pools), which also gives the receptive field's jump (2 ** halvings).
+    """
+    from fastnax.spaces.imc import (BLOCK_TYPES, FC_HIDDEN, HEAD_POOLS, KERNELS, MAX_BLOCKS,
+                                    STEM_WIDTHS, WIDTHS)
 
     L = codec.layout
+    S = L.stages
     n = index.shape[0]
-    rows = np.arange(n)
-    kernels, widths_table = np.asarray(KERNELS), np.asarray(WIDTHS)
+    index = np.asarray(index, dtype=np.int64)
+    stage_cols, kernel_cols = _imc_columns(S)
     level_of, n_levels = _resolution_levels(codec.input_size)
-    V = np.zeros((n, n_levels))
-    E = np.zeros((n, n_levels))
-    f = {name: np.zeros(n) for name in _FEATURES}
-    params = np.zeros(n)
-    macs = np.zeros(n)
-    width_sum = np.zeros(n)
-    width_min = np.full(n, np.inf)
-    width_max = np.zeros(n)
-    stats = _PathStats(n)
-    paths_noconv = np.ones(n)
-    rf = np.ones(n)
-    jump = np.ones(n)
-    c = np.full(n, codec.in_channels, dtype=np.int64)
-    h = np.full(n, codec.input_size, dtype=np.int64)
-    ones = np.ones(n, dtype=bool)
+    sides = _halving_sides(codec.input_size, 2 * S)
+    f = {}
 
-    def conv(active, k, c_in, c_out, h_out):
-        w = np.where(active, k * k * c_in * c_out, 0)
-        params[:] += w
-        macs[:] += w * h_out * h_out
-        f["n_conv"][:] += active
-        for kk in (1, 3, 5, 7):
-            f[f"n_conv{kk}"][:] += active & (k == kk)
-        width_sum[:] += np.where(active, c_out, 0)
-        np.minimum(width_min, np.where(active, c_out, np.inf), out=width_min)
-        np.maximum(width_max, np.where(active, c_out, 0), out=width_max)
-        V[rows, level_of[h_out]] += np.where(active, c_out, 0)
-        E[rows, level_of[h_out]] += np.where(active, c_in * c_out, 0)
+    # --- stem ---------------------------------------------------------------------------------
+    stem_w = np.asarray(STEM_WIDTHS)[index[:, L.stem]]
+    has_stem = stem_w > 0
+    stem_k = np.where(has_stem, np.asarray(KERNELS)[index[:, L.stem + 1]], 0)
+    stem_large = (stem_k >= 3).astype(float)
 
-    has_stem = index[:, L.stem] > 0
-    stem_width = np.asarray(STEM_WIDTHS)[index[:, L.stem]]
-    k = kernels[index[:, L.stem + 1]]
-    conv(has_stem, k, c, stem_width, h)
-    stats.node(has_stem, "conv", k)
-    paths_noconv = np.where(has_stem, 0.0, paths_noconv)
-    rf += np.where(has_stem, (k - 1) * jump, 0)
-    c = np.where(has_stem, stem_width, c)
-    res_type, vgg_type = BLOCK_TYPES.index("res"), BLOCK_TYPES.index("vgg")
-    for s in range(L.stages):
-        base = L.stage(s)
-        btype, blocks, width = index[:, base], index[:, base + 1], widths_table[index[:, base + 2]]
-        is_res, is_vgg = btype == res_type, btype == vgg_type
-        for b in range(MAX_BLOCKS):
-            active = blocks > b
-            k1 = kernels[index[:, L.conv(s, CONVS_PER_BLOCK * b)[0]]]
-            k2 = kernels[index[:, L.conv(s, CONVS_PER_BLOCK * b + 1)[0]]]
-            stride = np.where((b == 0) & (s > 0) & ~is_vgg, 2, 1)
-            h1 = np.where(stride == 2, -(-h // 2), h)
-            conv(active, k1, c, width, h1)
-            conv(active, k2, width, width, h1)
-            res = active & is_res
-            proj = res & ((stride == 2) | (c != width))
-            conv(proj, np.ones(n, dtype=np.int64), c, width, h1)
-            # the add node of a residual block: width channels, one skip edge of width channels
-            V[rows, level_of[h1]] += np.where(res, width, 0)
-            E[rows, level_of[h1]] += np.where(res, width, 0)
-            f["n_skip"] += res
-            plain = active & ~is_res
-            stats.node(plain, "conv", k1)
-            stats.node(plain, "conv", k2)
-            main = [("conv", k1), ("conv", k2)]
-            stats.branches(res & proj, main, [("conv", 1)])
-            stats.branches(res & ~proj, main, [])
-            stats.node(res, "add")
-            paths_noconv = np.where(res, np.where(proj, 0.0, paths_noconv),
-                                    np.where(active, 0.0, paths_noconv))
-            rf = rf + np.where(active, (k1 - 1) * jump + (k2 - 1) * jump * stride, 0)
-            jump = np.where(active, jump * stride, jump)
-            c = np.where(active, width, c)
-            h = np.where(active, h1, h)
-        pooled = is_vgg & (blocks > 0)
-        h_pool = np.where(pooled, -(-h // 2), h)
-        V[rows, level_of[h_pool]] += np.where(pooled, c, 0)
-        f["n_pool"] += pooled
-        stats.node(pooled, "maxpool")
-        rf = rf + np.where(pooled, jump, 0)
-        jump = np.where(pooled, 2 * jump, jump)
-        h = h_pool
-    gap = index[:, L.head] == HEAD_POOLS.index("gap")
-    f["final_resolution"] = h.astype(float)
-    features_in = np.where(gap, c, c * h * h)
+    # --- stages (n, S) and blocks (n, S, B) --------------------------------------------------
+    fields = index[:, stage_cols]  # (n, S, 3): block type, blocks, width
+    btype, blocks = fields[..., 0], fields[..., 1]
+    width = np.asarray(WIDTHS)[fields[..., 2]]
+    nonempty = blocks > 0
+    is_res = (btype == BLOCK_TYPES.index("res")) & nonempty
+    pooled = (btype == BLOCK_TYPES.index("vgg")) & nonempty
+    strided = nonempty & ~pooled & (np.arange(S) > 0)  # first block has stride 2
+    active = blocks[:, :, None] > np.arange(MAX_BLOCKS)  # (n, S, B)
+    k = np.where(active[..., None], np.asarray(KERNELS)[index[:, kernel_cols]], 0)  # (n, S, B, 2)
+
+    # input channels of each stage: the last non-empty stage's width, else the stem's, else the image's
+    c_stage = np.empty((n, S), dtype=np.int64)
+    c = np.where(has_stem, stem_w, codec.in_channels)
+    for s in range(S):
+        c_stage[:, s] = c
+        c = np.where(nonempty[:, s], width[:, s], c)
+    c_last = c
+    proj = is_res & (strided | (c_stage != width))  # (n, S): projection in block 0
+
+    events = strided.astype(np.int64) + pooled
+    m_in = np.cumsum(events, axis=1) - events  # halvings before the stage
+    m_blk = m_in + strided  # halvings at every block output of the stage
+    m_end = m_in[:, -1] + events[:, -1]
+    h_blk = sides[m_blk]
+    lvl_blk = np.minimum(m_blk, n_levels - 1)
+    lvl_pool = np.minimum(m_blk + 1, n_levels - 1)
+
+    # --- weights, MACs, op counts -------------------------------------------------------------
+    wf = width.astype(float)
+    k2 = (k * k).astype(float)  # kernel areas (0 where inactive)
+    c_in_block = np.where(np.arange(MAX_BLOCKS) == 0, c_stage[:, :, None], width[:, :, None]).astype(float)
+    block_params = (k2[..., 0] * c_in_block + k2[..., 1] * wf[:, :, None]).sum(axis=2) * wf  # (n, S)
+    proj_params = np.where(proj, c_stage * wf, 0.0)
+    stage_params = block_params + proj_params
+    stem_params = np.where(has_stem, stem_k * stem_k * codec.in_channels * stem_w, 0).astype(float)
+    h_in = float(codec.input_size)
+    params = stem_params + stage_params.sum(axis=1)
+    f["log10_conv_params_effective"] = _log10_or_zero(params)  # every imc conv is on the path
+    macs = stem_params * h_in * h_in + (stage_params * (h_blk * h_blk)).sum(axis=1)
+
+    n_blocks = blocks.sum(axis=1)
+    n_res = np.where(is_res, blocks, 0).sum(axis=1)
+    n_plain = n_blocks - n_res
+    n_proj = proj.sum(axis=1)
+    n_pool = pooled.sum(axis=1)
+    f["n_conv"] = has_stem + 2 * n_blocks + n_proj
+    kernel_counts = np.stack([(k == kk).sum(axis=(1, 2, 3)) for kk in KERNELS], axis=1)
+    kernel_counts += np.asarray(KERNELS) == stem_k[:, None]
+    kernel_counts[:, KERNELS.index(1)] += n_proj
+    for j, kk in enumerate(KERNELS):
+        f[f"n_conv{kk}"] = kernel_counts[:, j]
+    f["n_pool"] = n_pool
+    f["n_skip"] = n_res
+
+    # widths of the convolutions: the stem's, and each stage's (2 per block, + its projection)
+    per_stage = 2 * blocks + proj
+    width_sum = stem_w + (width * per_stage).sum(axis=1)
+    big = np.iinfo(np.int64).max
+    width_min = np.minimum(np.where(has_stem, stem_w, big), np.where(nonempty, width, big).min(axis=1))
+    width_max = np.maximum(stem_w, np.where(nonempty, width, 0).max(axis=1))
+
+    # --- NN-Degree: channel vertices and edges per resolution level -------------------------
+    # convs (stem; per block conv1, conv2; projection), add nodes of res blocks, vgg max-pools
+    stage_V = wf * (2 * blocks + proj + np.where(is_res, blocks, 0))
+    stage_E = (np.where(active, c_in_block, 0.0).sum(axis=2) + wf * blocks) * wf \
+        + proj_params + np.where(is_res, blocks, 0) * wf
+    rows = np.arange(n)[:, None] * n_levels
+    slots = np.concatenate([rows + lvl_blk, rows + lvl_pool, rows], axis=1).ravel()
+    V = np.bincount(slots, np.concatenate([stage_V, np.where(pooled, wf, 0.0), stem_w[:, None]], axis=1).ravel(),
+                    minlength=n * n_levels).reshape(n, n_levels)
+    E = np.bincount(slots, np.concatenate([stage_E, np.zeros((n, S)), (stem_w * codec.in_channels)[:, None]],
+                                          axis=1).ravel(), minlength=n * n_levels).reshape(n, n_levels)
+
+    # --- receptive field: rf grows by (kernel - 1) * jump, jump = 2 ** halvings -------------
+    jump_blk = np.exp2(m_blk)
+    jump_first = np.where(np.arange(MAX_BLOCKS) == 0, np.exp2(m_in)[:, :, None], jump_blk[:, :, None])
+    grow = np.maximum(k - 1, 0).astype(float)
+    rf = (1.0 + np.maximum(stem_k - 1, 0) + (grow[..., 0] * jump_first).sum(axis=(1, 2))
+          + (grow[..., 1].sum(axis=2) * jump_blk).sum(axis=1) + np.where(pooled, jump_blk, 0.0).sum(axis=1))
+
+    # --- path statistics (series composition: max, min and mean path weights add up) --------
+    large = (k >= 3).sum(axis=3)  # (n, S, B): large kernels on a block's main path
+    large_res = np.where(is_res, large.sum(axis=2), 0).sum(axis=1)
+    large_plain = large.sum(axis=(1, 2)) - large_res
+    n_res_plain = n_res - n_proj  # res blocks with an identity shortcut
     hidden = np.asarray(FC_HIDDEN)[index[:, L.head + 1]]
-    params += features_in * hidden + np.where(hidden > 0, hidden, features_in) * codec.num_classes
-    macs += features_in * hidden + np.where(hidden > 0, hidden, features_in) * codec.num_classes
-    f["n_linear"] = 1.0 + (hidden > 0)
-    stats.node(ones, "gap")  # gap or flatten
-    stats.node(hidden > 0, "linear")
-    stats.node(ones, "linear")
+    head_nodes = 2.0 + (hidden > 0)  # gap or flatten, optional hidden linear, classifier
+    stem = has_stem.astype(float)
+    f["depth"] = stem + 2 * n_blocks
+    f["min_depth"] = stem + 2 * n_plain + n_proj
+    f["mean_path_depth"] = stem + 2 * n_plain + 1.5 * n_proj + n_res_plain
+    f["depth_large"] = stem_large + large_plain + large_res
+    f["min_depth_large"] = stem_large + large_plain
+    f["mean_path_depth_large"] = stem_large + large_plain + 0.5 * large_res
+    for name in ("max_path_pools", "min_path_pools", "mean_path_pools"):
+        f[name] = n_pool
+    base_nodes = stem + 2 * n_plain + n_pool + head_nodes
+    f["max_path_nodes"] = base_nodes + 3 * n_res
+    f["min_path_nodes"] = base_nodes + 2 * n_proj + n_res_plain
+    f["mean_path_nodes"] = base_nodes + 2.5 * n_proj + 2 * n_res_plain
+    paths = np.exp2(n_res)  # each res block doubles the paths
+    # paths without any convolution: only through identity shortcuts, with no stem and no plain block
+    paths_noconv = ((~has_stem) & (n_plain == 0) & (n_proj == 0)).astype(float)
 
-    dead = np.zeros(n, dtype=bool)  # every imc network is a chain of blocks: always connected
+    # --- head -------------------------------------------------------------------------------
+    h_end = sides[m_end]
+    gap = index[:, L.head] == HEAD_POOLS.index("gap")
+    features_in = np.where(gap, c_last, c_last * h_end * h_end)
+    head = features_in * hidden + np.where(hidden > 0, hidden, features_in) * codec.num_classes
+    params = params + head
+    macs = macs + head
+    f["n_linear"] = 1.0 + (hidden > 0)
+    f["final_resolution"] = h_end
+
     f["log10_params"] = _log10_or_zero(params)
     f["log10_macs"] = _log10_or_zero(macs)
-    # every imc layer lies on an input-output path
+    # every imc network is a chain of blocks: connected, every layer on an input-output path
+    f["dead"] = 0.0
     f["log10_params_effective"] = f["log10_params"]
     f["n_conv_effective"] = f["n_conv"]
     f["n_conv1_effective"] = f["n_conv1"]
@@ -486,15 +581,17 @@ def _imc_features(index: np.ndarray, codec) -> np.ndarray:
     f["n_skip_effective"] = f["n_skip"]
     f["n_weight_layers"] = f["n_conv"] + f["n_linear"]
     f["skip_density"] = np.where(f["n_conv"] > 0, f["n_skip"] / np.maximum(f["n_conv"], 1), 0.0)
-    stats.write(f, dead)
-    f["log10_paths"] = np.log10(1.0 + stats.paths)
-    f["log10_conv_paths"] = np.log10(1.0 + stats.paths - paths_noconv)
+    f["log10_paths"] = np.log10(1.0 + paths)
+    f["log10_conv_paths"] = np.log10(1.0 + paths - paths_noconv)
     f["receptive_field"] = rf
     f["width_mean"] = np.where(f["n_conv"] > 0, width_sum / np.maximum(f["n_conv"], 1), 0.0)
-    f["width_min"] = np.where(np.isfinite(width_min), width_min, 0.0)
+    f["width_min"] = np.where(width_min < big, width_min, 0)
     f["width_max"] = width_max
     f["nn_degree"] = (2.0 * E / np.where(V > 0, V, 1.0)).sum(axis=1)
-    return np.stack([f[name] for name in _FEATURES], axis=1).astype(float)
+    out = np.empty((n, len(_FEATURES)))
+    for j, name in enumerate(_FEATURES):
+        out[:, j] = f[name]
+    return out
 
 
 @lru_cache(maxsize=8)
@@ -593,6 +690,7 @@ def _nb201_cell_table(input_size: int, in_channels: int, num_classes: int) -> np
             stats.append(alive, *cell_stats)
         rf = rf + CELLS_PER_STAGE * rfc[3] * jump
     stats.paths = np.where(alive, stats.paths, 0.0)
+    conv_params_eff = params_eff.copy()
     stats.node(ones, "gap")
     stats.node(ones, "linear")
     linear = c * num_classes
@@ -605,6 +703,7 @@ def _nb201_cell_table(input_size: int, in_channels: int, num_classes: int) -> np
     f["log10_params"] = _log10_or_zero(params)
     f["log10_macs"] = _log10_or_zero(macs)
     f["log10_params_effective"] = np.where(dead, 0.0, _log10_or_zero(params_eff))
+    f["log10_conv_params_effective"] = np.where(dead, 0.0, _log10_or_zero(conv_params_eff))
     reduction_convs = 3 * (stages - 1)
     f["n_conv"] = 1 + reduction_convs + cells * n_conv_cell
     f["n_conv_effective"] = np.where(dead, 0, 1 + reduction_convs + cells * effective.sum(axis=1))

@@ -10,7 +10,7 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 from conftest import shared_file
-from fastnax import graph, spaces
+from fastnax import Architecture, graph, spaces
 from fastnax.cli import main
 from fastnax.datasets import nb201
 from fastnax.datasets.records import Record, write_records
@@ -153,6 +153,20 @@ def test_training_free_score():
     assert score.predict_archs(dead)[0] < score.predict_archs(alive)[0]
     with pytest.raises(BoundsError):
         score.predict(np.zeros((3, 2)))
+
+
+def test_training_free_score_ignores_fully_connected_weights():
+    """A 1x1 stem and a flattened 1024-wide classifier holds more weights than ResNet-20 but
+    extracts no features: it must not outscore it (it did while linear weights counted)."""
+    space = spaces.get("imc")
+    r20 = space.baseline("resnet20")
+    fc_heavy = Architecture.from_string("imc:3x32x32:10:w4a4c4:reduced/stem128k1x16/-/-/-/flatten-1024x256-x16")
+    F = graph.features([r20, fc_heavy])
+    names = graph.feature_names()
+    assert F[1, names.index("log10_params")] > F[0, names.index("log10_params")]
+    assert F[1, names.index("log10_conv_params_effective")] == pytest.approx(np.log10(3 * 128))
+    s = TrainingFreeScore().predict(F)
+    assert s[0] > s[1]
 
 
 def test_training_free_score_on_nb201():

@@ -19,8 +19,12 @@ accuracy/cost trade-off for the Pareto front.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import itertools
 import re
+import sys
+import types
 
 import numpy as np
 
@@ -111,22 +115,35 @@ class ImcFamily(Family):
         """A block added by a depth move copies its stage's last block (not the canonical zeros)."""
         imc, L = self.imc, self.layout
         out = neighbours.copy()
+        rows = np.arange(len(out))
         for s in range(L.stages):
             bpos = L.stage(s) + 1
             old, new = starts[:, bpos], out[:, bpos]
-            src = np.maximum(old - 1, 0)  # the stage's last block before the move
-            for b in range(1, imc.MAX_BLOCKS):
-                grown = (old >= 1) & (old <= b) & (new >= b + 1)  # block b appears
-                if not grown.any():
-                    continue
-                for j in range(imc.CONVS_PER_BLOCK):
-                    for f in range(2):
-                        dst_col = L.conv(s, imc.CONVS_PER_BLOCK * b + j)[f]
-                        src_cols = np.asarray([L.conv(s, imc.CONVS_PER_BLOCK * bb + j)[f]
-                                               for bb in range(imc.MAX_BLOCKS)])
-                        vals = out[np.arange(len(out)), src_cols[src]]
-                        out[:, dst_col] = np.where(grown, vals, out[:, dst_col])
+            # block b appears (b >= old) in a stage that had a block to copy (old >= 1)
+            grown = (old[:, None] >= 1) & (old[:, None] <= self._blocks) & (new[:, None] >= self._blocks + 1)
+            if not grown.any():
+                continue
+            cols = self._block_cols[s]  # (B, 4): kernel and crossbar of the block's two convs
+            values = out[:, cols]  # (n, B, 4)
+            last = values[rows, np.maximum(old - 1, 0)]  # the stage's last block before the move
+            out[:, cols] = np.where(grown[:, :, None], last[:, None, :], values)
         return out
+
+    @property
+    def _blocks(self) -> np.ndarray:
+        return np.arange(self.imc.MAX_BLOCKS)
+
+    @property
+    def _block_cols(self) -> np.ndarray:
+        """Coordinates (stages, blocks, 4) of each block's (kernel, crossbar) pairs."""
+        cols = getattr(self, "_block_cols_cache", None)
+        if cols is None:
+            imc, L = self.imc, self.layout
+            cols = np.asarray([[[L.conv(s, imc.CONVS_PER_BLOCK * b + j)[f]
+                                 for j in range(imc.CONVS_PER_BLOCK) for f in range(2)]
+                                for b in range(imc.MAX_BLOCKS)] for s in range(L.stages)])
+            self._block_cols_cache = cols
+        return cols
 
 
 class NaxFamily(Family):
@@ -188,41 +205,96 @@ def family_of(space) -> Family:
 # Level 1: SHGO over the relaxation of the macro grid
 # --------------------------------------------------------------------------------------------
 
-def _multilinear(values: np.ndarray, z: np.ndarray, corners: np.ndarray) -> float:
-    """Multilinear interpolation of a grid ``values`` (shape = levels) at a point ``z`` (m,);
-    ``corners`` (2^m, m) are the 0/1 offsets of a grid cell's vertices."""
-    levels = np.asarray(values.shape)
-    z = np.clip(z, 0, levels - 1)
-    lo = np.clip(np.minimum(np.floor(z).astype(np.int64), levels - 2), 0, None)
-    frac = z - lo
-    idx = np.minimum(lo + corners, levels - 1)
-    w = np.prod(np.where(corners == 1, frac, 1.0 - frac), axis=1)
-    return float(w @ values[tuple(idx.T)])
+class _Multilinear:
+    """Multilinear interpolation of a grid ``values`` (shape = levels) at a point ``z`` (m,).
+
+    The grid's flat values, strides and the 0/1 offsets of a grid cell's 2^m vertices are set up
+    once: SHGO and its local minimiser call this hundreds of times per search.
+    """
+
+    def __init__(self, values: np.ndarray):
+        levels = np.asarray(values.shape)
+        m = len(levels)
+        self.flat = np.ascontiguousarray(values, dtype=float).reshape(-1)
+        self.hi = levels - 1
+        self.lo_max = levels - 2
+        self.corners = np.asarray(list(itertools.product((0, 1), repeat=m)))
+        self.upper = self.corners == 1
+        self.strides = np.asarray([int(np.prod(levels[j + 1:])) for j in range(m)], dtype=np.int64)
+
+    def __call__(self, z) -> float:
+        z = np.minimum(np.maximum(np.asarray(z, dtype=float), 0), self.hi)
+        lo = np.maximum(np.minimum(np.floor(z).astype(np.int64), self.lo_max), 0)
+        frac = z - lo
+        idx = np.minimum(lo + self.corners, self.hi) @ self.strides
+        w = np.where(self.upper, frac, 1.0 - frac).prod(axis=1)
+        return float(w @ self.flat[idx])
 
 
 def shgo_macro(grid_cost: np.ndarray, levels: list[int]) -> list[np.ndarray]:
     """Local minima (rounded macro points) of the relaxation found by SHGO (simplicial)."""
     from scipy.optimize import shgo
 
-    values = grid_cost.reshape(levels)
-    # Lift the infeasible plateau so the interpolation stays informative.
+    f = _Multilinear(grid_cost.reshape(levels))
     bounds = [(0.0, float(n - 1)) for n in levels]
-
-    corners = np.asarray(list(itertools.product((0, 1), repeat=len(levels))))
-
-    def f(z):
-        return _multilinear(values, np.asarray(z, dtype=float), corners)
-
-    result = shgo(f, bounds, n=2 ** len(levels) + 1, iters=2, sampling_method="simplicial",
-                  minimizer_kwargs={"method": "SLSQP", "options": {"maxiter": 20}},
-                  options={"minimize_every_iter": False})
+    with _lazy_scipy_stats():
+        result = shgo(f, bounds, n=2 ** len(levels) + 1, iters=2, sampling_method="simplicial",
+                      minimizer_kwargs={"method": "SLSQP", "options": {"maxiter": 20}},
+                      options={"minimize_every_iter": False})
     minima = np.atleast_2d(getattr(result, "xl", np.asarray([result.x])))
     return [np.clip(np.rint(z), 0, np.asarray(levels) - 1).astype(np.int64) for z in minima]
+
+
+class _LazyModule(types.ModuleType):
+    """Stands in for a module until one of its attributes is read, then imports the real one."""
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        parts = self.__name__.split(".")
+        for i in range(len(parts), 0, -1):  # drop the stand-ins of this module and its packages
+            name = ".".join(parts[:i])
+            if isinstance(sys.modules.get(name), _LazyModule):
+                del sys.modules[name]
+        return getattr(importlib.import_module(self.__name__), attr)
+
+
+@contextlib.contextmanager
+def _lazy_scipy_stats():
+    """Defer ``scipy.stats`` during an SHGO call.
+
+    ``scipy.optimize.shgo`` runs ``from scipy.stats import qmc`` on every call, but only its
+    Sobol and Halton samplers use it; simplicial sampling (ours) never does. Importing
+    scipy.stats costs ~0.2 s, a fifth of a whole ``fastnax search`` process. While SHGO runs, a
+    lazy stand-in answers the import; any attribute read through it imports the real module, so
+    a caller that does need scipy.stats still gets it. Nothing is changed when scipy.stats is
+    already imported, and the stand-in is removed afterwards.
+    """
+    if "scipy.stats" in sys.modules:
+        yield
+        return
+    stub = _LazyModule("scipy.stats")
+    stub.qmc = _LazyModule("scipy.stats.qmc")
+    sys.modules["scipy.stats"] = stub
+    try:
+        yield
+    finally:
+        if sys.modules.get("scipy.stats") is stub:
+            del sys.modules["scipy.stats"]
 
 
 # --------------------------------------------------------------------------------------------
 # Level 2: vectorized coordinate descent
 # --------------------------------------------------------------------------------------------
+
+def _coordinate_values(bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (coordinate, level) pair of a box (d, 2), as two int arrays (m,)."""
+    bounds = np.asarray(bounds).astype(np.int64)
+    counts = bounds[:, 1] - bounds[:, 0] + 1
+    cols = np.repeat(np.arange(len(bounds)), counts)
+    vals = bounds[cols, 0] + np.arange(len(cols)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return cols, vals
+
 
 def single_moves(space, family: Family, starts: np.ndarray):
     """All single-coordinate changes of each start.
@@ -235,15 +307,8 @@ def single_moves(space, family: Family, starts: np.ndarray):
     column : int array (k,)
         The coordinate it changes.
     """
-    bounds = space.bounds.astype(np.int64)
     n, d = starts.shape
-    cols, vals = [], []
-    for j in range(d):
-        for v in range(bounds[j, 0], bounds[j, 1] + 1):
-            cols.append(j)
-            vals.append(v)
-    cols = np.asarray(cols)
-    vals = np.asarray(vals)
+    cols, vals = _coordinate_values(space.bounds)
     m = len(cols)
     base = np.repeat(starts, m, axis=0)
     neighbours = base.copy()

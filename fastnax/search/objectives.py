@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,26 @@ def features_from_vectors(space, X: np.ndarray) -> np.ndarray:
     return graph.features_from_vectors(space, X)
 
 
+def features_from_index(space, index: np.ndarray) -> np.ndarray:
+    """Graph features (n, k) of canonical index rows (``space.to_index`` output), not re-checked."""
+    from fastnax import graph
+
+    if hasattr(space, "to_base"):
+        return features_from_vectors(space, index.astype(float))
+    return graph.features_from_index(space, index)
+
+
+def layer_table_from_index(space, index: np.ndarray):
+    """The space's LayerTable of canonical index rows; ``imc`` skips re-checking the rows."""
+    from fastnax.spaces import ImcSpace
+
+    if type(space) is ImcSpace:
+        from fastnax.spaces.imc import imc_layer_table
+
+        return imc_layer_table(index, space.codec)
+    return space.layer_table(index.astype(float))
+
+
 class AccuracyModel:
     """Predicted accuracy (percent) of a batch of space vectors.
 
@@ -140,7 +161,13 @@ class AccuracyModel:
 
     def predict(self, space, X: np.ndarray) -> np.ndarray:
         """Accuracy (percent, or the accuracy-like scale of the score) of shape (n,)."""
-        F = features_from_vectors(space, X)
+        return self._from_features(features_from_vectors(space, X))
+
+    def predict_index(self, space, index: np.ndarray) -> np.ndarray:
+        """:meth:`predict` of canonical index rows (``space.to_index`` output)."""
+        return self._from_features(features_from_index(space, index))
+
+    def _from_features(self, F: np.ndarray) -> np.ndarray:
         raw = np.asarray(self.model.predict(F), dtype=float).reshape(-1)
         if self.kind == "training-free score":
             z = np.clip((raw - self._center) / self._scale, -50, 50)
@@ -384,32 +411,40 @@ def first_occurrences(index: np.ndarray) -> np.ndarray:
     return unique_rows(index)[0]
 
 
+@lru_cache(maxsize=32)
+def _row_hash_weights(d: int) -> np.ndarray:
+    """Fixed odd 64-bit multipliers (d,) for row hashes (a seeded generator of its own)."""
+    return np.random.default_rng(2024).integers(1, 2**62, size=d, dtype=np.int64) | 1
+
+
 def unique_rows(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct rows of an int matrix (n, d): (sorted first positions (u,), inverse (n,)).
 
-    Rows are sorted by two 64-bit hashes, then equal neighbours are compared in full, so two
-    different rows are never merged (``np.unique(axis=0)`` is exact too but ~10x slower). Equal
-    rows separated by a double hash collision would stay apart: harmless (priced twice).
+    Rows are grouped by a 64-bit hash (one stable argsort), then every row is compared in full
+    with its group's first row: two different rows are never merged. On a hash collision (never
+    seen in practice) the exact ``np.unique(axis=0)`` path is taken instead; it is ~10x slower.
     """
+    index = np.asarray(index)
     n, d = index.shape
     if n == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    weights = np.random.default_rng(2024).integers(1, 2**62, size=(2, d), dtype=np.int64) | 1
     with np.errstate(over="ignore"):
-        h1 = (index.astype(np.int64) * weights[0]).sum(axis=1)
-        h2 = (index.astype(np.int64) * weights[1]).sum(axis=1)
-    order = np.lexsort((np.arange(n), h2, h1))
-    rows = index[order]
-    same = np.concatenate([[False], (rows[1:] == rows[:-1]).all(axis=1)])
-    group = np.cumsum(~same) - 1  # group number of each sorted row
-    leader = order[~same]  # first position of each group (stable sort: smallest index)
-    inverse_sorted = group
+        h = (index.astype(np.int64, copy=False) * _row_hash_weights(d)).sum(axis=1)
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(hs[1:], hs[:-1], out=new[1:])
+    leader = order[new]  # first position of each hash group (stable sort: smallest index)
+    group = np.empty(n, dtype=np.int64)
+    group[order] = np.cumsum(new) - 1
+    if not (index == index[leader[group]]).all():
+        _, first, inverse = np.unique(index, axis=0, return_index=True, return_inverse=True)
+        leader, group = first, inverse.reshape(-1)
     rank = np.argsort(leader, kind="stable")  # groups renumbered by first position
     renumber = np.empty_like(rank)
     renumber[rank] = np.arange(len(rank))
-    inverse = np.empty(n, dtype=np.int64)
-    inverse[order] = renumber[inverse_sorted]
-    return leader[rank], inverse
+    return leader[rank], renumber[group]
 
 
 @dataclass
@@ -487,14 +522,14 @@ class Evaluator:
         n = index.shape[0]
         if n == 0:
             return index, {k: np.zeros(0) for k in self.archive.columns}
-        table = self.space.layer_table(index.astype(float))
+        table = layer_table_from_index(self.space, index)
         noisy = self.spec.accuracy == "noisy"
         cost = self.hardware.evaluate(table, self.nonideality)
         # Graph features (hence the clean prediction) ignore crossbar sizes and bit widths: predict
         # once per distinct network and share it among its hardware variants.
         net = index[:, self.network_columns]
         first, inverse = unique_rows(net)
-        acc_clean = self.accuracy_model.predict(self.space, index[first].astype(float))[inverse]
+        acc_clean = self.accuracy_model.predict_index(self.space, index[first])[inverse]
         sigma = np.asarray(getattr(cost, "mean_noise_sigma", np.zeros(n)), dtype=float).reshape(-1)
         if sigma.shape != (n,):
             sigma = np.zeros(n)

@@ -125,6 +125,11 @@ class SearchResult:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise RecordsError(f"search result file {str(path)!r} does not exist") from None
+        except UnicodeDecodeError:
+            raise RecordsError(f"search result file {str(path)!r} is not UTF-8 JSON text (a binary or "
+                               f"pickle payload?); fastnax reads results as plain JSON only") from None
+        except OSError as exc:
+            raise RecordsError(f"search result file {str(path)!r} cannot be read ({exc.strerror})") from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -164,7 +169,8 @@ class SearchResult:
             for b in self.baselines:
                 lines.append(row(b) + f"   [{b['name']}]")
                 if self.best:
-                    lines.append(f"    best vs {b['name']}: accuracy {self.best['accuracy'] - b['accuracy']:+.2f}, "
+                    term = "accuracy" if acc_label == "acc%" else "training-free score (acc~)"
+                    lines.append(f"    best vs {b['name']}: {term} {self.best['accuracy'] - b['accuracy']:+.2f}, "
                                  f"EDAP x{self.best['edap'] / b['edap']:.3g}")
         return "\n".join(lines)
 
