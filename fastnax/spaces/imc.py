@@ -432,14 +432,17 @@ def imc_layer_table(index: np.ndarray, codec: ImcCodec) -> LayerTable:
     L = codec.layout
     n = index.shape[0]
     slots = 1 + L.stages * SLOTS_PER_STAGE + 2
-    cols = {name: np.zeros((n, slots), dtype=np.int64) for name in LayerTable.PER_LAYER}
+    fields = ("kind", "kernel", "stride", "c_in", "c_out", "in_h", "out_h", "crossbar_size")
+    values = {name: [0] * slots for name in fields}
+    active_cols = [False] * slots
     kernels, crossbars, widths = np.asarray(KERNELS), np.asarray(CROSSBARS), np.asarray(WIDTHS)
 
+    # Slot values are collected as columns (arrays or scalars) and masked once at the end:
+    # one multiply per field instead of one np.where per slot and field.
     def put(j, active, kind, kernel, stride, c_in, c_out, h_in, h_out, crossbar):
-        for name, value in (("kind", kind), ("kernel", kernel), ("stride", stride), ("c_in", c_in),
-                            ("c_out", c_out), ("in_h", h_in), ("in_w", h_in), ("out_h", h_out),
-                            ("out_w", h_out), ("crossbar_size", crossbar)):
-            cols[name][:, j] = np.where(active, value, 0)
+        active_cols[j] = active
+        for name, value in zip(fields, (kind, kernel, stride, c_in, c_out, h_in, h_out, crossbar)):
+            values[name][j] = value
 
     size = codec.input_size
     c = np.full(n, codec.in_channels, dtype=np.int64)
@@ -488,6 +491,17 @@ def imc_layer_table(index: np.ndarray, codec: ImcCodec) -> LayerTable:
     features = np.where(has_hidden, hidden, features)
     put(j + 1, np.ones(n, bool), KIND_LINEAR, 1, 1, features, codec.num_classes, 1, 1,
         crossbars[index[:, head + 3]])
+    active_matrix = np.empty((n, slots), dtype=np.int64)
+    for j, a in enumerate(active_cols):
+        active_matrix[:, j] = a
+    cols = {}
+    for name in fields:
+        m = np.empty((n, slots), dtype=np.int64)
+        for j, v in enumerate(values[name]):
+            m[:, j] = v
+        m *= active_matrix
+        cols[name] = m
+    cols["in_w"], cols["out_w"] = cols["in_h"].copy(), cols["out_h"].copy()
     cols["kind"] = cols["kind"].astype(np.int8)
     k = L.knobs
     return LayerTable(**cols, w_bits=np.asarray(W_BITS)[index[:, k]], in_bits=np.asarray(IN_BITS)[index[:, k + 1]],
