@@ -1,0 +1,88 @@
+"""``fastnax sample``: train N sampled candidates for a short budget into a records file."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from fastnax.cli import add_common
+
+#: The default short budget: DEFAULT_EPOCHS passes over a seeded DEFAULT_MAX_TRAIN-image subset of
+#: the training set, tested on DEFAULT_MAX_TEST test images. Random members of the imc space reach
+#: several GMACs per 8x8 image (width 512, 7x7 kernels); 25 of them (seed 0: 15 GMACs in all) must
+#: train in under 5 minutes on 2 cores, which bounds the images each candidate may see.
+DEFAULT_EPOCHS = 2
+DEFAULT_MAX_TRAIN = 256
+DEFAULT_MAX_TEST = 128
+
+
+def register(sub) -> None:
+    p = sub.add_parser("sample", help="train N sampled candidates (short budget) into a records file",
+                       description="Train N candidates drawn from a search space for a short budget "
+                                   "and append one record per candidate to a records file (JSON Lines "
+                                   "or CSV). Restarted with the same arguments it resumes.")
+    p.add_argument("--space", default="imc", help="search space (imc, nax, nb201; default imc)")
+    p.add_argument("--dataset", default="digits",
+                   help="digits (embedded, default), mnist, cifar10, cifar100, tinyimagenet, synthetic")
+    p.add_argument("--root", default=None, help="folder holding the dataset files")
+    p.add_argument("--split", default=None, metavar="N_TRAIN/N_TEST",
+                   help="re-split the images found, e.g. 8000/2000 for the MNIST test images alone")
+    p.add_argument("--max-train", type=int, default=DEFAULT_MAX_TRAIN,
+                   help=f"train each candidate on a seeded subset of this many images "
+                        f"(default {DEFAULT_MAX_TRAIN}; 0: all)")
+    p.add_argument("--max-test", type=int, default=DEFAULT_MAX_TEST,
+                   help=f"test on a seeded subset of this many images (default {DEFAULT_MAX_TEST}; 0: all)")
+    p.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
+    p.add_argument("--n", type=int, default=25, help="number of candidates (default 25)")
+    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
+                   help=f"training epochs per candidate (default {DEFAULT_EPOCHS})")
+    p.add_argument("--noise-trials", type=int, default=1,
+                   help="noise draws for accuracy_noisy (default 1; 0: not measured)")
+    p.add_argument("--out", required=True, help="records file (.jsonl or .csv), appended to")
+    p.add_argument("--jobs", type=int, default=2,
+                   help="candidates trained at once, one torch thread each (default 2; -1: one per core)")
+    p.add_argument("--backend", default="loky", choices=("loky", "threading", "dask"),
+                   help="joblib backend (dask: spread over a dask.distributed cluster)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="dask scheduler address (tcp://host:8786) for --backend dask")
+    add_common(p)
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from fastnax.train.sample import run_sampling, summarize
+
+    t0 = time.perf_counter()
+
+    def progress(done: int, total: int, record) -> None:
+        if record is None:
+            sys.stderr.write(f"[sample] resuming: {done}/{total} candidates already recorded\n")
+        else:
+            noisy = "-" if record.accuracy_noisy is None else f"{record.accuracy_noisy:.1f}"
+            sys.stderr.write(f"[sample] {done}/{total} clean {record.accuracy_clean:.1f}% noisy {noisy}% "
+                             f"({record.train_seconds:.1f}s train, {time.perf_counter() - t0:.0f}s elapsed)\n")
+        sys.stderr.flush()
+
+    options = {}
+    if args.split:
+        options["split"] = args.split
+    if args.max_train:
+        options["max_train"] = args.max_train
+    if args.max_test:
+        options["max_test"] = args.max_test
+    records = run_sampling(args.space, args.dataset, args.n, args.epochs, args.out, seed=args.seed,
+                           jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
+                           root=args.root, dataset_options=options, noise_trials=args.noise_trials,
+                           batch_size=args.batch_size, progress=progress)
+    summary = {"out": str(args.out), "space": args.space, "dataset": args.dataset, "n": args.n,
+               "epochs": args.epochs, "max_train": args.max_train, "max_test": args.max_test, "seed": args.seed, "seconds": round(time.perf_counter() - t0, 2),
+               **summarize(records)}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"{summary['records']} records in {args.out} ({summary['seconds']:.0f}s); clean accuracy "
+              f"{summary['accuracy_clean_min']:.1f} / {summary['accuracy_clean_median']:.1f} / "
+              f"{summary['accuracy_clean_max']:.1f}% (min / median / max)" if records else
+              f"no records written to {args.out}")
+    return 0

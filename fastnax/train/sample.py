@@ -1,0 +1,243 @@
+"""The sample-training runner: short trainings of sampled candidates, appended as records.
+
+``run_sampling`` draws ``n`` candidates (``space.sample(n, seed)``), trains each for a short budget
+and appends its :class:`~fastnax.datasets.records.Record` to the records file the moment it
+finishes (one whole line, fsynced). Killed at any moment and started again with the same
+arguments, it reads the file back, skips the candidates already recorded and trains the rest: no
+record is lost (at most the one in training is redone), none is duplicated, and a torn last line
+is skipped by the reader and terminated by the next append.
+
+Candidates train in parallel through joblib (``jobs``; backend ``loky`` on one machine, ``dask``
+on a dask.distributed cluster given by its scheduler address). Results come back to this process,
+which is the only writer of the file. Every candidate is seeded from ``(seed, candidate index)``,
+so the same command gives the same records on CPU (``train_seconds`` aside).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from fastnax.errors import BoundsError, unknown
+
+BACKENDS = ("loky", "threading", "dask")
+
+
+def candidate_seed(seed: int, index: int) -> int:
+    """The training seed of candidate ``index`` of a run seeded ``seed`` (a 31-bit int)."""
+    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def train_candidate(arch: str, data, epochs: int, seed: int, index: int, noise_trials: int = 2,
+                    batch_size: int = 64, lr: float = 0.05, threads: int | None = None,
+                    device=None) -> dict:
+    """Train one candidate and measure it; returns the record fields (without space/dataset).
+
+    Parameters
+    ----------
+    arch : str
+        Canonical architecture string.
+    data : ImageDataset
+    epochs : int
+    seed, index : int
+        Run seed and candidate index; the candidate trains with ``candidate_seed(seed, index)``
+        (initial weights, shuffling, augmentation, evaluation noise).
+    noise_trials : int
+        Noise draws for ``accuracy_noisy`` (mean over draws).
+    threads : int, optional
+        torch intra-op threads for this training (restored afterwards).
+
+    Returns
+    -------
+    dict
+        ``arch``, ``epochs``, ``seed``, ``accuracy_clean``, ``accuracy_noisy``, ``train_seconds``.
+    """
+    import torch
+
+    from fastnax.train.loop import TrainConfig, evaluate, recalibrate_batch_norm, train_model
+    from fastnax.train.model import build_model
+
+    cseed = candidate_seed(seed, index)
+    saved_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cseed)
+            model = build_model(arch)
+        cfg = TrainConfig(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr))
+        result = train_model(model, data, cfg, seed=cseed, device=device)
+        # a few dozen steps leave the running statistics far from the weights' (see the function)
+        recalibrate_batch_norm(model, data)
+        scores = evaluate(model, data, noise_trials=noise_trials, seed=cseed)
+    finally:
+        torch.set_num_threads(saved_threads)
+    noisy = scores["accuracy_noisy_mean"] if noise_trials else None
+    return {"arch": arch, "epochs": int(epochs), "seed": int(seed), "index": int(index),
+            "accuracy_clean": float(scores["accuracy_clean"]),
+            "accuracy_noisy": None if noisy is None else float(noisy),
+            "train_seconds": float(result["train_seconds"])}
+
+
+def _existing(path: Path) -> list:
+    """Records already in ``path`` ([] for a missing file or one with no complete record)."""
+    from fastnax.datasets.records import read_records
+
+    if not path.exists():
+        return []
+    text = path.read_bytes()
+    complete_lines = text.count(b"\n") - (1 if path.suffix == ".csv" else 0)
+    if complete_lines <= 0:
+        return []
+    return read_records(path)
+
+
+def _resolve(space, dataset, root, dataset_options):
+    from fastnax import spaces
+    from fastnax.datasets import ImageDataset, load
+
+    data = dataset if isinstance(dataset, ImageDataset) else load(dataset, root=root,
+                                                                   **(dataset_options or {}))
+    if isinstance(space, str):
+        space = spaces.get(space, **data.space_options)
+    opts = getattr(space, "options", {})
+    for key, value in data.space_options.items():
+        if key in opts and opts[key] != value:
+            raise BoundsError(f"the {space.name} space has {key}={opts[key]} but the {data.name} "
+                              f"dataset has {key}={value}; build the space with the dataset's options")
+    return space, data
+
+
+def run_sampling(space, dataset, n: int, epochs: int, out_path, seed: int = 0, jobs: int = 1,
+                 backend: str = "loky", scheduler: str | None = None, root=None,
+                 dataset_options: dict | None = None, noise_trials: int = 2, batch_size: int = 64,
+                 lr: float = 0.05, device=None,
+                 progress: Callable[[int, int, object], None] | None = None) -> list:
+    """Train ``n`` sampled candidates and append one record per candidate to ``out_path``.
+
+    Parameters
+    ----------
+    space : str or SearchSpace
+        A space name is built with the dataset's options (input size, channels, classes).
+    dataset : str or ImageDataset
+        Dataset name (loaded with ``root`` and ``dataset_options``) or a loaded dataset.
+    n, epochs : int
+        Number of candidates (``space.sample(n, seed)``) and training epochs per candidate.
+    out_path : path
+        Records file (``.jsonl`` or ``.csv``); appended to, never truncated.
+    seed : int
+        Sampling seed; candidate ``i`` trains with ``candidate_seed(seed, i)``.
+    jobs : int
+        Candidates trained at once (joblib ``n_jobs``; -1: one per core).
+    backend : {'loky', 'threading', 'dask'}
+        joblib backend; ``dask`` connects to ``scheduler`` (a dask.distributed address) or, without
+        one, starts a local cluster.
+    progress : callable(done, total, record), optional
+        Called after each record is written (and once with ``record=None`` for skipped ones).
+
+    Returns
+    -------
+    list of Record
+        The records of this run's candidates (resumed ones included), in candidate order.
+    """
+    from fastnax import __version__
+    from fastnax.datasets.records import Record, append_record
+
+    if backend not in BACKENDS:
+        raise unknown("backend", backend, BACKENDS)
+    if int(n) < 0 or int(epochs) < 0:
+        raise BoundsError(f"n and epochs must be >= 0, got n={n}, epochs={epochs}")
+    if int(jobs) == 0 or int(jobs) < -1:
+        raise BoundsError(f"jobs must be a positive number or -1 (all cores), got {jobs}")
+    if scheduler and backend != "dask":
+        raise BoundsError("a scheduler address needs --backend dask")
+    space, data = _resolve(space, dataset, root, dataset_options)
+    out_path = Path(out_path)
+    archs = [str(a) for a in space.sample(int(n), seed)]
+
+    def key(arch: str):
+        return (arch, space.name, data.name, int(epochs), int(seed))
+
+    done = {}
+    for record in _existing(out_path):
+        k = (record.arch, record.space, record.dataset, record.epochs, record.seed)
+        done.setdefault(k, record)
+    results = {i: done[key(a)] for i, a in enumerate(archs) if key(a) in done}
+    # a candidate drawn twice trains once
+    pending, seen = [], set(done)
+    for i, a in enumerate(archs):
+        if key(a) not in seen:
+            seen.add(key(a))
+            pending.append((i, a))
+    total = len(archs)
+    if progress is not None and results:
+        progress(len(results), total, None)
+
+    def write(fields: dict):
+        record = Record(arch=fields["arch"], space=space.name, dataset=data.name,
+                        epochs=fields["epochs"], seed=fields["seed"],
+                        accuracy_clean=fields["accuracy_clean"], accuracy_noisy=fields["accuracy_noisy"],
+                        train_seconds=fields["train_seconds"], fastnax_version=__version__)
+        append_record(out_path, record)
+        for i, a in enumerate(archs):
+            if a == record.arch:
+                results[i] = record
+        if progress is not None:
+            progress(len(results), total, record)
+
+    common = dict(epochs=int(epochs), seed=int(seed), noise_trials=int(noise_trials),
+                  batch_size=int(batch_size), lr=float(lr), device=device)
+    if not pending:
+        pass
+    elif int(jobs) == 1 and backend != "dask":
+        for i, a in pending:
+            write(train_candidate(a, data, index=i, **common))
+    else:
+        from joblib import Parallel, delayed, parallel_config
+
+        n_workers = (os.cpu_count() or 1) if int(jobs) == -1 else int(jobs)
+        threads = max(1, (os.cpu_count() or 1) // max(n_workers, 1)) if backend != "dask" else None
+        tasks = (delayed(train_candidate)(a, data, index=i, threads=threads, **common) for i, a in pending)
+        if backend == "dask":
+            client = _dask_client(scheduler)
+            try:
+                with parallel_config(backend="dask"):
+                    for fields in Parallel(n_jobs=int(jobs), return_as="generator_unordered")(tasks):
+                        write(fields)
+            finally:
+                if client is not None:
+                    client.close()
+        else:
+            for fields in Parallel(n_jobs=int(jobs), backend=backend,
+                                   return_as="generator_unordered")(tasks):
+                write(fields)
+    return [results[i] for i in sorted(results)]
+
+
+def _dask_client(scheduler: str | None):
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise BoundsError("--backend dask needs dask.distributed: pip install 'fastnax[dask]'") from None
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="20s")
+        except OSError as exc:
+            raise BoundsError(f"cannot reach the dask scheduler at {scheduler!r}: {exc}") from None
+    return Client(processes=False)
+
+
+def summarize(records) -> dict:
+    """Counts and accuracy spread of a list of records (for the command's report)."""
+    acc = np.asarray([r.accuracy_clean for r in records], dtype=float)
+    noisy = np.asarray([r.accuracy_noisy for r in records if r.accuracy_noisy is not None], dtype=float)
+    out = {"records": len(records),
+           "accuracy_clean_min": float(acc.min()) if len(acc) else None,
+           "accuracy_clean_median": float(np.median(acc)) if len(acc) else None,
+           "accuracy_clean_max": float(acc.max()) if len(acc) else None,
+           "accuracy_noisy_median": float(np.median(noisy)) if len(noisy) else None,
+           "train_seconds_total": float(sum(r.train_seconds for r in records))}
+    return out
