@@ -50,8 +50,11 @@ node is cut off from its input: ~341 of the 15,625 cells) is *dead*: its path me
     output resolution. ``nn_degree = sum over stages of 2 |E_s| / |V_s|`` (the undirected average
     degree). Wider and more densely skip-connected stages score higher.
 
-Only the architecture enters a feature: no forward pass, no training, and not the hardware knobs
-(crossbar size and bit widths change how a network runs on a chip, not what it computes).
+Only the architecture enters a feature: no forward pass, no training. The last four columns
+(``w_bits``, ``in_bits``, ``cell_bits``, ``adc_rule``) are the architecture's hardware knobs, not
+graph metrics: bit widths change what a network computes on a chip (quantization, ADC precision),
+so a predictor of the accuracy under non-idealities needs them. Crossbar sizes stay out (they change
+cost, and noise only through the hardware model's sigma).
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ import numpy as np
 from fastnax.arch import Architecture
 from fastnax.errors import ArchitectureError
 
-_FEATURES = (
+_GRAPH_FEATURES = (
     "log10_params", "log10_macs", "log10_params_effective",
     "n_weight_layers", "n_conv", "n_conv_effective", "n_conv1", "n_conv3", "n_conv5", "n_conv7",
     "n_conv1_effective", "n_conv_large_effective", "n_linear", "n_pool", "n_pool_effective",
@@ -78,6 +81,14 @@ _FEATURES = (
     "receptive_field", "final_resolution", "width_mean", "width_min", "width_max", "nn_degree",
     "log10_conv_params_effective",
 )
+
+#: The hardware knobs an architecture carries (weight bits, input bits, bits per cell, ADC rule
+#: index). They are not graph metrics, but they change the accuracy a network keeps on crossbars
+#: (quantization, ADC precision): a predictor fitted on accuracies measured under the
+#: non-idealities (``accuracy_noisy``) needs them to tell a 4-bit design from an 8-bit one.
+_KNOB_FEATURES = ("w_bits", "in_bits", "cell_bits", "adc_rule")
+
+_FEATURES = _GRAPH_FEATURES + _KNOB_FEATURES
 
 #: Node weightings whose path statistics (max, min, mean over input-output paths) are features:
 #: convolutions (``depth``), convolutions of kernel >= 3 (``*_large``: the ones that grow the
@@ -240,6 +251,9 @@ def metrics(arch: Architecture) -> dict[str, float]:
         values[max_name] = wmax[w][out] if alive else 0
         values[min_name] = wmin[w][out] if alive else 0
         values[mean_name] = wsum[w][out] / paths[out] if alive else 0.0
+    from fastnax.arch import hardware_knobs
+
+    values.update(hardware_knobs(arch))
     return {name: float(values[name]) for name in _FEATURES}
 
 
@@ -309,16 +323,31 @@ def features_from_index(space, index: np.ndarray) -> np.ndarray:
 
 
 def _features_from_index(space_name: str, options: dict, index: np.ndarray) -> np.ndarray:
+    out = np.empty((index.shape[0], len(_FEATURES)))
+    graph_cols = len(_GRAPH_FEATURES)
     if space_name == "imc":
-        from fastnax.spaces.imc import _codec
+        from fastnax.arch import ADC_RULES  # noqa: F401  (the adc_rule column indexes it)
+        from fastnax.spaces.imc import CELL_BITS, IN_BITS, W_BITS, _codec
 
-        return _imc_features(index, _codec(**options))
+        codec = _codec(**options)
+        out[:, :graph_cols] = _imc_features(index, codec)
+        k = codec.layout.knobs
+        out[:, graph_cols] = np.asarray(W_BITS)[index[:, k]]
+        out[:, graph_cols + 1] = np.asarray(IN_BITS)[index[:, k + 1]]
+        out[:, graph_cols + 2] = np.asarray(CELL_BITS)[index[:, k + 2]]
+        out[:, graph_cols + 3] = index[:, k + 3]
+        return out
     if space_name == "nb201":
+        from fastnax.arch import ADC_RULES
         from fastnax.spaces.nb201 import cell_id
 
         table = _nb201_cell_table(int(options.get("input_size", 32)), int(options.get("in_channels", 3)),
                                   int(options.get("num_classes", 10)))
-        return table[cell_id(index[:, :6])]
+        out[:, :graph_cols] = table[cell_id(index[:, :6])]
+        out[:, graph_cols:] = [int(options.get("w_bits", 8)), int(options.get("in_bits", 8)),
+                               int(options.get("cell_bits", 2)),
+                               ADC_RULES.index(options.get("adc_rule", "preset"))]
+        return out
     raise ArchitectureError(f"no graph features for space {space_name!r}; expected imc, nax or nb201")
 
 
@@ -588,8 +617,8 @@ def _imc_features(index: np.ndarray, codec) -> np.ndarray:
     f["width_min"] = np.where(width_min < big, width_min, 0)
     f["width_max"] = width_max
     f["nn_degree"] = (2.0 * E / np.where(V > 0, V, 1.0)).sum(axis=1)
-    out = np.empty((n, len(_FEATURES)))
-    for j, name in enumerate(_FEATURES):
+    out = np.empty((n, len(_GRAPH_FEATURES)))
+    for j, name in enumerate(_GRAPH_FEATURES):
         out[:, j] = f[name]
     return out
 
@@ -734,6 +763,7 @@ def _nb201_cell_table(input_size: int, in_channels: int, num_classes: int) -> np
     f["width_min"] = np.where(n_conv_cell > 0, min(skeleton_min, min(STAGE_WIDTHS)), skeleton_min) * 1.0
     f["width_max"] = np.where(n_conv_cell > 0, max(skeleton_max, max(STAGE_WIDTHS)), skeleton_max) * 1.0
     f["nn_degree"] = sum(2.0 * edges[k] / vertices[k] for k in vertices)
-    table = np.stack([np.broadcast_to(np.asarray(f[name], dtype=float), (n,)) for name in _FEATURES], axis=1)
+    table = np.stack([np.broadcast_to(np.asarray(f[name], dtype=float), (n,)) for name in _GRAPH_FEATURES],
+                     axis=1)
     table.setflags(write=False)
     return table

@@ -113,7 +113,10 @@ def test_sample_command_resumes_after_sigkill(tmp_path):
     assert "resuming" in rerun.stderr
     records = read_records(out)
     archs = [r.arch for r in records]
-    expected = {str(a) for a in spaces.get("nax", input_size=8, in_channels=1).sample(4, seed=3)}
+    from fastnax.train.sample import resolve_max_macs
+
+    nax = spaces.get("nax", input_size=8, in_channels=1)
+    expected = {str(a) for a in nax.sample(4, seed=3, max_macs=resolve_max_macs(nax, "auto"))}
     assert set(archs) == expected and len(archs) == len(set(archs))  # none lost, none duplicated
     # the records written before the kill are kept byte for byte
     assert out.read_bytes().startswith(first)

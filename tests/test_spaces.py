@@ -204,3 +204,20 @@ def test_nb201_parser_on_every_benchmark_cell():
     ids = cell_id(np.asarray(ops))
     assert len(set(ids.tolist())) == 15_625  # the benchmark holds every cell once
     np.testing.assert_array_equal(space.all_vectors()[ids, :6], np.asarray(ops))
+
+
+def test_sample_with_macs_cap():
+    space = spaces.get("imc", input_size=8, in_channels=1)
+    cap = 2 * space.baseline("resnet20").macs
+    X = space.sample_vectors(40, seed=4, max_macs=cap)
+    assert X.shape == (40, space.dim)
+    macs = space.macs(X)
+    np.testing.assert_array_equal(macs, [a.macs for a in space.decode(X)])  # vectorized == reference
+    assert macs.max() <= cap
+    np.testing.assert_array_equal(X, space.sample_vectors(40, seed=4, max_macs=cap))
+    # uncapped draws of this space are mostly far larger: the cap is what makes sampling trainable
+    assert np.median(space.macs(space.sample_vectors(200, seed=4))) > cap
+    with pytest.raises(BoundsError, match="too few"):
+        space.sample_vectors(5, seed=0, max_macs=1)
+    with pytest.raises(BoundsError, match="positive"):
+        space.sample_vectors(5, seed=0, max_macs=-3)

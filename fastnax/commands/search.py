@@ -14,6 +14,9 @@ def register(sub) -> None:
                                    "training-free score) and the analytical hardware model. Writes "
                                    "nothing unless --out is given.")
     p.add_argument("--space", default="imc", help="search space: imc (default), nax, nb201")
+    p.add_argument("--dataset", default=None,
+                   help="size the space for this dataset: digits (default for imc: the packaged predictor's), "
+                        "mnist, cifar10 (default for nax and nb201), cifar100, tinyimagenet")
     p.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE",
                    help="space option, e.g. input_size=8 (repeatable)")
     p.add_argument("--objective", default="acc-edap", choices=OBJECTIVES, help="default acc-edap")
@@ -59,11 +62,15 @@ def run(args) -> int:
         out = Path(args.out)
         if out.exists() and not out.is_dir():
             raise BoundsError(f"--out {args.out!r} exists and is not a folder")
+    from fastnax.datasets.images import space_options_for
+
+    dataset = args.dataset or ("digits" if args.space == "imc" else "cifar10")
+    options = {**space_options_for(dataset), **_options(args.space_option)}
     result = search.run(args.space, objective=args.objective, method=args.method,
                         predictor=args.predictor, preset=args.preset, seed=args.seed,
                         budget=args.budget, max_area=args.max_area, max_latency=args.max_latency,
                         min_accuracy=args.min_accuracy, accuracy=args.accuracy,
-                        space_options=_options(args.space_option))
+                        space_options=options, dataset=dataset)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         result.to_json(out / "result.json")

@@ -11,6 +11,6 @@ submodules ``records`` and ``nb201`` are imported on use, not here.
 
 from __future__ import annotations
 
-from fastnax.datasets.images import DATASETS, ImageDataset, default_root, load
+from fastnax.datasets.images import DATASETS, SHAPES, ImageDataset, default_root, load, space_options_for
 
-__all__ = ["DATASETS", "ImageDataset", "default_root", "load"]
+__all__ = ["DATASETS", "SHAPES", "ImageDataset", "default_root", "load", "space_options_for"]

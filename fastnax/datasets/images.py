@@ -392,6 +392,21 @@ def load_tinyimagenet(root=None, split=None, seed: int = 0) -> ImageDataset:
     return data
 
 
+#: (in_channels, input_size, num_classes) of each dataset, known without loading it: the shape a
+#: search space must have for a dataset (``fastnax search --dataset``). ``synthetic`` is sized by
+#: its arguments and has no fixed shape.
+SHAPES = {"digits": (1, 8, 10), "mnist": (1, 28, 10), "cifar10": (3, 32, 10), "cifar100": (3, 32, 100),
+          "tinyimagenet": (3, 64, 200)}
+
+
+def space_options_for(name: str) -> dict:
+    """Options of a search space sized for dataset ``name`` (without loading the dataset)."""
+    if name not in SHAPES:
+        raise unknown("dataset", name, SHAPES)
+    channels, size, classes = SHAPES[name]
+    return {"input_size": size, "in_channels": channels, "num_classes": classes}
+
+
 DATASETS: dict[str, Callable[..., ImageDataset]] = {
     "digits": load_digits, "mnist": load_mnist, "cifar10": load_cifar10, "cifar100": load_cifar100,
     "tinyimagenet": load_tinyimagenet, "synthetic": load_synthetic,

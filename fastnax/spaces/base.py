@@ -110,18 +110,46 @@ class SearchSpace:
             return False
         return True
 
-    def sample_vectors(self, n: int, seed: int | np.random.Generator | None = 0) -> np.ndarray:
-        """``n`` canonical vectors (n, d) drawn uniformly per coordinate, reproducible by seed."""
+    def sample_vectors(self, n: int, seed: int | np.random.Generator | None = 0,
+                       max_macs: float | None = None) -> np.ndarray:
+        """``n`` canonical vectors (n, d) drawn uniformly per coordinate, reproducible by seed.
+
+        With ``max_macs``, draws whose network needs more multiply-accumulates per inference are
+        rejected (uniform sampling of a macro space yields many networks too large to train in a
+        sampling budget; the records then cover the trainable part of the space).
+        """
         if int(n) < 0:
             raise BoundsError(f"sample size must be >= 0, got {n}")
+        if max_macs is not None and not (float(max_macs) > 0):
+            raise BoundsError(f"max_macs must be a positive number, got {max_macs!r}")
         rng = np.random.default_rng(seed)
         lo, hi = self.bounds[:, 0].astype(np.int64), self.bounds[:, 1].astype(np.int64)
-        index = rng.integers(lo, hi + 1, size=(int(n), self.dim))
-        return self.canonicalize(index).astype(float)
+        if max_macs is None:
+            index = rng.integers(lo, hi + 1, size=(int(n), self.dim))
+            return self.canonicalize(index).astype(float)
+        kept, total, draws = [], 0, 0
+        batch = max(1024, 4 * int(n))
+        while total < int(n):
+            X = self.canonicalize(rng.integers(lo, hi + 1, size=(batch, self.dim))).astype(float)
+            ok = X[self.macs(X) <= float(max_macs)]
+            kept.append(ok)
+            total += len(ok)
+            draws += batch
+            if draws >= 1_000_000 and total < int(n):
+                raise BoundsError(f"max_macs={max_macs:g} admits too few members of the {self.name} space "
+                                  f"({total} in {draws:,} draws); raise it")
+        return np.concatenate(kept)[:int(n)]
 
-    def sample(self, n: int, seed: int | np.random.Generator | None = 0) -> list[Architecture]:
-        """``n`` random architectures of the space, reproducible by seed."""
-        return self.decode(self.sample_vectors(n, seed)) if n else []
+    def sample(self, n: int, seed: int | np.random.Generator | None = 0,
+               max_macs: float | None = None) -> list[Architecture]:
+        """``n`` random architectures of the space, reproducible by seed (see sample_vectors)."""
+        return self.decode(self.sample_vectors(n, seed, max_macs)) if n else []
+
+    def macs(self, X_or_archs) -> np.ndarray:
+        """Multiply-accumulates per inference of a batch (vectorized through the layer table)."""
+        t = self.layer_table(X_or_archs)
+        per_layer = t.kernel * t.kernel * t.c_in * t.c_out * t.out_h * t.out_w
+        return per_layer.sum(axis=1).astype(float)
 
     def baseline(self, name: str) -> Architecture:
         table = self._baselines()

@@ -115,7 +115,8 @@ def run_sampling(space, dataset, n: int, epochs: int, out_path, seed: int = 0, j
                  backend: str = "loky", scheduler: str | None = None, root=None,
                  dataset_options: dict | None = None, noise_trials: int = 2, batch_size: int = 64,
                  lr: float = 0.05, device=None,
-                 progress: Callable[[int, int, object], None] | None = None) -> list:
+                 progress: Callable[[int, int, object], None] | None = None,
+                 max_macs: float | str | None = None) -> list:
     """Train ``n`` sampled candidates and append one record per candidate to ``out_path``.
 
     Parameters
@@ -137,6 +138,10 @@ def run_sampling(space, dataset, n: int, epochs: int, out_path, seed: int = 0, j
         one, starts a local cluster.
     progress : callable(done, total, record), optional
         Called after each record is written (and once with ``record=None`` for skipped ones).
+    max_macs : float or "auto", optional
+        Sample only networks of at most this many multiply-accumulates per image; ``"auto"``:
+        twice the space's ``resnet20`` baseline (no cap when the space has none). Uniform draws of
+        the imc macro space are mostly networks far too large to train in a sampling budget.
 
     Returns
     -------
@@ -156,7 +161,7 @@ def run_sampling(space, dataset, n: int, epochs: int, out_path, seed: int = 0, j
         raise BoundsError("a scheduler address needs --backend dask")
     space, data = _resolve(space, dataset, root, dataset_options)
     out_path = Path(out_path)
-    archs = [str(a) for a in space.sample(int(n), seed)]
+    archs = [str(a) for a in space.sample(int(n), seed, max_macs=resolve_max_macs(space, max_macs))]
 
     def key(arch: str):
         return (arch, space.name, data.name, int(epochs), int(seed))
@@ -215,6 +220,25 @@ def run_sampling(space, dataset, n: int, epochs: int, out_path, seed: int = 0, j
                                    return_as="generator_unordered")(tasks):
                 write(fields)
     return [results[i] for i in sorted(results)]
+
+
+def resolve_max_macs(space, max_macs):
+    """The MACs cap of a sampling run (``"auto"``: twice the space's resnet20 baseline)."""
+    if max_macs is None:
+        return None
+    if isinstance(max_macs, str):
+        if max_macs != "auto":
+            try:
+                max_macs = float(max_macs)
+            except ValueError:
+                raise BoundsError(f"max_macs must be a positive number or 'auto', got {max_macs!r}") from None
+        elif "resnet20" in space.baselines():
+            return 2.0 * float(space.baseline("resnet20").macs)
+        else:
+            return None
+    if not float(max_macs) > 0:
+        raise BoundsError(f"max_macs must be a positive number or 'auto', got {max_macs!r}")
+    return float(max_macs)
 
 
 def _dask_client(scheduler: str | None):
