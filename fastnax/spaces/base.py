@@ -128,14 +128,14 @@ class SearchSpace:
             index = rng.integers(lo, hi + 1, size=(int(n), self.dim))
             return self.canonicalize(index).astype(float)
         kept, total, draws = [], 0, 0
-        batch = max(1024, 4 * int(n))
+        batch = max(8192, 4 * int(n))
         while total < int(n):
             X = self.canonicalize(rng.integers(lo, hi + 1, size=(batch, self.dim))).astype(float)
             ok = X[self.macs(X) <= float(max_macs)]
             kept.append(ok)
             total += len(ok)
             draws += batch
-            if draws >= 1_000_000 and total < int(n):
+            if draws >= 200_000 and total < int(n):
                 raise BoundsError(f"max_macs={max_macs:g} admits too few members of the {self.name} space "
                                   f"({total} in {draws:,} draws); raise it")
         return np.concatenate(kept)[:int(n)]
