@@ -238,6 +238,8 @@ def read_cost_csv(path: str | Path, targets: list[str] | None = None, prefix: st
                 rows.append([float(row[c]) for c in cols])
             except (ValueError, IndexError):
                 raise RecordsError(f"{path}, line {line}: a cost is missing or not a number") from None
+            if not all(np.isfinite(rows[-1])):
+                raise RecordsError(f"{path}, line {line}: a cost is NaN or infinite; costs must be finite numbers")
             names.append(row[name_col] if name_col is not None else str(line - 2))
     costs = np.asarray(rows, dtype=float)
     return costs, chosen, names

@@ -54,7 +54,13 @@ def run(args) -> int:
             raise BoundsError(f"--n must be at least 3, got {args.n}")
         space = spaces.get(args.space)
         X = space.sample_vectors(args.n, seed=args.seed)
-        sizes = [int(s) for s in _split(args.crossbar_sizes)] if args.crossbar_sizes else None
+        sizes = None
+        if args.crossbar_sizes:
+            try:
+                sizes = [int(s) for s in _split(args.crossbar_sizes)]
+            except ValueError:
+                raise BoundsError(f"--crossbar-sizes must be comma-separated positive integers, "
+                                  f"got {args.crossbar_sizes!r}") from None
         costs, targets = ranking.preset_costs(space, X, _split(args.presets), args.metric, sizes)
         source = {"space": space.name, "n": args.n, "seed": args.seed, "metric": args.metric}
     result = ranking.study(costs, targets, accuracy, source=source)

@@ -94,15 +94,16 @@ def best_of_result(path) -> str:
 
 
 def save_atomic(obj, path: Path) -> None:
-    """torch.save to a temporary file beside ``path``, fsync, then rename over it."""
+    """torch.save into memory, then write the bytes atomically (temporary file, fsync, rename)."""
+    import io
+
     import torch
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        torch.save(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    from fastnax.io import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def run(args) -> int:

@@ -30,11 +30,11 @@ import json
 import logging
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
 
+from fastnax.io import atomic_write_text, fsync_dir
 from fastnax.errors import RecordsError
 
 log = logging.getLogger(__name__)
@@ -254,39 +254,6 @@ def write_records(path: str | os.PathLike, records: Iterable[Record]) -> Path:
     text = _header(fmt) + "".join(_line(r, fmt) for r in records)
     atomic_write_text(path, text)
     return path
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Replace ``path`` with ``text`` atomically: a reader sees the old or the new content."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _parses(line: bytes, fmt: str, path: Path) -> bool:

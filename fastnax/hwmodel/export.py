@@ -9,7 +9,6 @@ on a 1x1 input whose channels are the input features.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from fastnax.arch import Architecture
@@ -41,22 +40,6 @@ def export_neurosim(arch: Architecture, path: str | os.PathLike) -> Path:
     """Write the DNN+NeuroSim layer CSV of ``arch`` to ``path`` (atomically); returns the path."""
     rows = neurosim_rows(arch)
     text = "".join(",".join(str(v) for v in row) + "\n" for row in rows)
+    from fastnax.io import atomic_write_text
+
     return atomic_write_text(Path(path), text)
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path

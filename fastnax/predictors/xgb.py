@@ -205,6 +205,7 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
         if len(records_list) < 2:
             raise RecordsError(f"fitting needs at least 2 records, got {len(records_list)}")
         archs = [Architecture.from_string(r.arch) for r in records_list]
+        _check_record_spaces(records_list, archs)
         spaces_seen = sorted({(a.space, a.options) for a in archs}, key=str)
         if len(spaces_seen) > 1:
             raise RecordsError(f"records mix {len(spaces_seen)} spaces/option sets "
@@ -322,7 +323,12 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
             raise PredictorFileError(f"{meta_file}: format version {meta.get('format_version')!r}; this "
                                      f"fastnax reads version {FORMAT_VERSION}")
         if model_file is None:
-            model_file = meta_file.with_name(str(meta.get("model_file", "")))
+            name = meta.get("model_file")
+            if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name
+                    or "\0" in name):
+                raise PredictorFileError(f"{meta_file}: model_file {str(name)[:80]!r} is not a plain file "
+                                         f"name beside the sidecar; a sidecar never points outside its folder")
+            model_file = meta_file.with_name(name)
         try:
             raw = model_file.read_bytes()
         except OSError:
@@ -369,6 +375,28 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
         est.cv_metrics_ = meta.get("training_metrics")
         est.versions_ = meta.get("versions")
         return est
+
+
+def _check_record_spaces(records_list, archs) -> None:
+    """RecordsError when a record's ``space`` field is not a space its architecture belongs to."""
+    from fastnax import spaces
+    from fastnax.errors import FastnaxError
+
+    checked = {}
+    for i, (r, a) in enumerate(zip(records_list, archs)):
+        if r.space == a.space:
+            continue
+        key = (r.space, a.space, a.options)
+        if key not in checked:
+            try:
+                space = spaces.get(r.space, **a.option_dict)
+            except FastnaxError:
+                space = None
+            checked[key] = space
+        space = checked[key]
+        if space is None or not space.contains(a):
+            raise RecordsError(f"record {i + 1} says space {r.space!r} but its architecture belongs to the "
+                               f"{a.space!r} space; records of another space cannot be fitted together")
 
 
 def _read_json(path: Path, what: str):

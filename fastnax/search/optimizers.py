@@ -50,12 +50,52 @@ def differential_evolution(evaluator: Evaluator, seed: int = 0, budget: int | No
     return {"popsize": popsize, "population": population, "maxiter": maxiter}
 
 
-def random_search(evaluator: Evaluator, seed: int = 0, budget: int | None = None) -> dict:
-    """Uniform random sampling of the space (``space.sample_vectors``), one batch."""
+#: Candidates per batch of ``random`` search: memory stays flat in the budget (~0.5 GB peak on imc).
+RANDOM_BATCH = 65_536
+
+
+def random_search(evaluator: Evaluator, seed: int = 0, budget: int | None = None,
+                  batch: int | None = None) -> dict:
+    """Uniform random sampling of the space (``space.sample_vectors``) in batches of ``batch``.
+
+    A budget larger than one batch is drawn batch after batch from one generator, and after each
+    batch the archive is cut down to what the result can still use (the feasible Pareto front and
+    the feasible candidate of lowest scalar cost), so memory stays flat however large the budget
+    (10^7 candidates and more); the front and the best are the same as if everything were kept.
+    """
     budget = int(budget or DEFAULT_BUDGET["random"])
+    batch = int(batch or RANDOM_BATCH)
     evaluator.budget = budget
-    evaluator(evaluator.space.sample_vectors(budget, seed=np.random.default_rng(seed)))
-    return {}
+    rng = np.random.default_rng(seed)
+    if budget <= batch:
+        evaluator(evaluator.space.sample_vectors(budget, seed=rng))
+        return {}
+    batches = 0
+    while evaluator.remaining > 0:
+        evaluator(evaluator.space.sample_vectors(int(min(batch, evaluator.remaining)), seed=rng))
+        _prune_archive(evaluator)
+        batches += 1
+    return {"batches": batches, "batch": int(batch),
+            "archive": "pruned after each batch to the feasible Pareto front and the best"}
+
+
+def _prune_archive(evaluator: Evaluator) -> None:
+    """Keep only the archived candidates that can still be on the front or be the best."""
+    from fastnax.search.objectives import Archive
+    from fastnax.search.pareto import non_dominated_mask
+
+    index, cols = evaluator.archive.arrays()
+    spec = evaluator.spec
+    feasible = spec.violation(cols) <= 0
+    keep = np.zeros(len(index), dtype=bool)
+    if feasible.any():
+        ids = np.flatnonzero(feasible)
+        F = np.stack([-cols["accuracy"][ids], cols[spec.cost_column][ids]], axis=1)
+        keep[ids[non_dominated_mask(F)]] = True
+        keep[int(np.argmin(np.where(feasible, spec.scalar(cols), np.inf)))] = True
+    archive = Archive()
+    archive.add(index[keep], {k: v[keep] for k, v in cols.items()})
+    evaluator.archive = archive
 
 
 def enumerate_space(space, limit: int = EXHAUSTIVE_LIMIT) -> np.ndarray:

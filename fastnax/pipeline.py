@@ -1,0 +1,291 @@
+"""The whole fastnax pipeline, end to end: sample-train, fit, search, train the finalists, report.
+
+``fastnax run`` with no arguments runs it on the embedded default (scikit-learn's 8×8 digits and the
+``imc`` space sized for them) in a few minutes on a laptop CPU:
+
+1. train ``n`` sampled candidates for a few epochs each (the records the predictor learns from);
+2. fit the XGBoost predictor of the accuracy under non-idealities on those records, together with
+   the records packaged with fastnax when they were made for the same space and dataset (more
+   data is the cheapest predictor improvement; ``use_packaged_records=False`` fits on the new
+   records alone); the cross-validated quality is reported;
+3. search the co-design space with it: the design must keep the predicted accuracy of the
+   reference baseline (``resnet20``) within ``accuracy_margin`` points, at the lowest cost;
+4. noise-aware-train the best design(s) of the front and the baseline, the same way, and measure
+   accuracy clean and under the crossbar non-idealities;
+5. report accuracy, energy, latency, area and EDAP side by side.
+
+Every artifact lands in ``out`` when one is given (records, predictor, search result and PNG,
+trained weights, report) and is written atomically; a killed run restarted with the same
+arguments resumes the sampling where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastnax.errors import BoundsError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PipelineConfig:
+    """Settings of :func:`run_pipeline` (defaults: the embedded digits run, under 5 minutes)."""
+
+    dataset: str = "digits"
+    root: str | None = None
+    space: str = "imc"
+    objective: str = "acc-edap"
+    preset: str = "puma-32nm"
+    n: int = 25
+    sample_epochs: int = 5
+    final_epochs: int = 15
+    finalists: int = 2
+    use_packaged_records: bool = True
+    baseline: str = "resnet20"
+    accuracy_margin: float = 1.0
+    noise_trials: int = 5
+    seed: int = 0
+    jobs: int = 2
+    out: str | None = None
+
+    def check(self) -> None:
+        for name in ("n", "sample_epochs", "final_epochs", "finalists", "noise_trials", "jobs"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "noise_trials" else 1):
+                raise BoundsError(f"{name} must be a positive integer, got {value!r}")
+        if self.n < 5:
+            raise BoundsError(f"n must be at least 5 records to fit a predictor, got {self.n}")
+        if not (self.accuracy_margin >= 0):
+            raise BoundsError(f"accuracy_margin must be >= 0 points, got {self.accuracy_margin!r}")
+        # names are checked before any training starts, so a typo fails in a second, not minutes
+        from fastnax import hwmodel, spaces
+        from fastnax.datasets import DATASETS
+        from fastnax.errors import unknown
+        from fastnax.search import OBJECTIVES
+
+        if self.objective not in OBJECTIVES:
+            raise unknown("objective", self.objective, OBJECTIVES)
+        hwmodel.get_preset(self.preset)
+        if self.space not in spaces.names():
+            raise unknown("space", self.space, spaces.names())
+        if self.dataset not in DATASETS:
+            raise unknown("dataset", self.dataset, DATASETS)
+
+
+@dataclass
+class PipelineReport:
+    config: dict
+    records: int
+    predictor_quality: dict
+    search: dict
+    designs: list[dict] = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
+    artifacts: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"config": self.config, "records": self.records,
+                "predictor_quality": self.predictor_quality, "search": self.search,
+                "designs": self.designs, "timings": self.timings, "artifacts": self.artifacts}
+
+    def table(self) -> str:
+        lines = [f"{'design':<12} {'acc clean':>9} {'acc noisy':>14} {'energy uJ':>10} {'latency us':>11} "
+                 f"{'area mm2':>9} {'EDAP':>10}  architecture"]
+        for d in self.designs:
+            noisy = "-" if d["accuracy_noisy"] is None else f"{d['accuracy_noisy']:.2f}±{d['accuracy_noisy_std']:.2f}"
+            lines.append(f"{d['role']:<12} {d['accuracy_clean']:>9.2f} {noisy:>14} {d['energy_pj'] / 1e6:>10.3f} "
+                         f"{d['latency_ns'] / 1e3:>11.1f} {d['area_mm2']:>9.3f} {d['edap']:>10.3e}  {d['arch']}")
+        return "\n".join(lines)
+
+
+def _progress(msg: str) -> None:
+    sys.stderr.write(f"[run] {msg}\n")
+    sys.stderr.flush()
+
+
+def train_final(arch, data, epochs: int, seed: int, preset: str, noise_trials: int,
+                noise_aware: bool = True, weights_path: Path | None = None) -> dict:
+    """Noise-aware training of one final architecture; returns accuracies and cost."""
+    import torch
+
+    from fastnax.train.loop import TrainConfig, evaluate, train_model
+    from fastnax.train.model import build_model, hardware_cost
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_model(arch, preset=preset)
+    cfg = TrainConfig(epochs=epochs, noise_aware=noise_aware)
+    result = train_model(model, data, cfg, seed=seed)
+    scores = evaluate(model, data, noise_trials=noise_trials, seed=seed)
+    cost = hardware_cost(arch, preset)
+    if weights_path is not None:
+        from fastnax.commands.train import save_atomic
+
+        save_atomic(model.state_dict(), weights_path)
+    noisy = scores["accuracy_noisy_mean"] if noise_trials else None
+    return {"arch": str(arch), "params": arch.params, "accuracy_clean": scores["accuracy_clean"],
+            "accuracy_noisy": noisy, "accuracy_noisy_std": scores["accuracy_noisy_std"] if noise_trials else None,
+            "train_seconds": round(result["train_seconds"], 3),
+            **{k: cost[k] for k in ("energy_pj", "latency_ns", "area_mm2", "edap")}}
+
+
+PACKAGED_RECORDS = Path(__file__).resolve().parent / "data" / "digits_imc_records.jsonl"
+
+
+def packaged_records(space, dataset: str) -> list:
+    """The records shipped with fastnax for this space (same name and options) and dataset."""
+    from fastnax.datasets.records import read_records
+
+    if not PACKAGED_RECORDS.exists():
+        return []
+    own = dict(space.options)
+    out = []
+    for record in read_records(PACKAGED_RECORDS):
+        if record.space != space.name or record.dataset != dataset or record.accuracy_noisy is None:
+            continue
+        from fastnax.arch import Architecture
+
+        if Architecture.from_string(record.arch).option_dict == own:
+            out.append(record)
+    return out
+
+
+def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> PipelineReport:
+    """Run the whole pipeline (see the module docstring)."""
+    from fastnax import search, spaces
+    from fastnax.datasets import load
+    from fastnax.datasets.records import read_records
+    from fastnax.predictors import XGBPredictor
+    from fastnax.train.sample import run_sampling
+
+    cfg = config or PipelineConfig()
+    cfg.check()
+    t0 = time.perf_counter()
+    timings = {}
+    out = Path(cfg.out) if cfg.out else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        work = out
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="fastnax-run-")
+        work = Path(tmp.name)
+    data = load(cfg.dataset, root=cfg.root, seed=cfg.seed)
+    space = spaces.get(cfg.space, **data.space_options)
+    if cfg.baseline not in space.baselines():
+        raise BoundsError(f"baseline {cfg.baseline!r} is not in the {space.name} space; valid: "
+                          f"{', '.join(space.baselines())}")
+
+    # 1. sample-train
+    records_path = work / "records.jsonl"
+    progress(f"sample-training {cfg.n} candidates of the {space.name} space on {data.name} "
+             f"({cfg.sample_epochs} epochs each) -> {records_path}")
+    t = time.perf_counter()
+    run_sampling(space, data, cfg.n, cfg.sample_epochs, records_path, seed=cfg.seed, jobs=cfg.jobs,
+                 max_macs="auto", batch_size=32, noise_trials=1,
+                 progress=lambda done, total, rec: progress(
+                     f"  {done}/{total} " + ("(resumed)" if rec is None else
+                                              f"{rec.accuracy_clean:.1f}% in {rec.train_seconds:.1f}s")))
+    records = [r for r in read_records(records_path)
+               if r.space == space.name and r.dataset == data.name and r.epochs == cfg.sample_epochs
+               and r.seed == cfg.seed]
+    timings["sample_s"] = time.perf_counter() - t
+
+    # 2. fit (on the accuracy under non-idealities: bit widths and ADC precision matter there)
+    t = time.perf_counter()
+    fit_records = list(records)
+    packaged = packaged_records(space, data.name) if cfg.use_packaged_records else []
+    fit_records += packaged
+    predictor = XGBPredictor(random_state=cfg.seed).fit_records(fit_records, target="accuracy_noisy")
+    quality = dict(getattr(predictor, "cv_metrics_", {}) or {})
+    predictor_path = work / "predictor.json"
+    if out is not None:
+        predictor.save(predictor_path)
+    timings["fit_s"] = time.perf_counter() - t
+    progress(f"predictor fitted on {len(records)} new + {len(packaged)} packaged records; cross-validated "
+             + ", ".join(f"{k} {v:.3f}" for k, v in quality.items() if isinstance(v, float)))
+
+    # 3. search: keep the baseline's predicted accuracy (within the margin) at the lowest cost
+    t = time.perf_counter()
+    baseline_arch = space.baseline(cfg.baseline)
+    predicted_baseline = float(predictor.predict_archs([baseline_arch])[0])
+    min_accuracy = predicted_baseline - cfg.accuracy_margin
+    result = search.run(space, objective=cfg.objective, predictor=predictor, preset=cfg.preset,
+                        seed=cfg.seed, min_accuracy=min_accuracy)
+    timings["search_s"] = time.perf_counter() - t
+    if out is not None:
+        result.to_json(out / "result.json")
+        try:
+            result.plot(out / "front.png")
+        except Exception as exc:  # a plot must never lose the run's results
+            log.warning("front plot failed: %s", exc)
+    if result.best is None:
+        raise BoundsError(f"no design in the {space.name} space reaches the predicted accuracy "
+                          f"{min_accuracy:.2f}% (baseline {predicted_baseline:.2f}% minus "
+                          f"{cfg.accuracy_margin}); lower the margin or raise n")
+    progress(f"search: {result.n_evaluations} candidates priced in {timings['search_s']:.2f}s; best "
+             f"predicted {result.best['accuracy']:.2f}% at EDAP {result.best['edap']:.3e}")
+    finalists = [result.best["arch"]]
+    for point in sorted(result.front, key=lambda p: p["edap"]):
+        if len(finalists) >= cfg.finalists:
+            break
+        if point["arch"] not in finalists and point["accuracy"] >= min_accuracy:
+            finalists.append(point["arch"])
+
+    # 4. train finalists and the baseline the same way
+    t = time.perf_counter()
+    designs = []
+    from fastnax.arch import Architecture
+
+    to_train = [("best" if i == 0 else f"front-{i}", Architecture.from_string(a))
+                for i, a in enumerate(finalists)] + [(cfg.baseline, baseline_arch)]
+    for role, arch in to_train:
+        progress(f"noise-aware training of {role} ({arch.params:,} weights, {cfg.final_epochs} epochs)")
+        weights = out / f"weights-{role}.pt" if out is not None else None
+        row = train_final(arch, data, cfg.final_epochs, cfg.seed, cfg.preset, cfg.noise_trials,
+                          weights_path=weights)
+        row["role"] = role
+        row["accuracy_predicted"] = float(predictor.predict_archs([arch])[0])
+        designs.append(row)
+        progress(f"  {role}: clean {row['accuracy_clean']:.2f}%, under non-idealities "
+                 f"{row['accuracy_noisy'] if row['accuracy_noisy'] is not None else float('nan'):.2f}%")
+    timings["train_s"] = time.perf_counter() - t
+    timings["total_s"] = time.perf_counter() - t0
+    best, base = designs[0], designs[-1]
+    comparison = {
+        "accuracy_noisy_delta": (None if best["accuracy_noisy"] is None or base["accuracy_noisy"] is None
+                                 else best["accuracy_noisy"] - base["accuracy_noisy"]),
+        "accuracy_clean_delta": best["accuracy_clean"] - base["accuracy_clean"],
+        "edap_ratio": best["edap"] / base["edap"],
+        "energy_ratio": best["energy_pj"] / base["energy_pj"],
+        "latency_ratio": best["latency_ns"] / base["latency_ns"],
+        "area_ratio": best["area_mm2"] / base["area_mm2"],
+    }
+    artifacts = {}
+    if out is not None:
+        artifacts = {"records": str(records_path), "predictor": str(predictor_path),
+                     "result": str(out / "result.json"), "front_png": str(out / "front.png"),
+                     "weights": [str(out / f"weights-{d['role']}.pt") for d in designs],
+                     "report": str(out / "report.json")}
+    report = PipelineReport(
+        config={k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+        records=len(records), predictor_quality={**quality, "new_records": len(records),
+                                                 "packaged_records": len(packaged),
+                                                 "target": "accuracy_noisy"},
+        search={"best": result.best, "front_size": len(result.front), "n_evaluations": result.n_evaluations,
+                "min_accuracy": min_accuracy, "baseline_predicted_accuracy": predicted_baseline,
+                "accuracy_model": result.accuracy_model, "comparison_with_baseline": comparison},
+        designs=designs, timings={k: round(v, 3) for k, v in timings.items()}, artifacts=artifacts)
+    if out is not None:
+        from fastnax.io import atomic_write_json, atomic_write_text
+
+        atomic_write_json(out / "report.json", report.to_dict())
+        atomic_write_text(out / "report.txt", report.table() + "\n")
+    else:
+        tmp.cleanup()
+    return report
