@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -47,7 +48,9 @@ def main() -> int:
     from fastnax.predictors import XGBPredictor
 
     rows = read_records(records)
-    predictor = XGBPredictor(random_state=0).fit_records(rows, target="accuracy_noisy")
+    os.chdir(DATA.parents[1])  # the sidecar names the records by their path in the repository
+    predictor = XGBPredictor(random_state=0).fit_records(str(records.relative_to(DATA.parents[1])),
+                                                         target="accuracy_noisy")
     predictor.save(DATA / "predictor.json")
     atomic_write_json(DATA / "digits_imc_records.meta.json", {
         "what": "records of fastnax-trained candidates for the packaged predictor",

@@ -116,5 +116,7 @@ def test_sample_is_deterministic_on_cpu(tmp_path):
                        "--noise-trials", "1", "--max-train", "32", "--seed", "9", "--out", tmp_path / name,
                        timeout=300, env={"PYTHONHASHSEED": hash_seed, "CUDA_VISIBLE_DEVICES": ""})
         assert proc.returncode == 0, proc.stderr
-        files.append([strip_timings(r.to_dict()) for r in read_records(tmp_path / name)])
+        # with --jobs 2 each record is appended the moment it finishes, so the line order may differ
+        rows = [strip_timings(r.to_dict()) for r in read_records(tmp_path / name)]
+        files.append(sorted(rows, key=lambda row: row["arch"]))
     assert len(files[0]) == 2 and files[0] == files[1]

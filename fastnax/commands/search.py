@@ -22,6 +22,8 @@ def register(sub) -> None:
     p.add_argument("--objective", default="acc-edap", choices=OBJECTIVES, help="default acc-edap")
     p.add_argument("--method", default="hierarchical", choices=METHODS, help="default hierarchical")
     p.add_argument("--preset", default="puma-32nm", help="hardware preset (default puma-32nm)")
+    p.add_argument("--config", metavar="FILE", help="hardware model from a TOML/JSON file that overrides "
+                   "fields of a base preset (instead of --preset)")
     p.add_argument("--predictor", metavar="FILE", help="predictor file (default: the packaged one if "
                    "fitted for this space, else the training-free score)")
     p.add_argument("--accuracy", default="clean", choices=("clean", "noisy"),
@@ -66,8 +68,13 @@ def run(args) -> int:
 
     dataset = args.dataset or ("digits" if args.space == "imc" else "cifar10")
     options = {**space_options_for(dataset), **_options(args.space_option)}
+    preset = args.preset
+    if args.config:
+        from fastnax.hwmodel import HardwareModel
+
+        preset = HardwareModel.from_file(args.config)
     result = search.run(args.space, objective=args.objective, method=args.method,
-                        predictor=args.predictor, preset=args.preset, seed=args.seed,
+                        predictor=args.predictor, preset=preset, seed=args.seed,
                         budget=args.budget, max_area=args.max_area, max_latency=args.max_latency,
                         min_accuracy=args.min_accuracy, accuracy=args.accuracy,
                         space_options=options, dataset=dataset)

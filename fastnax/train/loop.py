@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fastnax.errors import BoundsError
-from fastnax.train.noise import nonideal
+from fastnax.train.noise import frozen_noise, noise_scale, noisy_layers, nonideal
 
 #: Augmentation per dataset: (crop padding in pixels, horizontal flip). Digits are not flipped
 #: (a mirrored 2 is not a 2); CIFAR and Tiny ImageNet use the standard pad-4 / pad-8 crop and flip.
@@ -121,7 +121,7 @@ def _split_of(data, which: str, device) -> TensorSplit:
 
 
 def evaluate(model: nn.Module, data, noise_trials: int = 5, seed: int = 0, batch_size: int = 512,
-             device=None) -> dict:
+             device=None, scale: float = 1.0) -> dict:
     """Clean accuracy and accuracy under the crossbar non-idealities.
 
     Parameters
@@ -131,9 +131,14 @@ def evaluate(model: nn.Module, data, noise_trials: int = 5, seed: int = 0, batch
     data : ImageDataset, (x, y) arrays or tensors
         For a dataset, its test split is used. Images in [0, 1] (float) or 0..255 (uint8).
     noise_trials : int
-        Number K of independent noise draws (weight noise at each layer's sigma, with weight,
-        input and ADC quantization); trial ``t`` draws from a ``torch.Generator`` seeded with
-        ``seed * 1_000_003 + t``.
+        Number K of independent chips: trial ``t`` programs the network once (cells perturbed,
+        stuck-at faults, Gaussian weight noise at each layer's sigma, weight quantization; see
+        :func:`fastnax.train.noise.frozen_noise`) from a ``torch.Generator`` seeded with
+        ``seed * 1_000_003 + t`` and keeps that draw over the whole split (with input and ADC
+        quantization). The same ``seed`` gives the same chips to every network of the same
+        architecture.
+    scale : float
+        Every noise figure times ``scale`` (1: the hardware model's non-idealities).
 
     Returns
     -------
@@ -153,7 +158,7 @@ def evaluate(model: nn.Module, data, noise_trials: int = 5, seed: int = 0, batch
     for t in range(int(noise_trials)):
         gen = torch.Generator(device=device)
         gen.manual_seed(int(seed) * 1_000_003 + t)
-        with nonideal(model, True, gen):
+        with noise_scale(model, scale), frozen_noise(model, gen):
             trials.append(accuracy(model, split, batch_size))
     arr = np.asarray(trials, dtype=float)
     return {"accuracy_clean": clean,
@@ -179,6 +184,19 @@ class TrainConfig:
     augment : (int, bool) or None
         (crop padding, horizontal flip); None: the dataset's default from :data:`AUGMENT`.
     label_smoothing : float
+    train_noise_scale : float
+        Noise-aware training injects every noise figure times this (a little more noise than the
+        hardware has, the habit of hardware-aware training: Joshi et al., Nat. Commun. 11, 2473,
+        2020; aihwkit's ``InferenceRPUConfig`` trains at a larger ``out_noise`` / weight noise
+        than it evaluates). A fresh draw every batch.
+    weight_clip_sigma : float
+        Noise-aware training clips every weight layer to ``+-weight_clip_sigma * std(w)`` after
+        each step (aihwkit ``WeightClipType.LAYER_GAUSSIAN``): ``max|w|`` sets the level spacing
+        and the noise, so a few outliers would waste levels. 0: no clipping.
+    noisy_batch_norm : bool
+        After noise-aware training, re-estimate the batch-norm statistics with the
+        non-idealities on (a fresh draw every batch, at scale 1), so inference under
+        non-idealities normalizes with the statistics it sees.
     """
 
     epochs: int = 10
@@ -189,6 +207,9 @@ class TrainConfig:
     noise_aware: bool = False
     augment: tuple[int, bool] | None = None
     label_smoothing: float = 0.0
+    train_noise_scale: float = 1.0
+    weight_clip_sigma: float = 0.0
+    noisy_batch_norm: bool = False
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig, steps_per_epoch: int):
@@ -257,6 +278,7 @@ def train_model(model: nn.Module, data, cfg: TrainConfig, seed: int = 0, device=
         if "generator" in resume:
             gen.set_state(resume["generator"].cpu())
     devices = [device.index or 0] if device.type == "cuda" else []
+    clip = float(cfg.weight_clip_sigma) if cfg.noise_aware else 0.0
     t0 = time.perf_counter()
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(int(seed) + 7919 * start_epoch)
@@ -264,7 +286,8 @@ def train_model(model: nn.Module, data, cfg: TrainConfig, seed: int = 0, device=
             model.train()
             total_loss, correct, seen = 0.0, 0, 0
             te = time.perf_counter()
-            with nonideal(model, cfg.noise_aware):
+            with nonideal(model, cfg.noise_aware), \
+                    noise_scale(model, cfg.train_noise_scale if cfg.noise_aware else 1.0):
                 for idx in _batches(len(train), cfg.batch_size, gen, True):
                     xb = as_float(train.x[idx])
                     yb = train.y[idx]
@@ -276,6 +299,8 @@ def train_model(model: nn.Module, data, cfg: TrainConfig, seed: int = 0, device=
                     loss.backward()
                     opt.step()
                     sched.step()
+                    if clip > 0:
+                        clip_weights(model, clip)
                     total_loss += float(loss.detach()) * len(idx)
                     correct += int((logits.detach().argmax(1) == yb).sum())
                     seen += len(idx)
@@ -291,16 +316,30 @@ def train_model(model: nn.Module, data, cfg: TrainConfig, seed: int = 0, device=
                 on_epoch_end(epoch + 1, {"model": model.state_dict(), "optimizer": opt.state_dict(),
                                          "scheduler": sched.state_dict(), "epoch": epoch + 1,
                                          "history": history, "generator": gen.get_state()})
+        if cfg.noise_aware and cfg.noisy_batch_norm and start_epoch < cfg.epochs:
+            recalibrate_batch_norm(model, train, cfg.batch_size, device, noisy=True, seed=seed)
     return {"train_seconds": time.perf_counter() - t0, "epochs": cfg.epochs, "history": history}
 
 
 @torch.no_grad()
-def recalibrate_batch_norm(model: nn.Module, data, batch_size: int = 128, device=None) -> None:
+def clip_weights(model: nn.Module, n_sigma: float) -> None:
+    """Clip every noise-aware layer's weight to ``+-n_sigma * std(w)`` of that layer, in place."""
+    for layer in noisy_layers(model):
+        w = layer.weight  # type: ignore[attr-defined]
+        bound = float(n_sigma) * w.std()
+        w.clamp_(-bound, bound)
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(model: nn.Module, data, batch_size: int = 128, device=None,
+                           noisy: bool = False, seed: int = 0) -> None:
     """Re-estimate every batch norm's running mean and variance over the training images.
 
     After a short training the running statistics (an exponential average with momentum 0.1 over
     a few dozen steps) lag the weights and evaluation sits near chance; one forward pass with
     cumulative averaging (``momentum=None``) gives the exact statistics of the final weights.
+    With ``noisy``, the pass runs with the non-idealities on (a fresh draw per batch from a
+    generator seeded with ``seed``): the statistics averaged over the noise.
     """
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not bns:
@@ -313,7 +352,11 @@ def recalibrate_batch_norm(model: nn.Module, data, batch_size: int = 128, device
         m.reset_running_stats()
         m.momentum = None
     model.train()
-    with nonideal(model, False):
+    gen = None
+    if noisy:
+        gen = torch.Generator(device=device)
+        gen.manual_seed(int(seed) + 104729)
+    with nonideal(model, noisy, gen):
         for idx in _batches(len(split), batch_size, None, True):
             model(as_float(split.x[idx.to(split.x.device)]))
     for m, momentum in zip(bns, saved):

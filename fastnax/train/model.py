@@ -20,7 +20,7 @@ from torch import nn
 
 from fastnax.arch import Architecture, Layer
 from fastnax.errors import ArchitectureError, BoundsError
-from fastnax.train.noise import NoisyConv2d, NoisyLinear, configure_nonideality
+from fastnax.train.noise import CellNoise, NoisyConv2d, NoisyLinear, configure_nonideality
 
 
 class _Gap(nn.Module):
@@ -172,24 +172,35 @@ def _replace(layer: Layer, **changes) -> Layer:
 
 
 def hardware_settings(arch: Architecture, preset: str | None = None, nonideality=None) -> dict:
-    """Per-layer noise sigma and precisions of ``arch`` from the hardware model.
+    """Per-layer noise settings and precisions of ``arch`` from the hardware model.
 
     Returns
     -------
     dict
-        ``sigmas`` (ndarray of shape (n_weight_layers,): relative weight-noise sigma per layer, from
-        ``fastnax.hwmodel.layer_noise_sigma``), ``w_bits``, ``in_bits`` (the architecture's knobs)
-        and ``adc_bits`` (ndarray of shape (n_weight_layers,)).
+        ``sigmas`` (ndarray of shape (n_weight_layers,): every non-ideality folded into one
+        relative weight-noise sigma per layer, ``fastnax.hwmodel.layer_noise_sigma``),
+        ``column_sigmas`` (same shape: the column-level part alone, IR drop and a lossy ADC, the
+        Gaussian noise left once the cells are simulated explicitly), ``cells``
+        (:class:`~fastnax.train.noise.CellNoise`: the per-cell terms, the architecture's
+        ``cell_bits``, the preset's ``differential``), ``w_bits``, ``in_bits`` (the
+        architecture's knobs) and ``adc_bits`` (ndarray of shape (n_weight_layers,)).
     """
+    import dataclasses
+
     from fastnax import hwmodel
     from fastnax.arch import hardware_knobs
 
-    model = hwmodel.get_preset(preset) if preset is not None else None
-    sigmas = np.asarray(hwmodel.layer_noise_sigma(arch, model=model, nonideality=nonideality),
+    hw = hwmodel.get_preset(preset if preset is not None else "puma-32nm")
+    ni = nonideality if nonideality is not None else hw.nonideality
+    sigmas = np.asarray(hwmodel.layer_noise_sigma(arch, model=hw, nonideality=ni), dtype=float).reshape(-1)
+    column_only = dataclasses.replace(ni, conductance_sigma=0.0, stuck_at_gmin_rate=0.0,
+                                      stuck_at_gmax_rate=0.0, drift_nu_sigma=0.0)
+    column = np.asarray(hwmodel.layer_noise_sigma(arch, model=hw, nonideality=column_only),
                         dtype=float).reshape(-1)
     knobs = hardware_knobs(arch)
-    return {"sigmas": sigmas, "w_bits": knobs["w_bits"], "in_bits": knobs["in_bits"],
-            "adc_bits": layer_adc_bits(arch, model if model is not None else preset)}
+    cells = CellNoise.from_nonideality(ni, int(knobs["cell_bits"]), bool(hw.crossbar.differential))
+    return {"sigmas": sigmas, "column_sigmas": column, "cells": cells, "w_bits": knobs["w_bits"],
+            "in_bits": knobs["in_bits"], "adc_bits": layer_adc_bits(arch, hw)}
 
 
 def default_hardware(preset=None):
@@ -247,7 +258,7 @@ def hardware_cost(arch: Architecture, preset=None, nonideality=None) -> dict | N
 
 def build_model(arch: Architecture | str, num_classes: int | None = None, in_channels: int | None = None,
                 *, noise_sigma=None, preset: str | None = None, nonideality=None,
-                hardware: bool = True) -> ArchNetwork:
+                hardware: bool = True, explicit_cells: bool = True) -> ArchNetwork:
     """The torch network of ``arch``, its weight layers configured with the crossbar non-idealities.
 
     Parameters
@@ -256,12 +267,17 @@ def build_model(arch: Architecture | str, num_classes: int | None = None, in_cha
     num_classes, in_channels : int, optional
         Override the architecture's classifier outputs and input channels (default: the arch's).
     noise_sigma : float or array of shape (n_weight_layers,), optional
-        Explicit relative weight-noise sigma per layer; default: the hardware model's
-        ``layer_noise_sigma(arch, preset, nonideality)``.
+        Explicit relative Gaussian weight-noise sigma per layer, and no cell model. Default: the
+        hardware model's non-idealities (:func:`hardware_settings`): the memristive cells
+        simulated one by one (variation, drift, stuck-at faults on every weight slice) plus the
+        column-level Gaussian sigma.
     preset, nonideality : optional
         Hardware preset name and :class:`fastnax.hwmodel.NonIdeality` for the default sigma.
     hardware : bool
         When False, the layers get no noise and no quantization (a plain software network).
+    explicit_cells : bool
+        When False (and ``noise_sigma`` is None), every non-ideality is folded into the hardware
+        model's one Gaussian sigma per layer (``layer_noise_sigma``) instead of simulating cells.
 
     Returns
     -------
@@ -279,8 +295,11 @@ def build_model(arch: Architecture | str, num_classes: int | None = None, in_cha
         raise BoundsError(f"num_classes and in_channels must be positive, got {num_classes}, {in_channels}")
     net = ArchNetwork(arch, num_classes, in_channels)
     if hardware:
+        cells = None
         if noise_sigma is None:
             settings = hardware_settings(arch, preset, nonideality)
+            if explicit_cells:
+                settings["sigmas"], cells = settings["column_sigmas"], settings["cells"]
         else:
             from fastnax.arch import hardware_knobs
 
@@ -288,7 +307,7 @@ def build_model(arch: Architecture | str, num_classes: int | None = None, in_cha
             settings = {"sigmas": noise_sigma, "w_bits": knobs["w_bits"], "in_bits": knobs["in_bits"],
                         "adc_bits": layer_adc_bits(arch, preset)}
         configure_nonideality(net, settings["sigmas"], settings["w_bits"], settings["adc_bits"],
-                              settings["in_bits"])
+                              settings["in_bits"], cells)
     return net
 
 

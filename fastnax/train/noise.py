@@ -3,9 +3,20 @@
 Each layer carries its own non-ideality settings (the IBM aihwkit habit: an analog layer *is* a
 ``Conv2d``, with the same signature and state dict, plus hardware fields):
 
-- ``sigma``: relative weight-noise sigma from the hardware model (conductance variation, stuck-at
-  faults, IR drop, drift folded into one effective figure per layer): each forward pass with
-  non-idealities on adds ``N(0, sigma · max|w|)`` to every weight;
+- ``cells`` (:class:`CellNoise`, optional): the memristive cells, injected explicitly. The weight is
+  quantized to ``w_bits`` (signed, ``2^(w_bits-1) - 1`` levels per sign over ``[-max|w|, max|w|]``),
+  stored as an offset code (or a differential pair of magnitudes) sliced over
+  ``ceil(w_bits / cell_bits)`` cells of ``cell_bits`` bits, and every cell gets its own
+  programming variation, drift (device-to-device spread of the drift exponent after global drift
+  compensation) and stuck-at faults (the cell reads ``G_min`` or ``G_max`` whatever it stores).
+  A stuck cell is a large, sparse error: a most-significant cell stuck at ``G_max`` moves the
+  weight by up to ``(2^cell_bits - 1) 2^(cell_bits (S-1))`` levels, which a Gaussian of the same
+  variance does not capture;
+- ``sigma``: relative Gaussian weight-noise sigma on top (with ``cells``: the column-level errors,
+  IR drop and a lossy ADC; without: every non-ideality folded into one figure, the hardware model's
+  ``layer_noise_sigma``): adds ``N(0, sigma · max|w|)`` to every weight;
+- ``noise_scale``: multiplies every noise figure (sigmas and fault rates); noise-aware training
+  trains at ``noise_scale > 1`` (a little more noise than the hardware has), evaluation at 1;
 - ``w_bits``: weights quantized symmetrically to ``w_bits`` with a straight-through estimator;
 - ``in_bits``: input activations quantized (the DAC streams ``in_bits``-bit inputs);
 - ``adc_bits``: the layer's outputs (the crossbars' partial sums, summed digitally) quantized to
@@ -13,13 +24,17 @@ Each layer carries its own non-ideality settings (the IBM aihwkit habit: an anal
   resolve each crossbar's partial sum, whose range is the output range split over the crossbars.
 
 Non-idealities apply only while ``nonideal`` is True; :func:`set_nonideal` switches a whole model
-(noise-aware training switches them on while training; evaluation switches them on per noise
-trial, drawing the noise from a seeded ``torch.Generator``).
+(noise-aware training switches them on while training, a fresh draw every forward pass).
+Evaluation programs one chip per noise trial: :func:`frozen_noise` draws every layer's perturbed
+weights once from a seeded ``torch.Generator`` and keeps them for the whole test set (stuck cells
+stay stuck from one batch to the next).
 """
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -58,6 +73,115 @@ def quantize_activation(x: torch.Tensor, bits: int | None) -> torch.Tensor:
     return quantize_symmetric(x, bits, scale)
 
 
+@dataclass(frozen=True)
+class CellNoise:
+    """Per-cell non-idealities of the crossbar that stores a layer (see the module docstring).
+
+    Attributes
+    ----------
+    cell_bits : int
+        Bits per cell; a ``w_bits`` weight uses ``ceil(w_bits / cell_bits)`` cells (per side).
+    differential : bool
+        Positive and negative parts of the weight in two cells per slice (else one offset code).
+    conductance_sigma : float
+        Programming/read variation, std relative to the conductance range ``G_max - G_min``.
+    stuck_at_gmin_rate, stuck_at_gmax_rate : float
+        Fraction of cells stuck at ``G_min`` / ``G_max``.
+    drift_sigma : float
+        Std of the log-conductance error left by drift after global compensation,
+        ``drift_nu_sigma * ln(t / t0)`` (0 without drift); a cell's conductance is multiplied by
+        ``exp(-drift_sigma * eps)``, ``eps ~ N(0, 1)``.
+    """
+
+    cell_bits: int = 2
+    differential: bool = False
+    conductance_sigma: float = 0.0
+    stuck_at_gmin_rate: float = 0.0
+    stuck_at_gmax_rate: float = 0.0
+    drift_sigma: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= int(self.cell_bits) <= 8:
+            raise BoundsError(f"cell_bits must be between 1 and 8, got {self.cell_bits}")
+        for name in ("conductance_sigma", "stuck_at_gmin_rate", "stuck_at_gmax_rate", "drift_sigma"):
+            v = float(getattr(self, name))
+            if not math.isfinite(v) or v < 0:
+                raise BoundsError(f"CellNoise.{name} must be finite and >= 0, got {v}")
+        if self.stuck_at_gmin_rate + self.stuck_at_gmax_rate > 1:
+            raise BoundsError("CellNoise stuck-at rates must add up to at most 1, got "
+                              f"{self.stuck_at_gmin_rate} + {self.stuck_at_gmax_rate}")
+
+    @classmethod
+    def from_nonideality(cls, nonideality, cell_bits: int, differential: bool = False) -> "CellNoise":
+        """The cell terms of a :class:`fastnax.hwmodel.NonIdeality`."""
+        ni = nonideality
+        drift = 0.0
+        if ni.drift_time_s > ni.drift_t0_s:
+            drift = float(ni.drift_nu_sigma) * math.log(ni.drift_time_s / ni.drift_t0_s)
+        return cls(int(cell_bits), bool(differential), float(ni.conductance_sigma),
+                   float(ni.stuck_at_gmin_rate), float(ni.stuck_at_gmax_rate), drift)
+
+    def scaled(self, factor: float) -> "CellNoise":
+        """Every sigma and fault rate times ``factor`` (rates capped so they add up to <= 1)."""
+        f = float(factor)
+        rmin, rmax = self.stuck_at_gmin_rate * f, self.stuck_at_gmax_rate * f
+        total = rmin + rmax
+        if total > 1:
+            rmin, rmax = rmin / total, rmax / total
+        return replace(self, conductance_sigma=self.conductance_sigma * f, stuck_at_gmin_rate=rmin,
+                       stuck_at_gmax_rate=rmax, drift_sigma=self.drift_sigma * f)
+
+
+def program_cells(w: torch.Tensor, scale: torch.Tensor, w_bits: int, cells: CellNoise,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """The weights read back from crossbar cells that stored ``w`` (no gradient).
+
+    Parameters
+    ----------
+    w : Tensor of any shape
+        Weights (detached).
+    scale : Tensor (scalar)
+        ``max|w|`` (or the clipping range): the largest level.
+    w_bits : int
+        Signed weight precision: integer levels ``q`` in ``[-L, L]``, ``L = 2^(w_bits-1) - 1``.
+    cells : CellNoise
+    generator : torch.Generator, optional
+
+    Returns
+    -------
+    Tensor, shape of ``w``
+        ``q' * scale / L`` where ``q'`` is the level read back: offset code ``q + 2^(w_bits-1)``
+        (or the pair ``max(q, 0)``, ``max(-q, 0)``) split in ``S = ceil(w_bits / cell_bits)``
+        slices, each cell perturbed (variation, drift, stuck-at), recombined with weights
+        ``2^(cell_bits s)``.
+    """
+    w = w.detach()
+    levels = 2 ** (int(w_bits) - 1) - 1
+    q = torch.clamp(torch.round(w / scale * levels), -levels, levels).to(torch.int64)
+    c = int(cells.cell_bits)
+    top = 2 ** c - 1
+    n_slices = -(-int(w_bits) // c)
+    if cells.differential:
+        codes = torch.stack([q.clamp_min(0), (-q).clamp_min(0)])
+    else:
+        codes = (q + 2 ** (int(w_bits) - 1)).unsqueeze(0)
+    shifts = (torch.arange(n_slices, device=w.device) * c).reshape((-1,) + (1,) * codes.ndim)
+    g = ((codes.unsqueeze(0) >> shifts) & top).to(w.dtype)  # (S, sides, *w.shape) levels 0..top
+    shape, dev, dt = g.shape, w.device, w.dtype
+    if cells.conductance_sigma > 0:
+        g = g + torch.randn(shape, generator=generator, device=dev, dtype=dt) * (cells.conductance_sigma * top)
+    if cells.drift_sigma > 0:
+        g = g * torch.exp(torch.randn(shape, generator=generator, device=dev, dtype=dt) * -cells.drift_sigma)
+    if cells.stuck_at_gmin_rate > 0 or cells.stuck_at_gmax_rate > 0:
+        u = torch.rand(shape, generator=generator, device=dev, dtype=dt)
+        g = torch.where(u < cells.stuck_at_gmin_rate, torch.zeros_like(g), g)
+        stuck_max = (u >= cells.stuck_at_gmin_rate) & (u < cells.stuck_at_gmin_rate + cells.stuck_at_gmax_rate)
+        g = torch.where(stuck_max, torch.full_like(g, float(top)), g)
+    code = (g * (2.0 ** shifts).to(dt)).sum(0)  # (sides, *w.shape)
+    value = code[0] - code[1] if cells.differential else code[0] - 2.0 ** (int(w_bits) - 1)
+    return value * (scale / levels)
+
+
 class NoisyMixin:
     """Non-ideality fields and the noisy weight shared by the conv and linear layers."""
 
@@ -67,13 +191,18 @@ class NoisyMixin:
     adc_bits: int | None
     nonideal: bool
     generator: torch.Generator | None
+    cells: CellNoise | None
+    noise_scale: float
 
-    def _init_nonideal(self, sigma=0.0, w_bits=None, in_bits=None, adc_bits=None) -> None:
-        self.configure(sigma, w_bits, in_bits, adc_bits)
+    def _init_nonideal(self, sigma=0.0, w_bits=None, in_bits=None, adc_bits=None, cells=None) -> None:
+        self.configure(sigma, w_bits, in_bits, adc_bits, cells)
         self.nonideal = False
         self.generator = None
+        self.noise_scale = 1.0
+        self.frozen_weight = None
 
-    def configure(self, sigma=0.0, w_bits=None, in_bits=None, adc_bits=None) -> None:
+    def configure(self, sigma=0.0, w_bits=None, in_bits=None, adc_bits=None,
+                  cells: CellNoise | None = None) -> None:
         sigma = float(sigma)
         if not np.isfinite(sigma) or sigma < 0:
             raise BoundsError(f"weight-noise sigma must be finite and >= 0, got {sigma}")
@@ -84,32 +213,53 @@ class NoisyMixin:
         self.w_bits = int(w_bits) if w_bits else None
         self.in_bits = int(in_bits) if in_bits else None
         self.adc_bits = int(adc_bits) if adc_bits else None
+        if cells is not None and not isinstance(cells, CellNoise):
+            raise BoundsError(f"cells must be a CellNoise or None, got {type(cells).__name__}")
+        self.cells = cells
+
+    def draw_weight(self, generator: torch.Generator | None = None, noise_scale: float = 1.0) -> torch.Tensor:
+        """One draw of the weight as the crossbar holds it (quantized, cells perturbed, noise).
+
+        Differentiable with respect to ``weight`` through a straight-through estimator: the
+        forward value is the perturbed weight, the gradient is the identity.
+        """
+        w = self.weight  # type: ignore[attr-defined]
+        scale = w.detach().abs().amax().clamp_min(1e-12)
+        cells = self.cells
+        if cells is not None:
+            if noise_scale != 1.0:
+                cells = cells.scaled(noise_scale)
+            w = _ste(w, program_cells(w, scale, self.w_bits or 8, cells, generator))
+        elif self.w_bits:
+            w = quantize_symmetric(w, self.w_bits, scale)
+        sigma = self.sigma * float(noise_scale)
+        if sigma > 0:
+            noise = torch.randn(w.shape, generator=generator, device=w.device, dtype=w.dtype)
+            w = w + noise * (sigma * scale)
+        return w
 
     def effective_weight(self) -> torch.Tensor:
         w = self.weight  # type: ignore[attr-defined]
         if not self.nonideal:
             return w
-        scale = w.detach().abs().amax().clamp_min(1e-12)
-        if self.w_bits:
-            w = quantize_symmetric(w, self.w_bits, scale)
-        if self.sigma > 0:
-            noise = torch.randn(w.shape, generator=self.generator, device=w.device, dtype=w.dtype)
-            w = w + noise * (self.sigma * scale)
-        return w
+        if self.frozen_weight is not None:
+            return _ste(w, self.frozen_weight)
+        return self.draw_weight(self.generator, self.noise_scale)
 
     def extra_repr(self) -> str:
         return (super().extra_repr() +  # type: ignore[misc]
                 f", sigma={self.sigma:.4g}, w_bits={self.w_bits}, in_bits={self.in_bits}, "
-                f"adc_bits={self.adc_bits}")
+                f"adc_bits={self.adc_bits}, cells={self.cells}")
 
 
 class NoisyConv2d(NoisyMixin, nn.Conv2d):
     """``nn.Conv2d`` with crossbar non-idealities (see the module docstring)."""
 
     def __init__(self, *args, sigma: float = 0.0, w_bits: int | None = None,
-                 in_bits: int | None = None, adc_bits: int | None = None, **kwargs):
+                 in_bits: int | None = None, adc_bits: int | None = None,
+                 cells: CellNoise | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self._init_nonideal(sigma, w_bits, in_bits, adc_bits)
+        self._init_nonideal(sigma, w_bits, in_bits, adc_bits, cells)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.nonideal:
@@ -123,9 +273,10 @@ class NoisyLinear(NoisyMixin, nn.Linear):
     """``nn.Linear`` with crossbar non-idealities (see the module docstring)."""
 
     def __init__(self, *args, sigma: float = 0.0, w_bits: int | None = None,
-                 in_bits: int | None = None, adc_bits: int | None = None, **kwargs):
+                 in_bits: int | None = None, adc_bits: int | None = None,
+                 cells: CellNoise | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self._init_nonideal(sigma, w_bits, in_bits, adc_bits)
+        self._init_nonideal(sigma, w_bits, in_bits, adc_bits, cells)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.nonideal:
@@ -186,8 +337,12 @@ def convert_to_noisy(model: nn.Module, sigmas: Sequence[float] | np.ndarray | fl
 
 
 def configure_nonideality(model: nn.Module, sigmas=None, w_bits: int | None = None,
-                          adc_bits=None, in_bits: int | None = None) -> None:
-    """Set sigma / precisions of a model's noise-aware layers (arrays in layer order)."""
+                          adc_bits=None, in_bits: int | None = None, cells=None) -> None:
+    """Set sigma / precisions / cell model of a model's noise-aware layers (arrays in layer order).
+
+    ``cells`` is one :class:`CellNoise` for every layer, a sequence of one per layer, or None
+    (Gaussian weight noise at ``sigmas`` only).
+    """
     layers = noisy_layers(model)
     n = len(layers)
 
@@ -201,8 +356,14 @@ def configure_nonideality(model: nn.Module, sigmas=None, w_bits: int | None = No
 
     sig = per_layer(0.0 if sigmas is None else sigmas, "sigmas")
     adc = per_layer(adc_bits, "adc_bits")
-    for layer, s, a in zip(layers, sig, adc):
-        layer.configure(float(s), w_bits, in_bits, None if a is None else int(a))
+    if cells is None or isinstance(cells, CellNoise):
+        cell = [cells] * n
+    else:
+        cell = list(cells)
+        if len(cell) != n:
+            raise BoundsError(f"cells has {len(cell)} entries but the model has {n} weight layers")
+    for layer, s, a, c in zip(layers, sig, adc, cell):
+        layer.configure(float(s), w_bits, in_bits, None if a is None else int(a), c)
 
 
 @contextmanager
@@ -223,3 +384,36 @@ def set_nonideal(model: nn.Module, enabled: bool, generator: torch.Generator | N
     for layer in noisy_layers(model):
         layer.nonideal = bool(enabled)
         layer.generator = generator
+
+
+@contextmanager
+def noise_scale(model: nn.Module, factor: float) -> Iterator[nn.Module]:
+    """Multiply every noise figure of the model's layers by ``factor`` inside a ``with`` block."""
+    factor = float(factor)
+    if not math.isfinite(factor) or factor < 0:
+        raise BoundsError(f"noise scale must be finite and >= 0, got {factor}")
+    layers = noisy_layers(model)
+    saved = [layer.noise_scale for layer in layers]
+    for layer in layers:
+        layer.noise_scale = factor
+    try:
+        yield model
+    finally:
+        for layer, old in zip(layers, saved):
+            layer.noise_scale = old
+
+
+@contextmanager
+def frozen_noise(model: nn.Module, generator: torch.Generator | None = None) -> Iterator[nn.Module]:
+    """Program one chip: draw every layer's perturbed weight once and use it for every forward
+    pass inside the block (non-idealities on); the draws come from ``generator`` in layer order."""
+    layers = noisy_layers(model)
+    with nonideal(model, True, generator):
+        with torch.no_grad():
+            for layer in layers:
+                layer.frozen_weight = layer.draw_weight(generator, layer.noise_scale).detach()
+        try:
+            yield model
+        finally:
+            for layer in layers:
+                layer.frozen_weight = None
