@@ -121,29 +121,35 @@ def main() -> int:
 
 
 def nax_comparison() -> dict:
-    """Best ``acc-edap`` design on ``imc`` (CIFAR-sized, default accuracy model) vs ResNet-20."""
+    """Best designs on ``imc`` (CIFAR-sized) and on the ``nax`` space vs ResNet-20.
+
+    Two questions, each on both spaces: the best ``acc-edap`` trade-off, and NAX's own question,
+    the lowest EDAP at a predicted accuracy no lower than ResNet-20's (objective ``edap`` under a
+    ``min_accuracy`` constraint). The accuracy model is the default one for CIFAR-sized inputs: the
+    training-free score (no CIFAR records are packaged), so deltas are score differences.
+    """
     from fastnax.search import run
 
-    nax = run("imc", seed=0)
-    r20 = next(b for b in nax.baselines if b["name"] == "resnet20")
-    nax_c = run("imc", seed=0, min_accuracy=r20["accuracy"])
-    kind = nax.accuracy_model.get("kind")
-    # a training-free score on an accuracy-like scale is not an accuracy: name its fields so
-    term = "score" if kind == "training-free score" else "accuracy"
+    out = {}
+    for space in ("imc", "nax"):
+        trade = run(space, seed=0)
+        r20 = next(b for b in trade.baselines if b["name"] == "resnet20")
+        cheapest = run(space, objective="edap", seed=0, min_accuracy=r20["accuracy"])
+        kind = trade.accuracy_model.get("kind")
+        term = "score" if kind == "training-free score" else "accuracy"
 
-    def versus(best: dict) -> dict:
-        return {"arch": best["arch"], f"{term}_delta": best["accuracy"] - r20["accuracy"],
-                "edap_ratio": best["edap"] / r20["edap"]}
+        def versus(best: dict) -> dict:
+            return {"arch": best["arch"], f"{term}_delta": best["accuracy"] - r20["accuracy"],
+                    "edap_ratio": best["edap"] / r20["edap"]}
 
-    out = {"accuracy_model": kind}
-    if term == "score":
-        out["note"] = ("training-free score mapped to an accuracy-like scale (chance..100) by a fixed "
-                       "rank-preserving map; deltas are score differences, not accuracy points")
-    out.update({
-        "resnet20": {term: r20["accuracy"], "edap": r20["edap"]},
-        "best_acc_edap": versus(nax.best),
-        f"best_at_least_resnet20_{term}": None if nax_c.best is None else versus(nax_c.best),
-        "nax_published": {"accuracy_delta": 0.8, "edap_ratio": 0.83}})
+        row = {"accuracy_model": kind, "resnet20": {term: r20["accuracy"], "edap": r20["edap"]},
+               "best_acc_edap": versus(trade.best),
+               f"min_edap_at_least_resnet20_{term}": None if cheapest.best is None else versus(cheapest.best)}
+        if term == "score":
+            row["note"] = ("training-free score mapped to an accuracy-like scale (chance..100) by a fixed "
+                           "rank-preserving map; deltas are score differences, not accuracy points")
+        out[space] = row
+    out["nax_published"] = {"accuracy_delta": 0.8, "edap_ratio": 0.83}
     return out
 
 

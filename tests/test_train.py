@@ -52,16 +52,111 @@ def test_cifar_sized_baselines_shapes():
         assert out.shape == (2, 10) and count_weights(model) == arch.params
 
 
-def test_default_sigma_comes_from_the_hardware_model():
+def test_default_noise_comes_from_the_hardware_model():
     hwmodel = pytest.importorskip("fastnax.hwmodel")
+    from fastnax.arch import hardware_knobs
+    from fastnax.train import hardware_settings
+
     arch = spaces.get("imc", input_size=8, in_channels=1).sample(1, seed=3)[0]
     model = build_model(arch)
-    expected = hwmodel.layer_noise_sigma(arch)
-    np.testing.assert_allclose([m.sigma for m in model.weight_layers], expected)
-    knobs = {"w_bits": model.weight_layers[0].w_bits, "in_bits": model.weight_layers[0].in_bits}
-    from fastnax.arch import hardware_knobs
+    settings = hardware_settings(arch)
+    np.testing.assert_allclose(settings["sigmas"], hwmodel.layer_noise_sigma(arch))  # folded API kept
+    # explicit cells: the layers carry the cell terms of the default NonIdeality and only the
+    # column-level Gaussian sigma, which is what the folded sigma is with every cell term zeroed
+    ni = hwmodel.NonIdeality()
+    column = hwmodel.layer_noise_sigma(arch, nonideality=hwmodel.NonIdeality(
+        conductance_sigma=0, stuck_at_gmin_rate=0, stuck_at_gmax_rate=0, drift_nu_sigma=0))
+    np.testing.assert_allclose([m.sigma for m in model.weight_layers], column)
+    assert np.all(column < settings["sigmas"])
+    knobs = hardware_knobs(arch)
+    for m in model.weight_layers:
+        assert m.cells.cell_bits == knobs["cell_bits"] and m.cells.differential is False
+        assert m.cells.conductance_sigma == ni.conductance_sigma
+        assert m.cells.stuck_at_gmax_rate == ni.stuck_at_gmax_rate
+        assert m.cells.drift_sigma == pytest.approx(ni.drift_nu_sigma * np.log(3600 / 20))
+        assert (m.w_bits, m.in_bits) == (knobs["w_bits"], knobs["in_bits"])
+    folded = build_model(arch, explicit_cells=False)
+    assert all(m.cells is None for m in folded.weight_layers)
+    np.testing.assert_allclose([m.sigma for m in folded.weight_layers], settings["sigmas"])
 
-    assert knobs == {k: hardware_knobs(arch)[k] for k in knobs}
+
+def _int_weights(shape, w_bits, seed=0):
+    """Weights on the exact levels of a w_bits quantizer with max|w| = 1."""
+    levels = 2 ** (w_bits - 1) - 1
+    q = torch.randint(-levels, levels + 1, shape, generator=torch.Generator().manual_seed(seed))
+    q.view(-1)[0] = levels
+    return q.float() / levels, levels
+
+
+@pytest.mark.parametrize("differential", [False, True])
+def test_cells_without_noise_give_back_the_quantized_weights(differential):
+    from fastnax.train.noise import CellNoise, program_cells
+
+    w, _ = _int_weights((64, 9), 8)
+    for cell_bits in (1, 2, 3, 4):
+        out = program_cells(w, torch.tensor(1.0), 8, CellNoise(cell_bits, differential))
+        torch.testing.assert_close(out, w)
+
+
+def test_every_cell_stuck_at_gmax_or_gmin_reads_the_extreme_codes():
+    from fastnax.train.noise import CellNoise, program_cells
+
+    w, levels = _int_weights((50,), 8)
+    one = torch.tensor(1.0)
+    # offset code: all cells at G_max -> code 255 -> level 255 - 128 = 127 (= +max|w|);
+    # all at G_min -> code 0 -> level -128
+    hi = program_cells(w, one, 8, CellNoise(2, False, stuck_at_gmax_rate=1.0))
+    lo = program_cells(w, one, 8, CellNoise(2, False, stuck_at_gmin_rate=1.0))
+    torch.testing.assert_close(hi, torch.full_like(w, 127 / levels))
+    torch.testing.assert_close(lo, torch.full_like(w, -128 / levels))
+    # differential: both sides stuck the same way cancel
+    both = program_cells(w, one, 8, CellNoise(2, True, stuck_at_gmax_rate=1.0))
+    torch.testing.assert_close(both, torch.zeros_like(w))
+
+
+def test_cell_variation_reaches_the_weight_through_the_slice_weights():
+    from fastnax.hwmodel.nonideal import slice_factor
+    from fastnax.train.noise import CellNoise, program_cells
+
+    w, levels = _int_weights((200, 50), 8)
+    gen = torch.Generator().manual_seed(1)
+    err = program_cells(w, torch.tensor(1.0), 8, CellNoise(2, False, conductance_sigma=0.05), gen) - w
+    # hand computation: cell error 0.05 * 3 levels on slices weighted 1, 4, 16, 64 -> weight error
+    # 0.15 * sqrt(1 + 16 + 256 + 4096) levels of 1/127
+    expected = 0.05 * 3 * np.sqrt(1 + 16 + 256 + 4096) / levels
+    assert abs(err.std().item() / expected - 1) < 0.03
+    # the same as the hardware model's slice factor over the 255-level code range, in units of max|w|
+    assert expected == pytest.approx(0.05 * float(slice_factor(8, 2)) * 255 / levels)
+
+
+def test_stuck_at_faults_are_sparse_and_large():
+    from fastnax.train.noise import CellNoise, program_cells
+
+    w, _ = _int_weights((400, 100), 8)
+    gen = torch.Generator().manual_seed(2)
+    rate = 0.01
+    err = (program_cells(w, torch.tensor(1.0), 8, CellNoise(2, False, stuck_at_gmin_rate=rate,
+                                                           stuck_at_gmax_rate=rate), gen) - w).abs()
+    hit = (err > 1e-6).float().mean().item()
+    # a weight is hit when one of its 4 cells is stuck at a level other than its own: at most
+    # 1 - (1 - 2 rate)^4, at least 1 - (1 - rate)^4 (each cell differs from at least one extreme)
+    assert 1 - (1 - rate) ** 4 - 0.005 < hit < 1 - (1 - 2 * rate) ** 4 + 0.005
+    assert err.max().item() > 0.9  # a most-significant cell stuck: an error of the order of max|w|
+
+
+def test_frozen_noise_is_one_chip_for_the_whole_split():
+    from fastnax.train.noise import frozen_noise
+
+    layer = NoisyLinear(16, 4, bias=False, sigma=0.1, w_bits=8)
+    x = torch.rand(3, 16)
+    with frozen_noise(layer, torch.Generator().manual_seed(0)):
+        a, b = layer(x), layer(x)
+    torch.testing.assert_close(a, b)  # the same draw for every batch
+    with frozen_noise(layer, torch.Generator().manual_seed(0)):
+        torch.testing.assert_close(layer(x), a)  # same seed, same chip
+    with frozen_noise(layer, torch.Generator().manual_seed(1)):
+        assert not torch.allclose(layer(x), a)
+    assert layer.frozen_weight is None and not layer.nonideal
 
 
 def test_overrides_and_zero_add_node():
@@ -147,6 +242,46 @@ def test_evaluate_is_seeded_and_noise_lowers_accuracy():
     assert c["accuracy_noisy_mean"] < a["accuracy_clean"] - 30
 
 
+def test_noise_aware_training_options_clip_and_scale():
+    from fastnax.train.loop import clip_weights
+    from fastnax.train.noise import noise_scale
+
+    layer = NoisyConv2d(8, 16, 3, bias=False, sigma=0.1)
+    torch.nn.init.normal_(layer.weight)
+    std = layer.weight.detach().std().item()
+    clip_weights(layer, 2.0)
+    assert layer.weight.detach().abs().max().item() <= 2.0 * std + 1e-6
+    w = layer.weight.detach().clone()
+    draws = {}
+    for factor in (1.0, 2.0):
+        with noise_scale(layer, factor):
+            draws[factor] = (layer.draw_weight(torch.Generator().manual_seed(0), layer.noise_scale) - w).std()
+    assert draws[2.0].item() == pytest.approx(2 * draws[1.0].item(), rel=1e-5)
+    assert layer.noise_scale == 1.0
+
+
+def test_evaluate_recalibrates_batch_norm_and_restores_it():
+    data = datasets.load("digits", max_train=128, max_test=64)
+    arch = spaces.get("imc", **data.space_options).baseline("resnet20")
+    torch.manual_seed(0)
+    model = build_model(arch)
+    model.set_normalization([0.3], [0.4])
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    a = evaluate(model, data, noise_trials=2, seed=3)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # nothing left changed
+    # the clean accuracy is the one with the exact training statistics (recalibrated by hand)
+    from fastnax.train.loop import recalibrate_batch_norm
+
+    b = evaluate(model, data, noise_trials=0, recalibrate=False)
+    recalibrate_batch_norm(model, data)
+    c = evaluate(model, data, noise_trials=0, recalibrate=False)
+    assert a["accuracy_clean"] == c["accuracy_clean"]
+    model.load_state_dict(before)
+    assert evaluate(model, data, noise_trials=0, recalibrate=False) == b
+    assert evaluate(model, data, noise_trials=2, seed=3) == a  # deterministic
+
+
 def test_training_is_deterministic():
     data = datasets.load("digits", max_train=128, max_test=100)
     arch = spaces.get("imc", **data.space_options).baseline("resnet20")
@@ -154,7 +289,8 @@ def test_training_is_deterministic():
     for _ in range(2):
         torch.manual_seed(0)
         model = build_model(arch)
-        train_model(model, data, TrainConfig(epochs=2, batch_size=32, lr=0.05, noise_aware=True),
+        train_model(model, data, TrainConfig(epochs=2, batch_size=32, lr=0.05, noise_aware=True,
+                                             train_noise_scale=1.5, weight_clip_sigma=2.5),
                     seed=1, device="cpu")
         results.append((evaluate(model, data, noise_trials=1, seed=0), model.state_dict()))
     (r1, s1), (r2, s2) = results

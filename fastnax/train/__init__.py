@@ -6,9 +6,9 @@ This is the only part of fastnax that imports torch; ``import fastnax`` does not
 
 from fastnax.train.loop import TrainConfig, default_device, evaluate, train_model
 from fastnax.train.model import ArchNetwork, build_model, count_weights, hardware_settings
-from fastnax.train.noise import (NoisyConv2d, NoisyLinear, configure_nonideality, convert_to_noisy,
-                                 nonideal)
+from fastnax.train.noise import (CellNoise, NoisyConv2d, NoisyLinear, configure_nonideality,
+                                 convert_to_noisy, frozen_noise, noise_scale, nonideal)
 
-__all__ = ["ArchNetwork", "NoisyConv2d", "NoisyLinear", "TrainConfig", "build_model",
+__all__ = ["ArchNetwork", "CellNoise", "NoisyConv2d", "NoisyLinear", "TrainConfig", "build_model",
            "configure_nonideality", "convert_to_noisy", "count_weights", "default_device",
-           "evaluate", "hardware_settings", "nonideal", "train_model"]
+           "evaluate", "frozen_noise", "hardware_settings", "noise_scale", "nonideal", "train_model"]

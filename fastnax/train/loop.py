@@ -121,7 +121,7 @@ def _split_of(data, which: str, device) -> TensorSplit:
 
 
 def evaluate(model: nn.Module, data, noise_trials: int = 5, seed: int = 0, batch_size: int = 512,
-             device=None, scale: float = 1.0) -> dict:
+             device=None, scale: float = 1.0, recalibrate: bool | None = None) -> dict:
     """Clean accuracy and accuracy under the crossbar non-idealities.
 
     Parameters
@@ -139,6 +139,12 @@ def evaluate(model: nn.Module, data, noise_trials: int = 5, seed: int = 0, batch
         architecture.
     scale : float
         Every noise figure times ``scale`` (1: the hardware model's non-idealities).
+    recalibrate : bool, optional
+        Re-estimate the batch-norm statistics on the training images before each measurement:
+        without non-idealities for the clean accuracy, with them on (a fresh draw every batch,
+        at ``scale``, never the evaluated chips) for the accuracy under non-idealities, so each
+        is normalized with the statistics it sees; the model's own statistics are restored
+        afterwards. Default: True when ``data`` has a training split (an ``ImageDataset``).
 
     Returns
     -------
@@ -152,14 +158,27 @@ def evaluate(model: nn.Module, data, noise_trials: int = 5, seed: int = 0, batch
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     split = _split_of(data, "test", device)
-    with nonideal(model, False):
-        clean = accuracy(model, split, batch_size)
-    trials = []
-    for t in range(int(noise_trials)):
-        gen = torch.Generator(device=device)
-        gen.manual_seed(int(seed) * 1_000_003 + t)
-        with noise_scale(model, scale), frozen_noise(model, gen):
-            trials.append(accuracy(model, split, batch_size))
+    if recalibrate is None:
+        recalibrate = hasattr(data, "x_train")
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [{k: v.clone() for k, v in m.state_dict().items()} for m in bns]
+    try:
+        if recalibrate:
+            recalibrate_batch_norm(model, data, device=device)
+        with nonideal(model, False):
+            clean = accuracy(model, split, batch_size)
+        trials = []
+        if recalibrate and int(noise_trials) > 0:
+            with noise_scale(model, scale):
+                recalibrate_batch_norm(model, data, device=device, noisy=True, seed=int(seed) + 1)
+        for t in range(int(noise_trials)):
+            gen = torch.Generator(device=device)
+            gen.manual_seed(int(seed) * 1_000_003 + t)
+            with noise_scale(model, scale), frozen_noise(model, gen):
+                trials.append(accuracy(model, split, batch_size))
+    finally:
+        for m, state in zip(bns, saved):
+            m.load_state_dict(state)
     arr = np.asarray(trials, dtype=float)
     return {"accuracy_clean": clean,
             "accuracy_noisy_mean": float(arr.mean()) if len(arr) else float("nan"),
@@ -188,15 +207,14 @@ class TrainConfig:
         Noise-aware training injects every noise figure times this (a little more noise than the
         hardware has, the habit of hardware-aware training: Joshi et al., Nat. Commun. 11, 2473,
         2020; aihwkit's ``InferenceRPUConfig`` trains at a larger ``out_noise`` / weight noise
-        than it evaluates). A fresh draw every batch.
+        than it evaluates). A fresh draw every batch. Default 1.5 (chosen on a validation split
+        held out of the digits training set among 1, 1.5, 2).
     weight_clip_sigma : float
         Noise-aware training clips every weight layer to ``+-weight_clip_sigma * std(w)`` after
         each step (aihwkit ``WeightClipType.LAYER_GAUSSIAN``): ``max|w|`` sets the level spacing
-        and the noise, so a few outliers would waste levels. 0: no clipping.
-    noisy_batch_norm : bool
-        After noise-aware training, re-estimate the batch-norm statistics with the
-        non-idealities on (a fresh draw every batch, at scale 1), so inference under
-        non-idealities normalizes with the statistics it sees.
+        and the noise, so a few outliers would waste levels. 0: no clipping. Default 2.5
+        (aihwkit's usual value; on digits validation, 1.5x noise without clipping lost 8.8 points
+        under non-idealities, with clipping 2.2).
     """
 
     epochs: int = 10
@@ -207,9 +225,8 @@ class TrainConfig:
     noise_aware: bool = False
     augment: tuple[int, bool] | None = None
     label_smoothing: float = 0.0
-    train_noise_scale: float = 1.0
-    weight_clip_sigma: float = 0.0
-    noisy_batch_norm: bool = False
+    train_noise_scale: float = 1.5
+    weight_clip_sigma: float = 2.5
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig, steps_per_epoch: int):
@@ -316,8 +333,6 @@ def train_model(model: nn.Module, data, cfg: TrainConfig, seed: int = 0, device=
                 on_epoch_end(epoch + 1, {"model": model.state_dict(), "optimizer": opt.state_dict(),
                                          "scheduler": sched.state_dict(), "epoch": epoch + 1,
                                          "history": history, "generator": gen.get_state()})
-        if cfg.noise_aware and cfg.noisy_batch_norm and start_epoch < cfg.epochs:
-            recalibrate_batch_norm(model, train, cfg.batch_size, device, noisy=True, seed=seed)
     return {"train_seconds": time.perf_counter() - t0, "epochs": cfg.epochs, "history": history}
 
 
