@@ -10,9 +10,11 @@
    records alone); the cross-validated quality is reported;
 3. search the co-design space with it: the design must keep the predicted accuracy of the
    reference baseline (``resnet20``) within ``accuracy_margin`` points, at the lowest cost;
-4. noise-aware-train the best design(s) of the front and the baseline, the same way, and measure
-   accuracy clean and under the crossbar non-idealities;
-5. report accuracy, energy, latency, area and EDAP side by side.
+4. noise-aware-train ``finalists`` designs of the front (the objective's best and points spread
+   along the feasible front) and the baseline, the same way, on the training images less a 20 %
+   validation part; choose the cheapest finalist within ``accuracy_margin`` points of the baseline
+   on that validation part (accuracy under non-idealities), so the choice never sees the test split;
+5. report accuracy (test split, clean and under non-idealities), energy, latency, area and EDAP.
 
 Every artifact lands in ``out`` when one is given (records, predictor, search result and PNG,
 trained weights, report) and is written atomically; a killed run restarted with the same
@@ -24,6 +26,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+
+import numpy as np
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -45,8 +49,8 @@ class PipelineConfig:
     preset: str = "puma-32nm"
     n: int = 25
     sample_epochs: int = 5
-    final_epochs: int = 15
-    finalists: int = 2
+    final_epochs: int = 20
+    finalists: int = 3
     use_packaged_records: bool = True
     baseline: str = "resnet20"
     accuracy_margin: float = 1.0
@@ -99,7 +103,8 @@ class PipelineReport:
                  f"{'area mm2':>9} {'EDAP':>10}  architecture"]
         for d in self.designs:
             noisy = "-" if d["accuracy_noisy"] is None else f"{d['accuracy_noisy']:.2f}±{d['accuracy_noisy_std']:.2f}"
-            lines.append(f"{d['role']:<12} {d['accuracy_clean']:>9.2f} {noisy:>14} {d['energy_pj'] / 1e6:>10.3f} "
+            role = d["role"] + ("*" if d.get("chosen") else "")
+            lines.append(f"{role:<12} {d['accuracy_clean']:>9.2f} {noisy:>14} {d['energy_pj'] / 1e6:>10.3f} "
                          f"{d['latency_ns'] / 1e3:>11.1f} {d['area_mm2']:>9.3f} {d['edap']:>10.3e}  {d['arch']}")
         return "\n".join(lines)
 
@@ -109,9 +114,27 @@ def _progress(msg: str) -> None:
     sys.stderr.flush()
 
 
+def validation_split(data, fraction: float = 0.2, seed: int = 0):
+    """(fit, val): the training images split in two; ``val`` holds the held-out part as its test
+    split, so finalists are chosen on images that neither trained them nor score the final report."""
+    from fastnax.datasets import ImageDataset
+
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(data.y_train))
+    n_val = max(1, int(round(fraction * len(order))))
+    val_rows, fit_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
+    shape = dict(num_classes=data.num_classes, in_channels=data.in_channels, input_size=data.input_size)
+    fit = ImageDataset(data.name, data.x_train[fit_rows], data.y_train[fit_rows], data.x_test,
+                       data.y_test, **shape)
+    val = ImageDataset(data.name, data.x_train[fit_rows], data.y_train[fit_rows],
+                       data.x_train[val_rows], data.y_train[val_rows], **shape)
+    return fit, val
+
+
 def train_final(arch, data, epochs: int, seed: int, preset: str, noise_trials: int,
-                noise_aware: bool = True, weights_path: Path | None = None) -> dict:
-    """Noise-aware training of one final architecture; returns accuracies and cost."""
+                noise_aware: bool = True, weights_path: Path | None = None, val_data=None) -> dict:
+    """Noise-aware training of one final architecture; returns accuracies (test split, and the
+    validation split of ``val_data`` when given) and the hardware cost."""
     import torch
 
     from fastnax.train.loop import TrainConfig, evaluate, train_model
@@ -129,10 +152,35 @@ def train_final(arch, data, epochs: int, seed: int, preset: str, noise_trials: i
 
         save_atomic(model.state_dict(), weights_path)
     noisy = scores["accuracy_noisy_mean"] if noise_trials else None
-    return {"arch": str(arch), "params": arch.params, "accuracy_clean": scores["accuracy_clean"],
-            "accuracy_noisy": noisy, "accuracy_noisy_std": scores["accuracy_noisy_std"] if noise_trials else None,
-            "train_seconds": round(result["train_seconds"], 3),
-            **{k: cost[k] for k in ("energy_pj", "latency_ns", "area_mm2", "edap")}}
+    row = {"arch": str(arch), "params": arch.params, "accuracy_clean": scores["accuracy_clean"],
+           "accuracy_noisy": noisy, "accuracy_noisy_std": scores["accuracy_noisy_std"] if noise_trials else None,
+           "train_seconds": round(result["train_seconds"], 3),
+           **{k: cost[k] for k in ("energy_pj", "latency_ns", "area_mm2", "edap")}}
+    if val_data is not None:
+        val = evaluate(model, val_data, noise_trials=noise_trials, seed=seed)
+        row["val_accuracy_clean"] = val["accuracy_clean"]
+        row["val_accuracy_noisy"] = val["accuracy_noisy_mean"] if noise_trials else val["accuracy_clean"]
+    return row
+
+
+def pick_finalists(front: list[dict], best: dict, min_accuracy: float, k: int) -> list[str]:
+    """``k`` designs of the front: the objective's best, then feasible front points spread evenly
+    in log EDAP from the cheapest to the most accurate (the predictor is uncertain, so the
+    finalists cover the trade-off instead of crowding at its cheap end)."""
+    feasible = sorted((p for p in front if p["accuracy"] >= min_accuracy), key=lambda p: p["edap"])
+    chosen = [best["arch"]]
+    if feasible and k > 1:
+        logs = np.log10([p["edap"] for p in feasible])
+        spread = np.linspace(logs[0], logs[-1], max(k - 1, 2))
+        # the two ends first (cheapest, most accurate), then the points between
+        for target in [spread[0], spread[-1], *spread[1:-1]]:
+            for i in np.argsort(np.abs(logs - target), kind="stable"):
+                if feasible[i]["arch"] not in chosen:
+                    chosen.append(feasible[i]["arch"])
+                    break
+            if len(chosen) >= k:
+                break
+    return chosen[:k]
 
 
 PACKAGED_RECORDS = Path(__file__).resolve().parent / "data" / "digits_imc_records.jsonl"
@@ -230,34 +278,41 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
                           f"{cfg.accuracy_margin}); lower the margin or raise n")
     progress(f"search: {result.n_evaluations} candidates priced in {timings['search_s']:.2f}s; best "
              f"predicted {result.best['accuracy']:.2f}% at EDAP {result.best['edap']:.3e}")
-    finalists = [result.best["arch"]]
-    for point in sorted(result.front, key=lambda p: p["edap"]):
-        if len(finalists) >= cfg.finalists:
-            break
-        if point["arch"] not in finalists and point["accuracy"] >= min_accuracy:
-            finalists.append(point["arch"])
+    finalists = pick_finalists(result.front, result.best, min_accuracy, cfg.finalists)
 
-    # 4. train finalists and the baseline the same way
+    # 4. train finalists and the baseline the same way, on the training images less a validation
+    # part; the design is chosen on the validation part, the report is on the test split
     t = time.perf_counter()
     designs = []
     from fastnax.arch import Architecture
 
-    to_train = [("best" if i == 0 else f"front-{i}", Architecture.from_string(a))
-                for i, a in enumerate(finalists)] + [(cfg.baseline, baseline_arch)]
+    fit_data, val_data = validation_split(data, 0.2, cfg.seed)
+    to_train = [(f"finalist-{i + 1}", Architecture.from_string(a)) for i, a in enumerate(finalists)]
+    to_train.append((cfg.baseline, baseline_arch))
     for role, arch in to_train:
         progress(f"noise-aware training of {role} ({arch.params:,} weights, {cfg.final_epochs} epochs)")
         weights = out / f"weights-{role}.pt" if out is not None else None
-        row = train_final(arch, data, cfg.final_epochs, cfg.seed, cfg.preset, cfg.noise_trials,
-                          weights_path=weights)
+        row = train_final(arch, fit_data, cfg.final_epochs, cfg.seed, cfg.preset, cfg.noise_trials,
+                          weights_path=weights, val_data=val_data)
         row["role"] = role
         row["accuracy_predicted"] = float(predictor.predict_archs([arch])[0])
         designs.append(row)
-        progress(f"  {role}: clean {row['accuracy_clean']:.2f}%, under non-idealities "
+        progress(f"  {role}: validation {row['val_accuracy_noisy']:.2f}% under non-idealities; test clean "
+                 f"{row['accuracy_clean']:.2f}%, under non-idealities "
                  f"{row['accuracy_noisy'] if row['accuracy_noisy'] is not None else float('nan'):.2f}%")
     timings["train_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
-    best, base = designs[0], designs[-1]
+    base = designs[-1]
+    # the cheapest finalist within accuracy_margin of the baseline on validation, else the most
+    # accurate one; never chosen on the test split
+    close = [d for d in designs[:-1] if d["val_accuracy_noisy"] >= base["val_accuracy_noisy"] - cfg.accuracy_margin]
+    best = (min(close, key=lambda d: d["edap"]) if close
+            else max(designs[:-1], key=lambda d: d["val_accuracy_noisy"]))
+    best["chosen"] = True
     comparison = {
+        "chosen": best["role"],
+        "rule": f"cheapest finalist within {cfg.accuracy_margin} point(s) of {cfg.baseline} on validation "
+                f"(accuracy under non-idealities), else the most accurate",
         "accuracy_noisy_delta": (None if best["accuracy_noisy"] is None or base["accuracy_noisy"] is None
                                  else best["accuracy_noisy"] - base["accuracy_noisy"]),
         "accuracy_clean_delta": best["accuracy_clean"] - base["accuracy_clean"],

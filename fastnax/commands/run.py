@@ -27,7 +27,7 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=int, default=d.final_epochs,
                    help=f"noise-aware training epochs of the finalists (default {d.final_epochs})")
     p.add_argument("--finalists", type=int, default=d.finalists,
-                   help=f"designs of the front to train (default {d.finalists})")
+                   help=f"designs of the front to train and choose from on validation (default {d.finalists})")
     p.add_argument("--baseline", default=d.baseline, help=f"reference baseline (default {d.baseline})")
     p.add_argument("--accuracy-margin", type=float, default=d.accuracy_margin,
                    help="points of predicted accuracy the design may give up against the baseline "
@@ -65,7 +65,7 @@ def run(args) -> int:
           f"accuracy >= {s['min_accuracy']:.2f}%")
     print(report.table())
     noisy = "n/a" if c["accuracy_noisy_delta"] is None else f"{c['accuracy_noisy_delta']:+.2f}"
-    print(f"best vs {cfg.baseline}: accuracy under non-idealities {noisy} points, EDAP x{c['edap_ratio']:.3f} "
+    print(f"chosen ({c['chosen']}, {c['rule']}) vs {cfg.baseline}, test split: accuracy under non-idealities {noisy} points, EDAP x{c['edap_ratio']:.3g} "
           f"(energy x{c['energy_ratio']:.3f}, latency x{c['latency_ratio']:.3f}, area x{c['area_ratio']:.3f})")
     print(f"time: " + ", ".join(f"{k} {v:.1f}s" for k, v in report.timings.items()))
     if args.out:

@@ -1,0 +1,54 @@
+"""``fastnax run`` end to end on a tiny budget: every artifact, a coherent report, the choice rule."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fastnax.pipeline import PipelineConfig, pick_finalists, run_pipeline, validation_split
+
+
+@pytest.mark.slow
+def test_pipeline_end_to_end_tiny(tmp_path):
+    cfg = PipelineConfig(n=6, sample_epochs=1, final_epochs=1, finalists=2, noise_trials=1, jobs=1,
+                         out=str(tmp_path / "run"), use_packaged_records=False)
+    report = run_pipeline(cfg, progress=lambda msg: None)
+    out = tmp_path / "run"
+    for name in ("records.jsonl", "predictor.json", "predictor.meta.json", "result.json", "front.png",
+                 "report.json", "report.txt"):
+        assert (out / name).stat().st_size > 0, name
+    saved = json.loads((out / "report.json").read_text())
+    assert saved["records"] == 6 and saved["predictor_quality"]["packaged_records"] == 0
+    roles = [d["role"] for d in report.designs]
+    assert roles[-1] == "resnet20" and len(roles) == 3
+    chosen = [d for d in report.designs if d.get("chosen")]
+    assert len(chosen) == 1 and chosen[0]["role"] != "resnet20"
+    c = report.search["comparison_with_baseline"]
+    assert c["edap_ratio"] == pytest.approx(chosen[0]["edap"] / report.designs[-1]["edap"])
+    for d in report.designs:
+        assert 0 <= d["accuracy_clean"] <= 100 and 0 <= d["val_accuracy_noisy"] <= 100
+        assert (out / f"weights-{d['role']}.pt").exists()
+
+
+def test_validation_split_is_disjoint_and_seeded():
+    from fastnax.datasets import load
+
+    data = load("digits")
+    fit, val = validation_split(data, 0.2, seed=3)
+    assert len(fit.y_train) + len(val.y_test) == len(data.y_train)
+    assert np.array_equal(fit.x_test, data.x_test)  # the test split is untouched
+    rows = {row.tobytes() for row in val.x_test}
+    assert not any(row.tobytes() in rows for row in fit.x_train)
+    again, _ = validation_split(data, 0.2, seed=3)
+    assert np.array_equal(again.y_train, fit.y_train)
+
+
+def test_pick_finalists_spreads_along_the_front():
+    front = [{"arch": f"a{i}", "accuracy": 50 + i, "edap": 10.0 ** i} for i in range(9)]
+    best = front[2]
+    chosen = pick_finalists(front, best, min_accuracy=51, k=3)
+    assert chosen[0] == "a2" and len(chosen) == 3
+    assert "a1" in chosen and "a8" in chosen  # the cheapest and the most accurate feasible points
+    assert "a0" not in chosen  # infeasible: below the accuracy constraint
