@@ -52,6 +52,23 @@ def add_common(parser: argparse.ArgumentParser, seed: bool = True) -> None:
         parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
 
+def parse_space_options(items: list[str]) -> dict:
+    """``--space-option KEY=VALUE`` pairs as a dict (integers where the value is one)."""
+    from fastnax.errors import BoundsError
+
+    options = {}
+    for item in items:
+        if "=" not in item:
+            raise BoundsError(f"--space-option must be KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        key, value = key.strip(), value.strip()
+        try:
+            options[key] = int(value)
+        except ValueError:
+            options[key] = value
+    return options
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -221,11 +221,12 @@ def test_nonideality_sigma_properties():
     assert ni.sigma(64, 2, 4) > ni.sigma(64, 2, 8)  # coarser ADC, more noise
     clean = NonIdeality(0, 0, 0, 0, 0, 0)
     assert clean.sigma(64, 2, 16) == 0
-    # variation only, one slice: sigma equals the cell sigma; differential pair: x sqrt(2)
+    # variation only, one slice: the cell sigma of the code range, which spans 2 max|w| for signed
+    # weights, so 2x the cell sigma relative to max|w|; differential pair: x sqrt(2)
     var = NonIdeality(conductance_sigma=0.1, stuck_at_gmin_rate=0, stuck_at_gmax_rate=0,
                       ir_drop_at_128=0, drift_nu_sigma=0)
-    assert var.sigma(64, 8, 16, w_bits=8) == pytest.approx(0.1)
-    assert var.sigma(64, 8, 16, w_bits=8, differential=True) == pytest.approx(0.1 * math.sqrt(2))
+    assert var.sigma(64, 8, 16, w_bits=8) == pytest.approx(0.2)
+    assert var.sigma(64, 8, 16, w_bits=8, differential=True) == pytest.approx(0.2 * math.sqrt(2))
     # ADC quantization by hand: 64 rows, 4 bits < lossless
     adc_only = NonIdeality(0, 0, 0, 0, 0, 0)
     assert adc_only.sigma(64, 2, 4) == pytest.approx(8 / (math.sqrt(12) * 16))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from fastnax.cli import add_common
+from fastnax.cli import add_common, parse_space_options
 
 
 def register(sub) -> None:
@@ -23,22 +23,6 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _space_options(items: list[str]) -> dict:
-    from fastnax.errors import BoundsError
-
-    options = {}
-    for item in items:
-        if "=" not in item:
-            raise BoundsError(f"--space-option must be KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        key, value = key.strip(), value.strip()
-        try:
-            options[key] = int(value)
-        except ValueError:
-            options[key] = value
-    return options
-
-
 def run(args) -> int:
     from fastnax import Architecture, spaces
     from fastnax.hwmodel import HardwareModel, export_neurosim, get_preset
@@ -47,7 +31,7 @@ def run(args) -> int:
     if args.arch:
         arch = Architecture.from_string(args.arch)
     else:
-        space = spaces.get(args.space, **_space_options(args.space_option))
+        space = spaces.get(args.space, **parse_space_options(args.space_option))
         arch = space.baseline(args.baseline or "resnet20")
     cost = model.evaluate_archs([arch])
     layers = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastnax.cli import add_common
+from fastnax.cli import add_common, parse_space_options
 
 OBJECTIVES = ("acc-edap", "acc-latency", "acc-energy", "accuracy", "energy", "latency", "area", "edap")
 METHODS = ("hierarchical", "de", "shgo", "random", "exhaustive", "bo")
@@ -37,22 +37,6 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _options(pairs: list[str]) -> dict:
-    from fastnax.errors import BoundsError
-
-    options = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise BoundsError(f"--space-option expects KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        key = key.strip()
-        try:
-            options[key] = int(value)
-        except ValueError:
-            options[key] = value.strip()
-    return options
-
-
 def run(args) -> int:
     from pathlib import Path
 
@@ -67,7 +51,7 @@ def run(args) -> int:
     from fastnax.datasets.images import space_options_for
 
     dataset = args.dataset or ("digits" if args.space == "imc" else "cifar10")
-    options = {**space_options_for(dataset), **_options(args.space_option)}
+    options = {**space_options_for(dataset), **parse_space_options(args.space_option)}
     preset = args.preset
     if args.config:
         from fastnax.hwmodel import HardwareModel

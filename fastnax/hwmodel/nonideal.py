@@ -17,8 +17,12 @@ Per memristive cell (relative to the cell's conductance range ``G_max - G_min``)
 
 A weight of ``w_bits`` is sliced over ``S = ceil(w_bits / cell_bits)`` cells of ``2**cell_bits``
 levels, slice ``s`` weighted ``2**(cell_bits * s)``; per-cell errors then reach the weight scaled by
-``sqrt(sum 4**(c s)) / sum 2**(c s)`` (the most significant cell dominates); a differential pair
-(two cells per slice) doubles the error variance.
+``sqrt(sum 4**(c s)) / sum 2**(c s)`` of the code range (the most significant cell dominates).
+Weights are signed: the code range spans ``[-max|w|, max|w|]`` (an offset code, or each cell of a
+differential pair holding a magnitude of ``w_bits - 1`` bits), so relative to ``max|w|`` the error
+is twice that; a differential pair (two cells per slice) doubles the error variance.
+(``fastnax.train`` simulates the same cells one by one, stuck-at faults as the sparse large errors
+they are; its measured per-weight error std matches this figure.)
 
 Per crossbar column (after the cells):
 
@@ -159,7 +163,8 @@ def slice_factor(w_bits, cell_bits) -> np.ndarray:
 
 
 def _sigma(cell_sigma, ir_drop_at_128, n, cb, wb, b, rows, lossless, cells_per_slice):
-    per_weight = cell_sigma * slice_factor(wb, cb) * np.sqrt(cells_per_slice)
+    # x2: signed weights, the code range is 2 max|w| (see the module docstring)
+    per_weight = 2.0 * cell_sigma * slice_factor(wb, cb) * np.sqrt(cells_per_slice)
     ir = ir_drop_at_128 * (n / 128.0) * (rows / 128.0)
     adc = np.where(b < lossless, np.sqrt(rows) / (math.sqrt(12.0) * 2.0 ** b), 0.0)
     return np.sqrt(per_weight ** 2 + ir ** 2 + adc ** 2)
