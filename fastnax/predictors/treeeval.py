@@ -82,6 +82,8 @@ class TreeEnsemble:
         self.threshold = np.concatenate(conds).astype(np.float32) if conds else np.zeros(0, np.float32)
         self.default_left = np.concatenate(default_left) if default_left else np.zeros(0, bool)
         self.roots = np.asarray(offsets, dtype=np.int64)
+        # children interleaved (left at 2i, right at 2i + 1): one gather per level picks the branch
+        self.child = np.stack([self.left, self.right], axis=1).ravel()
         self.is_leaf = self.left == np.arange(len(self.left))
         self.leaf_value = np.where(self.is_leaf, np.concatenate(conds) if conds else 0.0, 0.0)
         if len(self.feature) and (self.feature.min() < 0 or self.feature.max() >= max(self.n_features, 1)):
@@ -114,11 +116,13 @@ class TreeEnsemble:
         # node index per (row, tree); walk all trees together, one level per step
         node = np.broadcast_to(self.roots, (n, len(self.roots))).copy()
         rows = np.arange(n)[:, None]
+        has_missing = bool(np.isnan(X).any())
         for _ in range(self.depth):
             value = X[rows, self.feature[node]]
-            missing = np.isnan(value)
-            go_left = np.where(missing, self.default_left[node], value < self.threshold[node])
-            node = np.where(go_left, self.left[node], self.right[node])
+            go_right = ~(value < self.threshold[node])  # NaN compares False: goes right unless...
+            if has_missing:  # ...the split's default branch says left
+                go_right = np.where(np.isnan(value), ~self.default_left[node], go_right)
+            node = self.child[2 * node + go_right]
         return self.base_score + self.leaf_value[node].sum(axis=1)
 
 
