@@ -114,6 +114,8 @@ class SpaceCodec(Protocol):
 
     def format(self, arch: Architecture) -> str: ...
 
+    def hardware_knobs(self, arch: Architecture) -> dict[str, int]: ...
+
 
 # name -> callable(options dict) -> SpaceCodec; filled in by fastnax.spaces
 _CODECS: dict[str, Callable[..., SpaceCodec]] = {}
@@ -337,7 +339,7 @@ def hardware_knobs(arch: Architecture) -> dict[str, int]:
     """The global hardware knobs an architecture carries (space-specific position in genotype)."""
     _ensure_spaces_registered()
     codec = arch._codec()
-    return codec.hardware_knobs(arch)  # type: ignore[attr-defined]
+    return codec.hardware_knobs(arch)
 
 
 def count_skips(layers: tuple[Layer, ...]) -> int:

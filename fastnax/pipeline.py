@@ -23,7 +23,6 @@ arguments resumes the sampling where it stopped.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 
@@ -148,9 +147,9 @@ def train_final(arch, data, epochs: int, seed: int, preset: str, noise_trials: i
     scores = evaluate(model, data, noise_trials=noise_trials, seed=seed)
     cost = hardware_cost(arch, preset)
     if weights_path is not None:
-        from fastnax.commands.train import save_atomic
+        from fastnax.io import atomic_torch_save
 
-        save_atomic(model.state_dict(), weights_path)
+        atomic_torch_save(model.state_dict(), weights_path)
     noisy = scores["accuracy_noisy_mean"] if noise_trials else None
     row = {"arch": str(arch), "params": arch.params, "accuracy_clean": scores["accuracy_clean"],
            "accuracy_noisy": noisy, "accuracy_noisy_std": scores["accuracy_noisy_std"] if noise_trials else None,
@@ -192,13 +191,13 @@ def packaged_records(space, dataset: str) -> list:
 
     if not PACKAGED_RECORDS.exists():
         return []
+    from fastnax.arch import Architecture
+
     own = dict(space.options)
     out = []
     for record in read_records(PACKAGED_RECORDS):
         if record.space != space.name or record.dataset != dataset or record.accuracy_noisy is None:
             continue
-        from fastnax.arch import Architecture
-
         if Architecture.from_string(record.arch).option_dict == own:
             out.append(record)
     return out

@@ -34,7 +34,6 @@ def _split(text):
 
 
 def run(args) -> int:
-    import numpy as np
 
     from fastnax import ranking
     from fastnax.errors import BoundsError

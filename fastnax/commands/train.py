@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 from fastnax.cli import add_common
+from fastnax.io import atomic_torch_save as save_atomic  # torch is imported only when it saves
 
 CHECKPOINT = "checkpoint.pt"
 REPORT = "report.json"
@@ -91,19 +91,6 @@ def best_of_result(path) -> str:
         return front[0]["arch"]
     raise FastnaxError(f"search result {path} has no 'best' entry with an 'arch' string "
                        f"(nor a 'front' list of them)")
-
-
-def save_atomic(obj, path: Path) -> None:
-    """torch.save into memory, then write the bytes atomically (temporary file, fsync, rename)."""
-    import io
-
-    import torch
-
-    from fastnax.io import atomic_write_bytes
-
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def run(args) -> int:
@@ -194,7 +181,7 @@ def run(args) -> int:
         if report[key] != report[key]:  # NaN: no noise trial; JSON has no NaN
             report[key] = None
     text = json.dumps(report, indent=2)
-    from fastnax.datasets.records import atomic_write_text
+    from fastnax.io import atomic_write_text
 
     atomic_write_text(out / REPORT, text + "\n")
     if args.json:

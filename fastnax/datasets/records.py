@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
 
-from fastnax.io import atomic_write_text, fsync_dir
+from fastnax.io import atomic_write_text
 from fastnax.errors import RecordsError
 
 log = logging.getLogger(__name__)

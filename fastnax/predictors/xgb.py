@@ -268,7 +268,7 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
         Both files are written atomically (temporary file, fsync, rename).
         """
         from fastnax import __version__
-        from fastnax.datasets.records import atomic_write_text
+        from fastnax.io import atomic_write_text
 
         check_is_fitted(self, "model_")
         path = Path(path)

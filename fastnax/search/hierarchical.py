@@ -113,7 +113,7 @@ class ImcFamily(Family):
 
     def repair(self, starts, neighbours):
         """A block added by a depth move copies its stage's last block (not the canonical zeros)."""
-        imc, L = self.imc, self.layout
+        L = self.layout
         out = neighbours.copy()
         rows = np.arange(len(out))
         for s in range(L.stages):

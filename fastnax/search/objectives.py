@@ -45,7 +45,6 @@ cost is ``J + 1e3 * (1 + relative violation)`` so that optimizers are pulled tow
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path

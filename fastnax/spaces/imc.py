@@ -16,13 +16,12 @@ A residual projection is mapped to crossbars of the same size as its block's fir
 
 from __future__ import annotations
 
-import math
 import re
 from functools import lru_cache
 
 import numpy as np
 
-from fastnax.arch import (ADC_RULES, KIND_CONV, KIND_LINEAR, KIND_PAD, Architecture, Layer,
+from fastnax.arch import (ADC_RULES, KIND_CONV, KIND_LINEAR, Architecture, Layer,
                           LayerTable, register_space)
 from fastnax.errors import ArchitectureError, BoundsError
 from fastnax.spaces.base import SearchSpace
@@ -657,12 +656,3 @@ class NaxSpace(SearchSpace):
     def to_imc(self, X) -> np.ndarray:
         """The ``imc`` vectors of a batch of ``nax`` vectors."""
         return self._to_imc_index(self.to_index(X)).astype(float)
-
-
-def digits_space() -> ImcSpace:
-    """The ``imc`` space sized for scikit-learn's 8×8 digits (the embedded default dataset)."""
-    return ImcSpace(input_size=8, in_channels=1, num_classes=10)
-
-
-def _log10_size(space: SearchSpace) -> float:
-    return math.log10(space.size)
