@@ -281,3 +281,58 @@ def test_default_search_does_not_import_scipy_stats():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-500:]
     assert out.stdout.split() == ["0.5", "Sobol"]
+
+
+@pytest.mark.parametrize("name, options", [("imc", {}), ("imc", {"input_size": 8, "stages": 2}),
+                                           ("nax", {}), ("nb201", {})])
+def test_single_moves_equal_brute_force(name, options):
+    """Skipping moves on inactive coordinates changes nothing: the moves equal every single-coordinate
+    change, repaired and canonicalized, that changes the start (same rows, same order)."""
+    from fastnax.search.hierarchical import _coordinate_values, family_of, single_moves
+
+    space = spaces.get(name, **options)
+    family = family_of(space)
+    starts = space.to_index(space.sample_vectors(12, seed=5))
+    cols, vals = _coordinate_values(space.bounds)
+    n, m = len(starts), len(cols)
+    base = np.repeat(starts, m, axis=0)
+    brute = base.copy()
+    brute[np.arange(n * m), np.tile(cols, n)] = np.tile(vals, n)
+    brute = space.canonicalize(family.repair(base, brute))
+    changed = (brute != base).any(axis=1)
+    neighbours, owner, column = single_moves(space, family, starts)
+    assert len(neighbours) < n * m  # the filter did remove something
+    np.testing.assert_array_equal(neighbours, brute[changed])
+    np.testing.assert_array_equal(owner, np.repeat(np.arange(n), m)[changed])
+    np.testing.assert_array_equal(column, np.tile(cols, n)[changed])
+
+
+def test_active_coordinates_are_exactly_those_canonicalize_keeps():
+    space = spaces.get("imc")
+    starts = space.to_index(space.sample_vectors(50, seed=2))
+    active = space.active(starts)
+    hi = space.bounds[:, 1].astype(np.int64)
+    for j in range(space.dim):  # moving coordinate j alone survives canonicalize iff it is active
+        moved = starts.copy()
+        moved[:, j] = np.where(starts[:, j] == hi[j], 0, starts[:, j] + 1)
+        survives = (space.canonicalize(moved) != starts).any(axis=1)
+        np.testing.assert_array_equal(survives, active[:, j], err_msg=space.coordinate_names[j])
+
+
+def test_multilinear_relaxation_and_gradient():
+    from scipy.interpolate import RegularGridInterpolator
+
+    from fastnax.search.hierarchical import _Multilinear
+
+    rng = np.random.default_rng(0)
+    shape = (3, 4, 2, 5)
+    values = rng.random(shape)
+    f = _Multilinear(values)
+    reference = RegularGridInterpolator([np.arange(n) for n in shape], values)
+    for _ in range(50):
+        z = rng.random(len(shape)) * (np.asarray(shape) - 1)
+        assert f(z) == pytest.approx(reference(z[None])[0], rel=1e-12)
+        numeric = [(f(z + 1e-6 * e) - f(z - 1e-6 * e)) / 2e-6 for e in np.eye(len(shape))]
+        np.testing.assert_allclose(f.gradient(z), numeric, atol=1e-6)
+    assert f(np.asarray([2.0, 3.0, 1.0, 4.0])) == pytest.approx(values[2, 3, 1, 4])
+    assert f(np.asarray([-1.0, 9.0, 0.0, 0.0])) == pytest.approx(values[0, 3, 0, 0])  # clipped to the box

@@ -114,19 +114,23 @@ class ImcFamily(Family):
     def repair(self, starts, neighbours):
         """A block added by a depth move copies its stage's last block (not the canonical zeros)."""
         L = self.layout
-        out = neighbours.copy()
-        rows = np.arange(len(out))
+        out = neighbours
+        blocks = self._blocks
         for s in range(L.stages):
             bpos = L.stage(s) + 1
             old, new = starts[:, bpos], out[:, bpos]
-            # block b appears (b >= old) in a stage that had a block to copy (old >= 1)
-            grown = (old[:, None] >= 1) & (old[:, None] <= self._blocks) & (new[:, None] >= self._blocks + 1)
-            if not grown.any():
+            # rows whose stage grew from at least one block (only those copy anything)
+            r = np.flatnonzero((new > old) & (old >= 1))
+            if not len(r):
                 continue
+            if out is neighbours:  # copy on first write: the input is never changed
+                out = neighbours.copy()
+            o = old[r]
+            grown = (blocks[None, :] >= o[:, None]) & (blocks[None, :] < new[r][:, None])  # (k, B)
             cols = self._block_cols[s]  # (B, 4): kernel and crossbar of the block's two convs
-            values = out[:, cols]  # (n, B, 4)
-            last = values[rows, np.maximum(old - 1, 0)]  # the stage's last block before the move
-            out[:, cols] = np.where(grown[:, :, None], last[:, None, :], values)
+            values = out[r[:, None, None], cols[None]]  # (k, B, 4)
+            last = values[np.arange(len(r)), o - 1]  # the stage's last block before the move
+            out[r[:, None, None], cols[None]] = np.where(grown[:, :, None], last[:, None, :], values)
         return out
 
     @property
@@ -206,29 +210,56 @@ def family_of(space) -> Family:
 # --------------------------------------------------------------------------------------------
 
 class _Multilinear:
-    """Multilinear interpolation of a grid ``values`` (shape = levels) at a point ``z`` (m,).
+    """Multilinear interpolation of a grid ``values`` (shape = levels) at a point ``z`` (m,), and
+    its gradient.
 
     The grid's flat values, strides and the 0/1 offsets of a grid cell's 2^m vertices are set up
-    once: SHGO and its local minimiser call this hundreds of times per search.
+    once: SHGO and its local minimiser call this hundreds of times per search. The gradient is
+    exact inside a grid cell (the interpolant is linear along each axis there), so the local
+    minimiser needs no finite differences (which cost m + 1 evaluations per gradient).
     """
 
     def __init__(self, values: np.ndarray):
         levels = np.asarray(values.shape)
         m = len(levels)
         self.flat = np.ascontiguousarray(values, dtype=float).reshape(-1)
-        self.hi = levels - 1
-        self.lo_max = levels - 2
-        self.corners = np.asarray(list(itertools.product((0, 1), repeat=m)))
-        self.upper = self.corners == 1
-        self.strides = np.asarray([int(np.prod(levels[j + 1:])) for j in range(m)], dtype=np.int64)
+        self.hi = [float(n - 1) for n in levels]
+        self.lo_max = [max(int(n) - 2, 0) for n in levels]
+        self.strides = [int(np.prod(levels[j + 1:])) for j in range(m)]
+        corners = np.asarray(list(itertools.product((0, 1), repeat=m)))
+        # flat offsets of a cell's corners (an axis with one level has a single "cell" corner)
+        self.offsets = corners @ np.asarray([s if n > 1 else 0 for s, n in zip(self.strides, levels)])
+        self.upper = corners == 1
+        self.sign = np.where(self.upper, 1.0, -1.0)
+        self._eye = np.eye(m, dtype=bool)
+        self._last = None
+
+    def _cell(self, z) -> tuple[list[float], np.ndarray]:
+        """Fractions within the grid cell of ``z`` (clipped to the box) and the cell's corner values."""
+        frac, base = [], 0
+        for zj, hi, lo_max, stride in zip(z, self.hi, self.lo_max, self.strides):
+            zj = min(max(float(zj), 0.0), hi)
+            lo = min(int(zj), lo_max)  # int() floors: zj >= 0
+            frac.append(zj - lo)
+            base += lo * stride
+        return frac, self.flat[base + self.offsets]
 
     def __call__(self, z) -> float:
-        z = np.minimum(np.maximum(np.asarray(z, dtype=float), 0), self.hi)
-        lo = np.maximum(np.minimum(np.floor(z).astype(np.int64), self.lo_max), 0)
-        frac = z - lo
-        idx = np.minimum(lo + self.corners, self.hi) @ self.strides
-        w = np.where(self.upper, frac, 1.0 - frac).prod(axis=1)
-        return float(w @ self.flat[idx])
+        frac, values = self._cell(z)
+        weights = np.ones(1)
+        for f in frac:  # the corner weights: outer products of (1 - f, f), in corner order
+            weights = np.multiply.outer(weights, (1.0 - f, f)).ravel()
+        return float(weights @ values)
+
+    def gradient(self, z) -> np.ndarray:
+        z = np.asarray(z, dtype=float)
+        frac, values = self._cell(z)
+        factors = np.where(self.upper, frac, 1.0 - np.asarray(frac))  # (2^m, m)
+        # d/dz_j: the factor of axis j replaced by its derivative (+1 or -1), the others kept
+        partial = np.where(self._eye[None, :, :], self.sign[:, :, None], factors[:, None, :]).prod(axis=2)
+        grad = values @ partial
+        grad[(z < 0.0) | (z > np.asarray(self.hi))] = 0.0  # clipped: flat outside the box
+        return grad
 
 
 def shgo_macro(grid_cost: np.ndarray, levels: list[int]) -> list[np.ndarray]:
@@ -238,8 +269,8 @@ def shgo_macro(grid_cost: np.ndarray, levels: list[int]) -> list[np.ndarray]:
     f = _Multilinear(grid_cost.reshape(levels))
     bounds = [(0.0, float(n - 1)) for n in levels]
     with _lazy_scipy_stats():
-        result = shgo(f, bounds, n=2 ** len(levels) + 1, iters=2, sampling_method="simplicial",
-                      minimizer_kwargs={"method": "SLSQP", "options": {"maxiter": 20}},
+        result = shgo(f, bounds, n=2 ** len(levels) + 1, iters=1, sampling_method="simplicial",
+                      minimizer_kwargs={"method": "SLSQP", "jac": f.gradient, "options": {"maxiter": 20}},
                       options={"minimize_every_iter": False})
     minima = np.atleast_2d(getattr(result, "xl", np.asarray([result.x])))
     return [np.clip(np.rint(z), 0, np.asarray(levels) - 1).astype(np.int64) for z in minima]
@@ -309,12 +340,17 @@ def single_moves(space, family: Family, starts: np.ndarray):
     """
     n, d = starts.shape
     cols, vals = _coordinate_values(space.bounds)
-    m = len(cols)
-    base = np.repeat(starts, m, axis=0)
+    # only moves that change an active coordinate can change the network (the others are undone
+    # by canonicalize); building just those keeps the batch a fraction of n * m rows
+    move = vals[None, :] != starts[:, cols]
+    active = space.active(starts)
+    if active is not None:
+        move &= active[:, cols]
+    owner, which = np.nonzero(move)  # row-major: by start, then coordinate and value
+    jj = cols[which]
+    base = starts[owner]
     neighbours = base.copy()
-    owner = np.repeat(np.arange(n), m)
-    jj = np.tile(cols, n)
-    neighbours[np.arange(n * m), jj] = np.tile(vals, n)
+    neighbours[np.arange(len(owner)), jj] = vals[which]
     neighbours = space.canonicalize(family.repair(base, neighbours))
     changed = (neighbours != base).any(axis=1)
     return neighbours[changed], owner[changed], jj[changed]

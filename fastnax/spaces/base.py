@@ -36,6 +36,14 @@ class SearchSpace:
         """Reset inactive coordinates of an integer matrix (n, d) to their canonical value."""
         raise NotImplementedError
 
+    def active(self, index: np.ndarray) -> np.ndarray | None:
+        """Boolean (n, d): which coordinates of canonical rows affect the network.
+
+        A change to an inactive coordinate alone is undone by :meth:`canonicalize`, so searches
+        skip such moves. ``None`` (the default) means every coordinate may matter.
+        """
+        return None
+
     def _arch_from_index(self, row: np.ndarray) -> Architecture:
         raise NotImplementedError
 

@@ -61,6 +61,12 @@ class Layout:
     def stage(self, s: int) -> int:
         return self.stage0 + s * STAGE_DIM
 
+    def gates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(gate columns, each column's gate, thresholds) for :func:`canonicalize`."""
+        if not hasattr(self, "_gates"):
+            self._gates = _layout_gates(self)
+        return self._gates
+
     def conv(self, s: int, j: int) -> tuple[int, int]:
         """(kernel, crossbar) positions of conv slot j (0..7) of stage s."""
         base = self.stage(s) + 3 + 2 * j
@@ -87,25 +93,51 @@ class Layout:
 
 
 def canonicalize(index: np.ndarray, layout: Layout) -> np.ndarray:
-    """Zero every coordinate that does not affect the network (vectorized over rows)."""
+    """Zero every coordinate that does not affect the network (vectorized over rows).
+
+    Each such coordinate is gated by one other: it counts only while its gate exceeds a threshold
+    (stem kernel and crossbar: a stem; a stage's block type and width: at least one block; conv
+    slot j: more than j // 2 blocks; the first classifier's crossbar: a hidden layer). The gates
+    are tabulated per layout, so this is two gathers and a multiply, whatever the stage count.
+    """
     index = np.array(index, dtype=np.int64, copy=True)
-    no_stem = index[:, layout.stem] == 0
-    index[no_stem, layout.stem + 1] = 0
-    index[no_stem, layout.stem + 2] = 0
+    index *= _gated(index, layout)
+    return index
+
+
+def _gated(index: np.ndarray, layout: Layout) -> np.ndarray:
+    """(n, d) int64, 1 where a coordinate counts given its gate's value, else 0."""
+    gates, gate_of, threshold = layout.gates()
+    values = np.concatenate([index[:, gates], np.zeros((len(index), 1), dtype=np.int64)], axis=1)
+    keep = np.take(values, gate_of, axis=1)
+    np.greater(keep, threshold, out=keep)
+    return keep
+
+
+def _layout_gates(layout: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(gate columns (g,), each column's gate as an index into them (d,), thresholds (d,)).
+
+    Ungated columns point at an extra always-zero gate with threshold -1 (always kept)."""
+    gate_col = np.full(layout.dim, -1)
+    threshold = np.full(layout.dim, -1)
+
+    def add(col: int, by: int, above: int) -> None:
+        gate_col[col] = by
+        threshold[col] = above
+
+    add(layout.stem + 1, layout.stem, 0)
+    add(layout.stem + 2, layout.stem, 0)
     for s in range(layout.stages):
         base = layout.stage(s)
-        blocks = index[:, base + 1]
-        empty = blocks == 0
-        index[empty, base] = 0
-        index[empty, base + 2] = 0
+        add(base, base + 1, 0)
+        add(base + 2, base + 1, 0)
         for j in range(MAX_BLOCKS * CONVS_PER_BLOCK):
-            inactive = j >= CONVS_PER_BLOCK * blocks
-            k, x = layout.conv(s, j)
-            index[inactive, k] = 0
-            index[inactive, x] = 0
-    no_hidden = index[:, layout.head + 1] == 0
-    index[no_hidden, layout.head + 2] = 0
-    return index
+            for col in layout.conv(s, j):
+                add(col, base + 1, j // CONVS_PER_BLOCK)
+    add(layout.head + 2, layout.head + 1, 0)
+    gates = np.unique(gate_col[gate_col >= 0])
+    gate_of = np.where(gate_col >= 0, np.searchsorted(gates, gate_col), len(gates))
+    return gates, gate_of, threshold
 
 
 class ImcCodec:
@@ -364,6 +396,11 @@ class ImcSpace(SearchSpace):
 
     def canonicalize(self, index: np.ndarray) -> np.ndarray:
         return canonicalize(index, self.layout)
+
+    def active(self, index: np.ndarray) -> np.ndarray:
+        """Coordinates that count: a coordinate gated off (conv slots of absent blocks, an absent
+        stem's or hidden layer's settings, an empty stage's type and width) is inactive."""
+        return _gated(np.asarray(index, dtype=np.int64), self.layout).astype(bool)
 
     def _arch_from_index(self, row: np.ndarray) -> Architecture:
         return self.codec.arch(row)
