@@ -106,6 +106,9 @@ def main() -> int:
                           "(true c10valid_valid_200ep accuracy), reference point = (worst accuracy, "
                           "worst EDAP) of the space",
             "ratio_mean": float(np.mean(ratios)), "ratio_worst": float(np.min(ratios)),
+            "ratio_median": float(np.median(ratios)),
+            "seeds_at_least_target": int(np.sum(np.asarray(ratios) >= 0.95)),
+            "ratio_per_seed": [round(float(r), 4) for r in ratios],
             "target": 0.95, "seeds": args.seeds, "train_cells": args.train,
             "true_front_size": int(true_front.sum()),
             "mean_evaluations": float(np.mean(evals)), "mean_search_s": float(np.mean(search_s))},
