@@ -277,6 +277,95 @@ def test_bad_tables():
         m.evaluate(t)
 
 
+def fortran(table: LayerTable) -> LayerTable:
+    """The same table with Fortran-ordered per-layer arrays (what ``LayerTable.compact`` returns)."""
+    return LayerTable(**{f.name: np.asfortranarray(getattr(table, f.name)) if f.name in LayerTable.PER_LAYER
+                         else getattr(table, f.name) for f in dataclasses.fields(table)})
+
+
+def two_rows(table: LayerTable) -> LayerTable:
+    """Two copies of a one-architecture table (a Fortran-ordered table needs two rows to differ)."""
+    return LayerTable(**{f.name: np.concatenate([getattr(table, f.name)] * 2) for f in dataclasses.fields(table)})
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_bad_per_layer_fields_every_layout(layout):
+    m = get_preset("puma-32nm")
+    arrange = two_rows if layout == "C" else (lambda t: fortran(two_rows(t)))
+    cases = [({"crossbar": 0}, "crossbar size"), ({"crossbar": -16}, "crossbar size"), ({"c_in": 0}, "c_in"),
+             ({"c_in": -3}, "c_in"), ({"kernel": -1}, "kernel"), ({"h": -2}, "must be a positive integer"),
+             ({"c_out": 0}, "c_out")]
+    for kwargs, message in cases:
+        with pytest.raises(HardwareError, match=message):
+            m.evaluate(arrange(one_layer(pad_slots=2, **kwargs)))
+    t = one_layer(pad_slots=2)
+    t.stride[0, 0] = -1
+    with pytest.raises(HardwareError, match="stride"):
+        m.evaluate(arrange(t))
+    t = one_layer(pad_slots=2)
+    for name in LayerTable.PER_LAYER[1:]:  # a padded slot filled like a weight layer
+        getattr(t, name)[0, 1] = getattr(t, name)[0, 0]
+    with pytest.raises(HardwareError, match="padded"):
+        m.evaluate(arrange(t))
+    assert m.evaluate(arrange(one_layer(pad_slots=2))).energy_pj[0] == m.evaluate(one_layer()).energy_pj[0]
+
+
+def totals_of(cost) -> dict:
+    return {f: getattr(cost, f) for f in ("energy_pj", "latency_ns", "area_mm2", "macs", "mean_noise_sigma")}
+
+
+@pytest.mark.parametrize("name", PRESETS)
+@pytest.mark.parametrize("space_name", ["imc", "nax"])
+def test_totals_fast_path_every_layout(name, space_name):
+    # the totals' fast path (float32 counts, either memory layout) against the per-layer breakdown
+    space = spaces.get(space_name)
+    table = space.layer_table(space.sample_vectors(300, seed=7))
+    base = get_preset(name)
+    pipelined = dataclasses.replace(base, schedule=dataclasses.replace(base.schedule, layer_pipelined=True))
+    for m in (base, pipelined):
+        ref = m.evaluate(table)
+        bits = table.act_elems * table.in_bits  # activation traffic of the weight-free nodes
+        np.testing.assert_allclose(ref.energy_pj, ref.layer_energy_pj.sum(axis=1) + bits * m.buffer.energy_pj_per_bit,
+                                   rtol=1e-12)
+        np.testing.assert_allclose(ref.area_mm2, ref.layer_area_mm2.sum(axis=1), rtol=1e-12)
+        if not m.schedule.layer_pipelined:
+            np.testing.assert_allclose(ref.latency_ns, ref.layer_latency_ns.sum(axis=1)
+                                       + bits / m.buffer.bandwidth_bits_per_ns, rtol=1e-12)
+        for other in (table.compact(), fortran(table)):
+            for field, values in totals_of(m.evaluate(other)).items():
+                np.testing.assert_allclose(values, getattr(ref, field), rtol=1e-12, err_msg=field)
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_float32_and_float64_counts_agree(monkeypatch, layout):
+    # counts that float32 cannot hold (>= 2**24) send a block, and the rest of the table, to float64:
+    # the same integers, so a row's costs do not depend on the path its block took
+    import fastnax.hwmodel.model as hm
+
+    monkeypatch.setattr(hm, "_BLOCK_ELEMS", 8 * 22)  # many blocks
+    dtypes = []
+    count = hm._count
+    monkeypatch.setattr(hm, "_count", lambda a, *args: (dtypes.append(a.fields.dtype), count(a, *args))[1])
+    space = spaces.get("nax")
+    table = space.layer_table(space.sample_vectors(40, seed=5))
+    big = dataclasses.replace(table, c_in=table.c_in.copy())
+    big.c_in[0] *= 100_000  # row 0: > 2**24 MACs
+    if layout == "F":
+        table, big = table.compact(), big.compact()
+    m = get_preset("puma-32nm")
+    small_cost = m.evaluate(table)
+    assert set(dtypes) == {np.dtype(np.float32)}
+    dtypes.clear()
+    big_cost = m.evaluate(big)
+    assert dtypes[0] == np.float32 and dtypes[1] == np.float64 and set(dtypes[2:]) == {np.dtype(np.float64)}
+    for field, values in totals_of(big_cost).items():
+        np.testing.assert_array_equal(values[1:], getattr(small_cost, field)[1:], err_msg=field)
+    assert big_cost.macs[0] == small_cost.macs[0] * 100_000
+    traffic = big.act_elems * big.in_bits
+    np.testing.assert_allclose(big_cost.energy_pj, big_cost.layer_energy_pj.sum(axis=1)
+                               + traffic * m.buffer.energy_pj_per_bit, rtol=1e-12)
+
+
 def test_from_file_toml_and_json(tmp_path):
     toml = tmp_path / "chip.toml"
     toml.write_text('base = "neurosim-22nm-rram"\nname = "mine"\n[adc]\nbits = 4\n[crossbar]\nrows_parallel = 32\n')

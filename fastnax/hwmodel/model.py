@@ -46,8 +46,15 @@ ADC_SCALINGS = ("linear", "levels")
 MAX_CONVERTER_BITS = 32
 MAX_EXPONENT = 8.0
 
-# Rows evaluated per block: keeps the temporaries of one block in the CPU caches.
+# Rows per block of the per-layer breakdown.
 _BLOCK_ROWS = 4096
+# Slot entries (rows x slots) per block of the totals' fast path: the block's temporaries (256 kB
+# each in float32) stay in the CPU caches, and numpy's per-call overhead is small next to a block.
+_BLOCK_ELEMS = 1 << 16
+# Slots per block of a Fortran-ordered table: a block reads each field in a few long runs.
+_GROUP_SLOTS = 4
+# float32 holds every integer up to 2**24 exactly.
+_EXACT_F32 = float(1 << 24)
 
 
 # --- validation helpers ------------------------------------------------------------------------
@@ -389,9 +396,8 @@ class HardwareModel:
         n = table.n_archs
         totals = {name: np.zeros(n) for name in ("energy_pj", "latency_ns", "area_mm2", "macs",
                                                  "mean_noise_sigma")}
-        work = _Workspace(table, min(n, _BLOCK_ROWS))
-        for start in range(0, n, _BLOCK_ROWS):
-            _evaluate_totals(lut, table, slice(start, min(n, start + _BLOCK_ROWS)), totals, work)
+        if n:
+            _totals(lut, table, totals)
         return Cost(**totals, _layers=lambda: _per_layer(lut, table))
 
     def evaluate_archs(self, archs, nonideality: NonIdeality | None = None) -> Cost:
@@ -410,9 +416,10 @@ def _rows_active(n, rows_parallel: int):
 
 def _validate_table(table: LayerTable, per_layer_signs: bool = True) -> None:
     """Raise HardwareError for a malformed table. ``per_layer_signs=False`` leaves out the sign
-    checks of the int64 per-layer fields, which :func:`_evaluate_totals` makes block by block
-    (while the block is in cache) and which call this function again to word the error; the
-    crossbar sizes are always checked here (the lookup tables are sized by them)."""
+    checks of the per-layer fields that :func:`_evaluate_totals` reads anyway, which it makes
+    block by block (on its float copies, while the block is in cache, before any lookup) and which
+    call this function again to word the error; the kinds and the strides (which nothing else
+    reads) are always checked here."""
     for name in LayerTable.PER_LAYER + LayerTable.PER_ARCH:
         arr = getattr(table, name)
         if arr.dtype.kind == "f":
@@ -434,7 +441,7 @@ def _validate_table(table: LayerTable, per_layer_signs: bool = True) -> None:
         raise HardwareError("act_elems must be >= 0")
     if table.n_slots == 0:
         return
-    for name in LayerTable.PER_LAYER if per_layer_signs else ("kind", "crossbar_size"):
+    for name in LayerTable.PER_LAYER if per_layer_signs else ("kind", "stride"):
         arr = getattr(table, name)
         if arr.min() < 0:
             what = "crossbar size" if name == "crossbar_size" else name
@@ -473,8 +480,8 @@ class _Lookup:
         xb, adc, dac, per, buf, sch = (model.crossbar, model.adc, model.dac, model.periphery,
                                        model.buffer, model.schedule)
         n = table.n_archs
-        w, i, cb, rule = (table.w_bits.astype(np.int64), table.in_bits.astype(np.int64),
-                          table.cell_bits.astype(np.int64), table.adc_rule.astype(np.int64))
+        w, i, cb, rule = (np.asarray(getattr(table, name), dtype=np.int64)  # no copy when already int64
+                          for name in ("w_bits", "in_bits", "cell_bits", "adc_rule"))
         if n:
             packed = ((w * (i.max() + 1) + i) * (cb.max() + 1) + cb) * len(ADC_RULES) + rule
         else:
@@ -483,18 +490,29 @@ class _Lookup:
             # few, small knob values: remap through a presence table (faster than sorting)
             present = np.bincount(packed)
             combos = np.flatnonzero(present)
-            remap = np.zeros(present.shape[0], dtype=np.int64)
-            remap[combos] = np.arange(len(combos))
-            combo_id = remap[packed]
+            if len(combos) == 1:
+                combo_id = np.zeros(n, dtype=np.int64)
+            else:
+                remap = np.zeros(present.shape[0], dtype=np.int64)
+                remap[combos] = np.arange(len(combos))
+                combo_id = remap[packed]
         else:
             combos, combo_id = np.unique(packed, return_inverse=True)
+            combo_id = combo_id.reshape(-1)
+        self.single_combo = len(combos) == 1
         # one representative architecture per combination
         first = np.zeros(len(combos), dtype=np.int64)
-        first[combo_id[::-1]] = np.arange(n)[::-1]
-        max_n = int(table.crossbar_size.max()) if table.crossbar_size.size else 0
+        if not self.single_combo:
+            first[combo_id[::-1]] = np.arange(n)[::-1]
+
+        def per_arch(values: np.ndarray) -> np.ndarray:  # per-combination values, per architecture
+            return np.full(n, values[0]) if self.single_combo else values[combo_id]
+
+        # the crossbar sizes' signs are checked block by block (evaluate reads no key before that)
+        max_n = max(int(table.crossbar_size.max()), 0) if table.crossbar_size.size else 0
         sizes = np.arange(max_n + 1, dtype=np.float64)
         self.width = max_n + 1
-        self.key_base = (combo_id.reshape(-1) * self.width).astype(np.int64)
+        self.key_base = per_arch(np.arange(len(combos), dtype=np.int64) * self.width)
         # grids of shape (n_combos, max_n + 1)
         N = np.maximum(sizes[None, :], 1.0)
         real = sizes[None, :] > 0
@@ -528,134 +546,262 @@ class _Lookup:
         self.area = zero(a_cb)
         self.sigma = zero(sigma)
         self.adc_bits = zero(adc_bits)
-        self.slices = (np.ceil(w / cb) * col_factor).astype(np.float64)
-        self.bit_energy = i.astype(np.float64) * buf.energy_pj_per_bit
-        self.bit_time = i.astype(np.float64) / buf.bandwidth_bits_per_ns
+        self.slices = per_arch(np.ceil(wb / cbits)[:, 0] * col_factor)
+        self.slices32 = self.slices.astype(np.float32)
+        self.bit_energy = per_arch(ib[:, 0] * buf.energy_pj_per_bit)
+        self.bit_time = per_arch(ib[:, 0] / buf.bandwidth_bits_per_ns)
         self.pipelined = bool(sch.layer_pipelined)
+
+
+class _Counts:
+    """The integer per-slot quantities of one block, held as floats of one dtype.
+
+    ``fields`` holds the per-layer fields converted from int64; ``derived`` the counts computed
+    from them: the four weights of the cost sums (pixel-crossbar products ``PX``, crossbars ``X``,
+    pixels ``P``, ``macs``), activation elements ``act``, then the other values whose exactness
+    the float32 path checks (rows ``R``, columns ``cols``). The intermediate values reuse the
+    buffers of fields that are no longer needed (a smaller working set stays in cache).
+    """
+
+    FIELDS = ("kernel", "c_in", "c_out", "in_h", "in_w", "out_h", "out_w", "crossbar_size")
+    DERIVED = ("PX", "X", "P", "macs", "act", "R", "cols")  # float32 holds them if all are < 2**24
+    SCRATCH = (("cq", "kernel"), ("I", "in_h"), ("live", "in_w"), ("O", "out_h"), ("N", "out_w"))
+    WEIGHTS = 4  # derived[:WEIGHTS] are the weights of the cost sums (float64 in the sums)
+
+    def __init__(self, shape: tuple, dtype) -> None:
+        self.fields = np.empty((len(self.FIELDS),) + shape, dtype=dtype)
+        self.derived = np.empty((len(self.DERIVED),) + shape, dtype=dtype)
+        self.one = np.ones(shape, dtype=dtype)
+
+    def view(self, cut: tuple) -> _Counts:
+        """The leading ``cut`` of every buffer (a block smaller than the workspace)."""
+        v = _Counts.__new__(_Counts)
+        v.fields = self.fields[(slice(None),) + cut]
+        v.derived = self.derived[(slice(None),) + cut]
+        v.one = self.one[cut]
+        for i, name in enumerate(self.FIELDS):
+            setattr(v, name, v.fields[i])
+        for i, name in enumerate(self.DERIVED):
+            setattr(v, name, v.derived[i])
+        for name, buffer in self.SCRATCH:
+            setattr(v, name, getattr(v, buffer))
+        return v
+
+
+def _count(a: _Counts, fields: list, slices: np.ndarray) -> bool:
+    """Fill ``a`` from the blocks of the per-layer fields; return whether a field is negative.
+
+    Rows ``R = k^2 C_in``, pixels ``P``, input activations ``I``, crossbars ``X = ceil(R / N)
+    ceil(C_out slices / N)`` (``N`` clamped to 1 in padded slots), outputs ``O = P C_out``,
+    ``macs = R O``, ``act = O + I``, and ``live = macs I crossbar_size``, which is nonzero exactly
+    where every field of the slot is (the validation folded into the arithmetic; ``> 0`` also
+    reads a float32 ``0 x inf`` as the zero it stands for). The order matters: each scratch value
+    overwrites a field once nothing reads that field any more.
+    """
+    for i, block in enumerate(fields):
+        np.copyto(a.fields[i], block)
+    negative = bool(a.fields.min() < 0)
+    np.multiply(a.kernel, a.kernel, out=a.R)
+    a.R *= a.c_in
+    np.multiply(a.out_h, a.out_w, out=a.P)
+    np.multiply(a.in_h, a.in_w, out=a.I)
+    a.I *= a.c_in
+    np.maximum(a.crossbar_size, a.one, out=a.N)  # array-array: numpy's maximum with a scalar is slow
+    np.divide(a.R, a.N, out=a.X)
+    np.ceil(a.X, out=a.X)
+    np.multiply(a.c_out, slices, out=a.cols)
+    np.divide(a.cols, a.N, out=a.cq)
+    np.ceil(a.cq, out=a.cq)
+    a.X *= a.cq
+    np.multiply(a.P, a.X, out=a.PX)
+    np.multiply(a.P, a.c_out, out=a.O)
+    np.multiply(a.R, a.O, out=a.macs)
+    np.add(a.O, a.I, out=a.act)
+    np.multiply(a.macs, a.I, out=a.live)
+    a.live *= a.crossbar_size
+    return negative
 
 
 class _Workspace:
     """Preallocated buffers reused by every block of one ``evaluate`` call.
 
-    Fresh block-sized temporaries (a few hundred kB each) are returned to the OS and faulted in
-    again on every block; reusing buffers through ``out=`` removes that cost. The buffers follow
-    the table's memory layout: ``(rows, slots)`` for C-ordered tables (what the spaces build),
-    ``(slots, rows)`` for Fortran-ordered ones (``LayerTable.compact`` returns those), so that
-    every operation runs over contiguous memory.
+    Fresh block-sized temporaries are returned to the OS and faulted in again on every block;
+    reusing buffers through ``out=`` removes that cost. A block of a C-ordered table (what the
+    spaces build) is ``rows x all slots``, held ``(rows, slots)``; a block of a Fortran-ordered
+    table (``LayerTable.compact`` returns those) is ``rows x a few slots``, held ``(slots, rows)``,
+    so that reading the table runs over a few long contiguous stretches of every field and every
+    operation over contiguous memory.
     """
 
-    INTS = ("key", "R_int", "pixels_int", "in_act_int")
-    FLOATS = ("size", "N", "c_out", "R", "X", "columns", "pixels", "in_act", "gathered", "outputs")
+    def __init__(self, shape: tuple, slot_major: bool) -> None:
+        self.shape = shape
+        self.slot_major = slot_major
+        size = shape[0] * shape[1]
+        self.key = np.empty(size, dtype=np.int64)
+        self.f32 = _Counts(shape, np.float32)
+        self.f64: _Counts | None = None  # for blocks float32 cannot hold exactly; made when needed
+        self.weights = np.empty((_Counts.WEIGHTS, size))
+        self.gathered = np.empty(size)
+        rows = shape[1] if slot_major else shape[0]
+        self.part = np.empty((6, rows))
+        self.act_sum = np.empty(rows, dtype=np.float32)
+        self.exact = True  # float32 counts are exact so far
+        self._views: dict = {}
 
-    def __init__(self, table: LayerTable, rows: int):
-        slots = table.n_slots
-        c_in = table.c_in
-        self.slot_major = bool(c_in.flags.f_contiguous and not c_in.flags.c_contiguous)
-        shape = (slots, rows) if self.slot_major else (rows, slots)
-        for name in self.INTS:
-            setattr(self, name, np.empty(shape, dtype=np.int64))
-        for name in self.FLOATS:
-            setattr(self, name, np.empty(shape))
-        # per-slot terms whose sums over slots are the totals: energy, latency, area,
-        # sigma x MACs, MACs, activation elements
-        self.sums = np.empty((6,) + shape)
-        self.total = np.empty((6, rows))
-
-    def views(self, n: int) -> tuple:
-        cut = (slice(None), slice(0, n)) if self.slot_major else (slice(0, n),)
-        return tuple(getattr(self, name)[cut] for name in self.INTS + self.FLOATS) + (
-            self.sums[(slice(None),) + cut],)
+    def views(self, n_rows: int, n_slots: int, exact: bool = True) -> tuple:
+        """(key, counts, weights, gathered) of a block of ``n_rows x n_slots`` (cached)."""
+        cached = self._views.get((n_rows, n_slots, exact))
+        if cached is None:
+            shape = (n_slots, n_rows) if self.slot_major else (n_rows, n_slots)
+            cut = tuple(slice(0, m) for m in shape)
+            size = n_rows * n_slots
+            if not exact and self.f64 is None:
+                self.f64 = _Counts(self.shape, np.float64)
+            cached = (self.key[:size].reshape(shape), (self.f32 if exact else self.f64).view(cut),
+                      self.weights[:, :size].reshape((_Counts.WEIGHTS,) + shape),
+                      self.gathered[:size].reshape(shape))
+            self._views[(n_rows, n_slots, exact)] = cached
+        return cached
 
 
-def _evaluate_totals(lut: _Lookup, table: LayerTable, rows: slice, totals: dict, work: _Workspace) -> None:
-    """Totals of a block of rows: the fast path (the search reads only totals).
+def _evaluate_totals(lut: _Lookup, table: LayerTable, rows: slice, slots: slice, work: _Workspace,
+                     sums: np.ndarray, accumulate: bool) -> None:
+    """Sums over ``slots`` of the per-slot terms of a block: the fast path (the search reads only totals).
 
-    The same formulas as :func:`_evaluate_block`, arranged for speed: every array operation
-    writes into the preallocated workspace (``out=``) in the table's own memory layout; integer
-    products stay in int64 and are converted to float64 once (mixed int/float operations cast
-    element by element and are ~4x slower); lookups gather with ``mode="clip"`` (``mode="raise"``
-    buffers its output); the per-architecture factors (activation bit energy and time) multiply
-    the sums over slots rather than every slot; the per-slot terms that are only summed are
-    summed in one call. Blocks of ``_BLOCK_ROWS`` rows keep the workspace in the CPU caches.
+    ``sums`` (6, rows) receives (or, with ``accumulate``, adds) energy, latency, area,
+    sigma x MACs, MACs and activation elements; with a layer-pipelined schedule (all slots in one
+    block) ``sums[1]`` is the pipelined latency. The same formulas as :func:`_evaluate_block`,
+    arranged for speed:
+
+    - the integer counts (rows, pixels, crossbars, MACs, ...) are computed in float32 when every
+      one of them is below 2**24, where float32 holds integers, quotients' ceilings and products
+      exactly (every other count of a slot is at most one of the checked ones); otherwise in
+      float64 (checked per block; after the first block that needs float64, the rest of the table
+      goes straight to it). Either way they are the same integers, so the result does not depend
+      on which blocks took which path;
+    - the costs (counts x per-crossbar costs from :class:`_Lookup`) and their sums are float64;
+    - every operation writes into the preallocated workspace (``out=``) in the table's own memory
+      layout; the per-architecture factors (activation bit energy and time) multiply the sums,
+      not each slot;
+    - each cost's lookup, product and sum over slots is a gather (``take`` with ``mode="clip"``:
+      ``mode="raise"`` buffers its output) and one ``einsum``.
     """
     slot_major = work.slot_major
 
     def field(name: str) -> np.ndarray:  # a block of a per-layer field, in the workspace's orientation
-        block = getattr(table, name)[rows]
+        block = getattr(table, name)[rows, slots]
         return block.T if slot_major else block
 
     def per_arch(values: np.ndarray) -> np.ndarray:  # (n,) broadcast along the slots
         return values[None, :] if slot_major else values[:, None]
 
-    for name in _NONNEGATIVE:  # the sign checks _validate_table left to the blocks
-        if getattr(table, name)[rows].min() < 0:
-            _validate_table(table)  # raises, naming the field
-    kind = field("kind")
-    crossbar = field("crossbar_size")
     n = rows.stop - rows.start
-    (key, R_int, pixels_int, in_act_int, size, N, c_out, R, X, columns, pixels, in_act, gathered,
-     outputs, sums) = work.views(n)
-    energy, latency, area, sigma_macs, macs, act = sums
-    c_in = field("c_in")
-    kernel = field("kernel")
-    np.multiply(kernel, kernel, out=R_int)
-    R_int *= c_in
-    np.multiply(field("out_h"), field("out_w"), out=pixels_int)
-    np.multiply(field("in_h"), field("in_w"), out=in_act_int)
-    in_act_int *= c_in
-    np.copyto(R, R_int)
-    np.copyto(pixels, pixels_int)
-    np.copyto(in_act, in_act_int)
-    np.copyto(c_out, field("c_out"))
-    np.add(crossbar, per_arch(lut.key_base[rows]), out=key)
-    np.copyto(size, crossbar)  # crossbar side N, 0 in padded slots
-    np.maximum(size, 1.0, out=N)
-    np.divide(R, N, out=X)
-    np.ceil(X, out=X)
-    np.multiply(c_out, per_arch(lut.slices[rows]), out=columns)
-    columns /= N
-    np.ceil(columns, out=columns)
-    X *= columns
-    np.multiply(pixels, c_out, out=outputs)  # output activations
-    np.multiply(R, outputs, out=macs)
-    # validation folded into the arithmetic: a weight layer with a zero field has zero MACs, input
-    # activations or crossbar size; a padded slot with a nonzero field has nonzero ones
-    np.multiply(macs, in_act, out=act)
-    act *= size
-    if ((act != 0) != (kind != KIND_PAD)).any():
-        _check_block(table, rows, table.kind[rows] != KIND_PAD)
-    np.multiply(pixels, X, out=energy)
-    energy *= lut.energy_per_pixel.take(key, out=gathered, mode="clip")
-    np.multiply(X, lut.area.take(key, out=gathered, mode="clip"), out=area)
-    np.multiply(macs, lut.sigma.take(key, out=gathered, mode="clip"), out=sigma_macs)
-    np.multiply(pixels, lut.latency_per_pixel.take(key, out=gathered, mode="clip"), out=latency)
-    np.add(outputs, in_act, out=act)
-    traffic = table.act_elems[rows]
-    bit_energy, bit_time = lut.bit_energy[rows], lut.bit_time[rows]
-    if lut.pipelined:
-        slot_axis = 0 if slot_major else 1
-        latency_slot = latency + act * per_arch(bit_time)
-        fill = np.where(kind != KIND_PAD, lut.latency_per_pixel.take(key)
-                        + act * per_arch(bit_time) / np.maximum(pixels, 1.0), 0.0)
-        slowest = np.expand_dims(latency_slot.argmax(axis=slot_axis), slot_axis)
-        pipelined = (np.take_along_axis(latency_slot, slowest, slot_axis).reshape(-1)
-                     + fill.sum(axis=slot_axis) - np.take_along_axis(fill, slowest, slot_axis).reshape(-1))
+    n_slots = slots.stop - slots.start
+    key, a, weights, gathered = work.views(n, n_slots)
+    if lut.single_combo:  # every key_base is 0
+        np.copyto(key, field("crossbar_size"))
+    else:
+        np.add(field("crossbar_size"), per_arch(lut.key_base[rows]), out=key)
+    fields = [field(name) for name in _Counts.FIELDS]
+    exact = work.exact and lut.width <= _EXACT_F32
+    if exact:
+        if _count(a, fields, per_arch(lut.slices32[rows])):
+            _validate_table(table)  # raises, naming the field
+        # float32 held every count exactly unless one reached 2**24 (or overflowed: NaN compares False)
+        exact = a.derived.max() < _EXACT_F32
+        # after one block too large for float32, the rest of the table goes straight to float64
+        work.exact = exact
+    if exact:
+        np.copyto(weights, a.derived[:_Counts.WEIGHTS])  # exact integers: the same as in float64
+    else:
+        a = work.views(n, n_slots, exact=False)[1]
+        if _count(a, fields, per_arch(lut.slices[rows])):
+            _validate_table(table)
+        weights = a.derived[:_Counts.WEIGHTS]
+    kind = field("kind")
+    if not np.array_equal(a.live > 0, kind != KIND_PAD):  # a zero field in a weight layer or a filled pad
+        _check_block(table, rows, table.kind[rows] != KIND_PAD)  # raises, naming it
+    PX, X, P, macs = weights
+    act = a.act  # float32 on the float32 path
+    out = work.part[:, :n] if accumulate else sums
     if slot_major:  # slot by slot over contiguous rows
-        total = np.add.reduce(sums, axis=1, out=work.total[:, :n])
+        def dot(w, values, o):
+            np.einsum("ji,ji->i", w, values.take(key, out=gathered, mode="clip"), out=out[o])
     else:  # einsum's contiguous inner sum: ~3x faster than .sum(axis=-1) on 20-odd slots and,
         # unlike a BLAS matrix-vector product, the same for a row alone as in any batch
-        total = np.einsum("kij->ki", sums, out=work.total[:, :n])
-    totals["energy_pj"][rows] = total[0] + (total[5] + traffic) * bit_energy
-    if lut.pipelined:
-        totals["latency_ns"][rows] = pipelined + traffic * bit_time
+        def dot(w, values, o):
+            np.einsum("ij,ij->i", w, values.take(key, out=gathered, mode="clip"), out=out[o])
+
+    def total(w, o):
+        if slot_major:
+            np.add.reduce(w, axis=0, out=o)
+        else:
+            np.einsum("ij->i", w, out=o)
+
+    dot(PX, lut.energy_per_pixel, 0)
+    dot(X, lut.area, 2)
+    dot(macs, lut.sigma, 3)
+    total(macs, out[4])
+    if act.dtype == np.float32:
+        # a float32 sum of integers is exact when it comes out below 2**24 (its partial sums are
+        # then smaller integers still); else sum in float64
+        total(act, work.act_sum[:n])
+        if work.act_sum[:n].max() < _EXACT_F32:
+            out[5] = work.act_sum[:n]
+        else:
+            total(act.astype(np.float64), out[5])
     else:
-        totals["latency_ns"][rows] = total[1] + (total[5] + traffic) * bit_time
-    totals["area_mm2"][rows] = total[2]
-    totals["macs"][rows] = total[4]
-    totals["mean_noise_sigma"][rows] = total[3] / np.maximum(total[4], 1.0)
+        total(act, out[5])
+    if lut.pipelined:  # all slots are in this block
+        slot_axis = 0 if slot_major else 1
+        latency_per_pixel = lut.latency_per_pixel.take(key, out=gathered, mode="clip")
+        act_time = act * per_arch(lut.bit_time[rows])
+        latency_slot = P * latency_per_pixel + act_time
+        fill = np.where(kind != KIND_PAD, latency_per_pixel + act_time / np.maximum(P, 1.0), 0.0)
+        slowest = np.expand_dims(latency_slot.argmax(axis=slot_axis), slot_axis)
+        out[1] = (np.take_along_axis(latency_slot, slowest, slot_axis).reshape(-1)
+                  + fill.sum(axis=slot_axis) - np.take_along_axis(fill, slowest, slot_axis).reshape(-1))
+    else:
+        dot(P, lut.latency_per_pixel, 1)
+    if accumulate:
+        sums += out
 
 
-_NONNEGATIVE = ("kernel", "stride", "c_in", "c_out", "in_h", "in_w", "out_h", "out_w")
+def _totals(lut: _Lookup, table: LayerTable, totals: dict) -> None:
+    """Fill ``totals`` block by block through :func:`_evaluate_totals`."""
+    n, n_slots = table.n_archs, table.n_slots
+    c_in = table.c_in
+    slot_major = bool(c_in.flags.f_contiguous and not c_in.flags.c_contiguous)
+    if n_slots == 0:
+        group = block_rows = n
+        sums = np.zeros((6, n))
+    elif slot_major:
+        group = n_slots if lut.pipelined else min(n_slots, _GROUP_SLOTS)  # pipelined: all slots at once
+        block_rows = max(1, _BLOCK_ELEMS // group)
+        work = _Workspace((group, min(n, block_rows)), True)
+    else:
+        group = n_slots
+        block_rows = max(1, _BLOCK_ELEMS // n_slots)
+        work = _Workspace((min(n, block_rows), n_slots), False)
+    if n_slots:
+        sums_buffer = np.empty((6, min(n, block_rows)))
+    for start in range(0, n, block_rows):
+        rows = slice(start, min(n, start + block_rows))
+        if n_slots:
+            sums = sums_buffer[:, :rows.stop - start]
+            for first in range(0, n_slots, group):
+                _evaluate_totals(lut, table, rows, slice(first, min(n_slots, first + group)), work, sums,
+                                 accumulate=first > 0)
+        traffic = table.act_elems[rows]
+        bit_energy, bit_time = lut.bit_energy[rows], lut.bit_time[rows]
+        totals["energy_pj"][rows] = sums[0] + (sums[5] + traffic) * bit_energy
+        if lut.pipelined:
+            totals["latency_ns"][rows] = sums[1] + traffic * bit_time
+        else:
+            totals["latency_ns"][rows] = sums[1] + (sums[5] + traffic) * bit_time
+        totals["area_mm2"][rows] = sums[2]
+        totals["macs"][rows] = sums[4]
+        totals["mean_noise_sigma"][rows] = sums[3] / np.maximum(sums[4], 1.0)
 
 
 def _evaluate_block(lut: _Lookup, table: LayerTable, rows: slice, totals: dict, store: dict | None) -> None:
