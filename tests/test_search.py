@@ -336,3 +336,24 @@ def test_multilinear_relaxation_and_gradient():
         np.testing.assert_allclose(f.gradient(z), numeric, atol=1e-6)
     assert f(np.asarray([2.0, 3.0, 1.0, 4.0])) == pytest.approx(values[2, 3, 1, 4])
     assert f(np.asarray([-1.0, 9.0, 0.0, 0.0])) == pytest.approx(values[0, 3, 0, 0])  # clipped to the box
+
+
+@pytest.mark.parametrize("kind", ["predictor", "training-free score"])
+def test_dead_networks_are_predicted_at_chance(kind):
+    """A cell with no input-output path cannot beat chance, whatever the predictor extrapolates."""
+
+    class Optimist:  # a fitted predictor that has never seen a dead network
+        def predict(self, F):
+            return np.full(len(F), 88.0)
+
+    space = spaces.get("nb201")
+    X = space.all_vectors()[::5]
+    F = graph.features_from_vectors(space, X)
+    dead = F[:, graph.feature_names().index("dead")] > 0
+    assert 0 < dead.sum() < len(dead)
+    model = obj.AccuracyModel(Optimist() if kind == "predictor" else obj.resolve_accuracy_model(None, space).model,
+                              kind, {})
+    model.calibrate(space)
+    acc = model.predict(space, X)
+    np.testing.assert_array_equal(acc[dead], 10.0)  # 10 classes
+    assert np.all(acc[~dead] > 10.0) if kind == "predictor" else np.all(acc[~dead] >= 10.0)

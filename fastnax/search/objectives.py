@@ -125,6 +125,7 @@ class AccuracyModel:
     Wraps a fitted predictor (``predict(F) -> percent``) or the training-free score. The score is
     not a percent: it is mapped to an accuracy-like scale by a fixed, rank-preserving logistic map
     calibrated on the space itself (see :meth:`calibrate`), and the result is labelled as such.
+    Dead networks (graph feature ``dead``: no input-output path) are at chance, 100 / classes.
     """
 
     def __init__(self, model, kind: str, info: dict):
@@ -170,11 +171,23 @@ class AccuracyModel:
         raw = np.asarray(self.model.predict(F), dtype=float).reshape(-1)
         if self.kind == "training-free score":
             z = np.clip((raw - self._center) / self._scale, -50, 50)
-            return self._chance + (100.0 - self._chance) / (1.0 + np.exp(-z))
-        return np.clip(raw, 0.0, 100.0)
+            acc = self._chance + (100.0 - self._chance) / (1.0 + np.exp(-z))
+        else:
+            acc = np.clip(raw, 0.0, 100.0)
+        # A dead network (no input-output path: its output does not depend on its input) answers
+        # the same class for every image, so its accuracy is chance, whatever a predictor fitted on
+        # a few live networks extrapolates (it has often never seen a dead one).
+        return np.where(F[:, _dead_column()] > 0, self._chance, acc)
 
     def describe(self) -> dict:
         return {"kind": self.kind, **self.info}
+
+
+@lru_cache(maxsize=None)
+def _dead_column() -> int:
+    from fastnax import graph
+
+    return graph.feature_names().index("dead")
 
 
 def _sidecar_info(predictor) -> dict:
