@@ -443,3 +443,16 @@ def test_cli_hw_subprocess():
                            "print('torch' in sys.modules, 'xgboost' in sys.modules)"],
                           capture_output=True, text=True)
     assert proc.stdout.strip() == "False False"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.uint64, np.int32, np.uint32])
+def test_any_integral_dtype_prices_the_same(dtype):
+    space = spaces.get("imc")
+    table = space.layer_table(space.sample_vectors(20, seed=3))
+    model = get_preset("puma-32nm")
+    ref = model.evaluate(table)
+    for name in ("crossbar_size", "c_in", "kernel", "out_h"):
+        other = dataclasses.replace(table, **{name: getattr(table, name).astype(dtype)})
+        cost = model.evaluate(other)
+        np.testing.assert_array_equal(cost.edap, ref.edap, err_msg=f"{name} as {np.dtype(dtype)}")
+        np.testing.assert_array_equal(cost.crossbars, ref.crossbars)

@@ -392,6 +392,9 @@ class HardwareModel:
         if not isinstance(nonideality, NonIdeality):
             raise HardwareError(f"nonideality must be a NonIdeality, got {type(nonideality).__name__}")
         _validate_table(table, per_layer_signs=False)
+        if np.result_type(table.crossbar_size.dtype, np.int64) != np.int64:
+            # integral floats or uint64 (checked above): the sizes index the lookup tables
+            table = dataclasses.replace(table, crossbar_size=table.crossbar_size.astype(np.int64))
         lut = _Lookup(self, nonideality, table)
         n = table.n_archs
         totals = {name: np.zeros(n) for name in ("energy_pj", "latency_ns", "area_mm2", "macs",
