@@ -52,6 +52,15 @@ def add_common(parser: argparse.ArgumentParser, seed: bool = True) -> None:
         parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
 
+def add_dataset_options(parser: argparse.ArgumentParser) -> None:
+    """``--dataset`` (default digits), ``--root`` and ``--split``: the commands that train."""
+    parser.add_argument("--dataset", default="digits",
+                        help="digits (embedded, default), mnist, cifar10, cifar100, tinyimagenet, synthetic")
+    parser.add_argument("--root", default=None, help="folder holding the dataset files")
+    parser.add_argument("--split", default=None, metavar="N_TRAIN/N_TEST",
+                        help="re-split the images found, e.g. 8000/2000 for the MNIST test images alone")
+
+
 def parse_space_options(items: list[str]) -> dict:
     """``--space-option KEY=VALUE`` pairs as a dict (integers where the value is one)."""
     from fastnax.errors import BoundsError

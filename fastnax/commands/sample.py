@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from fastnax.cli import add_common
+from fastnax.cli import add_common, add_dataset_options
 
 #: The default short budget: DEFAULT_EPOCHS passes over the whole training set. Sampling draws only
 #: networks of at most twice the MACs of the space's resnet20 (``--max-macs auto``): uniform draws
@@ -24,11 +24,7 @@ def register(sub) -> None:
                                    "and append one record per candidate to a records file (JSON Lines "
                                    "or CSV). Restarted with the same arguments it resumes.")
     p.add_argument("--space", default="imc", help="search space (imc, nax, nb201; default imc)")
-    p.add_argument("--dataset", default="digits",
-                   help="digits (embedded, default), mnist, cifar10, cifar100, tinyimagenet, synthetic")
-    p.add_argument("--root", default=None, help="folder holding the dataset files")
-    p.add_argument("--split", default=None, metavar="N_TRAIN/N_TEST",
-                   help="re-split the images found, e.g. 8000/2000 for the MNIST test images alone")
+    add_dataset_options(p)
     p.add_argument("--max-train", type=int, default=DEFAULT_MAX_TRAIN,
                    help=f"train each candidate on a seeded subset of this many images "
                         f"(default {DEFAULT_MAX_TRAIN}; 0: all)")

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from fastnax.cli import add_common
+from fastnax.cli import add_common, add_dataset_options
 from fastnax.io import atomic_torch_save as save_atomic  # torch is imported only when it saves
 
 CHECKPOINT = "checkpoint.pt"
@@ -26,11 +26,7 @@ def register(sub) -> None:
     which.add_argument("--from-result", metavar="RESULT.json",
                        help="a search result JSON: trains its best architecture")
     p.add_argument("--space", default="imc", help="search space of --baseline (default imc)")
-    p.add_argument("--dataset", default="digits",
-                   help="digits (embedded, default), mnist, cifar10, cifar100, tinyimagenet, synthetic")
-    p.add_argument("--root", default=None, help="folder holding the dataset files")
-    p.add_argument("--split", default=None, metavar="N_TRAIN/N_TEST",
-                   help="re-split the images found, e.g. 8000/2000 for the MNIST test images alone")
+    add_dataset_options(p)
     p.add_argument("--max-train", type=int, default=None, help="train on a seeded subset of this size")
     p.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
     p.add_argument("--batch-size", type=int, default=128)

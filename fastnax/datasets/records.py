@@ -168,31 +168,39 @@ def read_records(path: str | os.PathLike) -> list[Record]:
     return records
 
 
-def _torn(path: Path, lineno: int, exc: Exception) -> None:
-    log.warning("%s:%d: skipping a torn last line (a writer was interrupted; it will rewrite the "
-                "record when it resumes): %s", path, lineno, exc)
+def _records(path: Path, lines: list[str], first: int, torn: bool, parse) -> list[Record]:
+    """Records of ``lines[first - 1:]`` (``first``: the 1-based number of the first data line).
+
+    ``parse(lineno, line) -> dict`` reads one line (raising RecordsError); blank lines are skipped.
+    A last line the writer left without its newline (``torn``) that does not parse is skipped
+    with a warning: an interrupted writer rewrites that record when it resumes.
+    """
+    records = []
+    for lineno in range(first, len(lines) + 1):
+        line = lines[lineno - 1]
+        if not line.strip():
+            continue
+        try:
+            records.append(Record(**_validate(parse(lineno, line), where=f"{path}:{lineno}")))
+        except RecordsError as exc:
+            if not (torn and lineno == len(lines)):
+                raise
+            log.warning("%s:%d: skipping a torn last line (a writer was interrupted; it will rewrite the "
+                        "record when it resumes): %s", path, lineno, exc)
+    return records
 
 
 def _read_jsonl(path: Path, lines: list[str], torn: bool) -> list[Record]:
-    records = []
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        last = lineno == len(lines)
+    def parse(lineno: int, line: str) -> dict:
         try:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RecordsError(f"{path}:{lineno}: not a JSON object ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(row, dict):
-                raise RecordsError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            records.append(Record(**_validate(row, where=f"{path}:{lineno}")))
-        except RecordsError as exc:
-            if last and torn:
-                _torn(path, lineno, exc)
-                continue
-            raise
-    return records
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise RecordsError(f"{path}:{lineno}: not a JSON object ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(row, dict):
+            raise RecordsError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+        return row
+
+    return _records(path, lines, 1, torn, parse)
 
 
 def _read_csv(path: Path, lines: list[str], torn: bool) -> list[Record]:
@@ -203,26 +211,17 @@ def _read_csv(path: Path, lines: list[str], torn: bool) -> list[Record]:
     missing = [name for name in FIELDS if name not in header]
     if missing:
         raise RecordsError(f"{path}:1: header lacks field {missing[0]!r}; expected the fields {', '.join(FIELDS)}")
-    records = []
-    for lineno, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        last = lineno == len(lines)
+
+    def parse(lineno: int, line: str) -> dict:
         try:
-            try:
-                values = next(csv.reader([line]))
-            except csv.Error as exc:
-                raise RecordsError(f"{path}:{lineno}: malformed CSV row ({exc})") from None
-            if len(values) != len(header):
-                raise RecordsError(f"{path}:{lineno}: {len(values)} fields, the header has {len(header)}")
-            row = dict(zip(header, values))
-            records.append(Record(**_validate(row, where=f"{path}:{lineno}")))
-        except RecordsError as exc:
-            if last and torn:
-                _torn(path, lineno, exc)
-                continue
-            raise
-    return records
+            values = next(csv.reader([line]))
+        except csv.Error as exc:
+            raise RecordsError(f"{path}:{lineno}: malformed CSV row ({exc})") from None
+        if len(values) != len(header):
+            raise RecordsError(f"{path}:{lineno}: {len(values)} fields, the header has {len(header)}")
+        return dict(zip(header, values))
+
+    return _records(path, lines, 2, torn, parse)
 
 
 def _line(record: Record, fmt: str) -> str:

@@ -194,12 +194,25 @@ class NoisyMixin:
     cells: CellNoise | None
     noise_scale: float
 
-    def _init_nonideal(self, sigma=0.0, w_bits=None, in_bits=None, adc_bits=None, cells=None) -> None:
+    def __init__(self, *args, sigma: float = 0.0, w_bits: int | None = None, in_bits: int | None = None,
+                 adc_bits: int | None = None, cells: CellNoise | None = None, **kwargs):
+        super().__init__(*args, **kwargs)  # the torch layer's own arguments
         self.configure(sigma, w_bits, in_bits, adc_bits, cells)
         self.nonideal = False
         self.generator = None
         self.noise_scale = 1.0
         self.frozen_weight = None
+
+    def _apply_weight(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """The layer's own operation with ``weight`` in place of its parameter."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.nonideal:
+            return super().forward(x)  # type: ignore[misc]
+        x = quantize_activation(x, self.in_bits)
+        out = self._apply_weight(x, self.effective_weight())
+        return quantize_activation(out, self.adc_bits)
 
     def configure(self, sigma=0.0, w_bits=None, in_bits=None, adc_bits=None,
                   cells: CellNoise | None = None) -> None:
@@ -255,35 +268,15 @@ class NoisyMixin:
 class NoisyConv2d(NoisyMixin, nn.Conv2d):
     """``nn.Conv2d`` with crossbar non-idealities (see the module docstring)."""
 
-    def __init__(self, *args, sigma: float = 0.0, w_bits: int | None = None,
-                 in_bits: int | None = None, adc_bits: int | None = None,
-                 cells: CellNoise | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._init_nonideal(sigma, w_bits, in_bits, adc_bits, cells)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.nonideal:
-            return super().forward(x)
-        x = quantize_activation(x, self.in_bits)
-        out = self._conv_forward(x, self.effective_weight(), self.bias)
-        return quantize_activation(out, self.adc_bits)
+    def _apply_weight(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, weight, self.bias)
 
 
 class NoisyLinear(NoisyMixin, nn.Linear):
     """``nn.Linear`` with crossbar non-idealities (see the module docstring)."""
 
-    def __init__(self, *args, sigma: float = 0.0, w_bits: int | None = None,
-                 in_bits: int | None = None, adc_bits: int | None = None,
-                 cells: CellNoise | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._init_nonideal(sigma, w_bits, in_bits, adc_bits, cells)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.nonideal:
-            return super().forward(x)
-        x = quantize_activation(x, self.in_bits)
-        out = F.linear(x, self.effective_weight(), self.bias)
-        return quantize_activation(out, self.adc_bits)
+    def _apply_weight(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, weight, self.bias)
 
 
 def noisy_layers(model: nn.Module) -> list[NoisyMixin]:
