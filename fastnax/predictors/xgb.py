@@ -222,7 +222,30 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
             else ",".join(sorted({r.dataset for r in records_list}))
         self.records_info_ = info
         self.cv_metrics_ = cv_metrics
+        self.uncertainty_ = self._fit_uncertainty(X, y) if cv_metrics is not None else None
         return self
+
+    def _fit_uncertainty(self, X, y):
+        """Conformal intervals and support from the cross-validation's out-of-fold residuals."""
+        from fastnax.predictors.uncertainty import Uncertainty, read_columns
+
+        oof, fold_of = self.__dict__.pop("_oof")
+        model_json = json.loads(bytes(self.model_.save_raw(raw_format="json")))
+        return Uncertainty.fit(X, y, oof, fold_of, read_columns(model_json))
+
+    def predict_interval(self, X, coverage: float = 0.8):
+        """Mean, lower and upper bound (each (n,), percent) of a feature matrix X.
+
+        The mean is held inside the records' accuracy range (and, outside the records' support, at
+        most the nearest record's accuracy); ``[lower, upper]`` is the conformal interval of nominal
+        ``coverage`` (see :mod:`fastnax.predictors.uncertainty`). Needs a predictor fitted by
+        :meth:`fit_records` with cross-validation (or loaded from such a file).
+        """
+        check_is_fitted(self, "model_")
+        if getattr(self, "uncertainty_", None) is None:
+            raise PredictorFileError("this predictor has no intervals: fit it with fit_records and cv >= 2")
+        out = self.uncertainty_.predict(X, self.predict(X), coverage)
+        return out["accuracy"], out["lower"], out["upper"]
 
     def cross_validate(self, X, y, folds: int = 5) -> dict:
         """k-fold out-of-fold quality (Kendall, Spearman, RMSE, MAE) of these hyperparameters."""
@@ -237,8 +260,11 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
             raise BoundsError(f"cross-validation needs 2 <= folds <= {len(y)} records, got {folds}")
         seed = 0 if self.random_state is None else int(self.random_state)
         oof = np.empty_like(y)
-        for train, test in KFold(folds, shuffle=True, random_state=seed).split(X):
+        fold_of = np.empty(len(y), dtype=np.int64)
+        for k, (train, test) in enumerate(KFold(folds, shuffle=True, random_state=seed).split(X)):
             oof[test] = clone(self).fit(X[train], y[train]).predict(X[test])
+            fold_of[test] = k
+        self._oof = (oof, fold_of)  # kept for the intervals fitted by fit_records
         out = evaluate(y, oof)
         out["folds"] = folds
         return out
@@ -289,6 +315,8 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
             "records": getattr(self, "records_info_", None),
             "params": {k: (v if not isinstance(v, np.generic) else v.item()) for k, v in self.get_params().items()},
             "training_metrics": getattr(self, "cv_metrics_", None),
+            "uncertainty": (self.uncertainty_.to_dict() if getattr(self, "uncertainty_", None) is not None
+                            else None),
             "versions": _versions(),
         }
         meta["versions"]["fastnax"] = __version__
@@ -373,6 +401,11 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
         est.dataset_ = meta.get("dataset")
         est.records_info_ = meta.get("records")
         est.cv_metrics_ = meta.get("training_metrics")
+        est.uncertainty_ = None
+        if meta.get("uncertainty") is not None:
+            from fastnax.predictors.uncertainty import Uncertainty
+
+            est.uncertainty_ = Uncertainty.from_dict(meta["uncertainty"], n_features)
         est.versions_ = meta.get("versions")
         return est
 

@@ -1,0 +1,138 @@
+"""Prediction intervals and support (fastnax.predictors.uncertainty) on synthetic data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastnax.errors import PredictorFileError
+from fastnax.predictors.uncertainty import Uncertainty, read_columns
+
+
+def _data(n, rng):
+    X = rng.uniform(0, 1, size=(n, 3))
+    y = 50 + 30 * X[:, 0] + rng.normal(0, 3, size=n)  # column 2 never matters
+    return X, y
+
+
+def _linear_oof(X, y, folds):
+    """Out-of-fold predictions of least squares on columns 0 and 1 (the 'model')."""
+    oof = np.empty_like(y)
+    A = np.c_[np.ones(len(y)), X[:, :2]]
+    for f in np.unique(folds):
+        test = folds == f
+        coef, *_ = np.linalg.lstsq(A[~test], y[~test], rcond=None)
+        oof[test] = A[test] @ coef
+    return oof, np.linalg.lstsq(A, y, rcond=None)[0]
+
+
+def test_intervals_cover_their_nominal_share_of_fresh_draws():
+    rng = np.random.default_rng(0)
+    coverages = []
+    for _ in range(30):
+        X, y = _data(40, rng)
+        folds = np.arange(40) % 5
+        oof, coef = _linear_oof(X, y, folds)
+        u = Uncertainty.fit(X, y, oof, folds, columns=[0, 1])
+        Xt, yt = _data(2000, rng)
+        Xt = np.clip(Xt, X.min(axis=0), X.max(axis=0))  # stay inside the records' range
+        raw = np.c_[np.ones(len(yt)), Xt[:, :2]] @ coef
+        out = u.predict(Xt, raw, coverage=0.8)
+        coverages.append(np.mean((yt >= out["lower"]) & (yt <= out["upper"])))
+    assert 0.74 <= np.mean(coverages) <= 0.90, np.mean(coverages)
+    # and a wider nominal coverage gives wider intervals
+    wide = u.predict(Xt, raw, coverage=0.95)
+    assert np.all(wide["upper"] - wide["lower"] >= out["upper"] - out["lower"] - 1e-9)
+
+
+def test_far_candidates_are_out_of_support_and_never_beat_their_nearest_record():
+    rng = np.random.default_rng(1)
+    X, y = _data(30, rng)
+    folds = np.arange(30) % 5
+    oof, _ = _linear_oof(X, y, folds)
+    u = Uncertainty.fit(X, y, oof, folds, columns=[0, 1])
+    near = X[:5] + 1e-6
+    far = np.array([[5.0, 5.0, 0.5], [0.5, -4.0, 0.5]])
+    assert u.in_support(near).all()
+    assert not u.in_support(far).any()
+    out = u.predict(far, np.array([99.0, 99.0]))
+    _, j = u.nearest(far)
+    assert np.all(out["accuracy"] <= y[j] + 1e-12)
+    assert not out["in_support"].any()
+    # a column the model never reads does not move a candidate out of support
+    moved = X[:5].copy()
+    moved[:, 2] = 40.0
+    assert u.in_support(moved).all()
+
+
+def test_mean_is_held_inside_the_records_range():
+    rng = np.random.default_rng(2)
+    X, y = _data(30, rng)
+    folds = np.arange(30) % 5
+    oof, _ = _linear_oof(X, y, folds)
+    u = Uncertainty.fit(X, y, oof, folds, columns=[0, 1])
+    out = u.predict(X[:3], np.array([150.0, -20.0, 60.0]))
+    assert out["accuracy"][0] == pytest.approx(y.max())
+    assert out["accuracy"][1] == pytest.approx(y.min())
+    assert np.all(out["lower"] <= out["accuracy"]) and np.all(out["accuracy"] <= out["upper"])
+    assert np.all((out["lower"] >= 0) & (out["upper"] <= 100))
+
+
+def test_quantile_score_is_between_the_bounds_and_monotone():
+    rng = np.random.default_rng(3)
+    X, y = _data(30, rng)
+    folds = np.arange(30) % 5
+    oof, _ = _linear_oof(X, y, folds)
+    u = Uncertainty.fit(X, y, oof, folds, columns=[0, 1])
+    raw = np.full(len(X), 65.0)
+    scores = [u.predict(X, raw, quantile=q)["score"] for q in (0.05, 0.1, 0.3, 0.5)]
+    for a, b in zip(scores, scores[1:]):
+        assert np.all(a <= b + 1e-12)
+    assert np.array_equal(scores[-1], u.predict(X, raw)["accuracy"])
+
+
+def test_round_trip_and_untrusted_blocks():
+    rng = np.random.default_rng(4)
+    X, y = _data(20, rng)
+    folds = np.arange(20) % 4
+    oof, _ = _linear_oof(X, y, folds)
+    u = Uncertainty.fit(X, y, oof, folds, columns=[0, 1])
+    v = Uncertainty.from_dict(u.to_dict(), n_features=3)
+    raw = rng.uniform(40, 90, size=50)
+    Xt, _ = _data(50, rng)
+    a, b = u.predict(Xt, raw), v.predict(Xt, raw)
+    for key in a:
+        assert np.array_equal(a[key], b[key])
+    bad = u.to_dict()
+    bad["columns"] = [0, 7]
+    with pytest.raises(PredictorFileError):
+        Uncertainty.from_dict(bad, n_features=3)
+    bad = u.to_dict()
+    bad["record_y"] = bad["record_y"][:-1]
+    with pytest.raises(PredictorFileError):
+        Uncertainty.from_dict(bad, n_features=3)
+    bad = u.to_dict()
+    bad["scaled_residuals"][0] = float("nan")
+    with pytest.raises(PredictorFileError):
+        Uncertainty.from_dict(bad, n_features=3)
+    with pytest.raises(PredictorFileError):
+        Uncertainty.from_dict({"columns": "x"})
+
+
+def test_read_columns_of_an_xgboost_model():
+    xgboost = pytest.importorskip("xgboost")
+    rng = np.random.default_rng(5)
+    X = rng.uniform(size=(200, 4))
+    y = 3 * X[:, 1] + X[:, 3]
+    booster = xgboost.train({"max_depth": 2, "verbosity": 0, "seed": 0},
+                            xgboost.DMatrix(X, label=y), num_boost_round=20)
+    import json
+
+    used = read_columns(json.loads(bytes(booster.save_raw(raw_format="json"))))
+    assert 1 in used and 3 in used
+    assert set(used) <= {0, 1, 2, 3}
+    # changing a column the trees never read leaves every prediction unchanged
+    unused = [c for c in range(4) if c not in used]
+    X2 = X.copy()
+    X2[:, unused] = 123.0
+    assert np.array_equal(booster.inplace_predict(X), booster.inplace_predict(X2))
