@@ -225,6 +225,16 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
         self.uncertainty_ = self._fit_uncertainty(X, y) if cv_metrics is not None else None
         return self
 
+    def fit_with_intervals(self, X, y, folds: int = 5):
+        """Fit on a feature matrix X (n, k) and accuracies y (n,) with k-fold cross-validation,
+        keeping the out-of-fold quality (``cv_metrics_``) and the intervals (``uncertainty_``);
+        returns self."""
+        metrics = self.cross_validate(X, y, folds)
+        self.fit(X, y)
+        self.cv_metrics_ = metrics
+        self.uncertainty_ = self._fit_uncertainty(np.asarray(X, dtype=float), np.asarray(y, dtype=float))
+        return self
+
     def _fit_uncertainty(self, X, y):
         """Conformal intervals and support from the cross-validation's out-of-fold residuals."""
         from fastnax.predictors.uncertainty import Uncertainty, read_columns
