@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("search", "hw", "spaces", "sample", "fit", "train", "run", "rank")
+COMMANDS = ("search", "hw", "spaces", "sample", "fit", "train", "run", "rank", "explore")
 
 
 class _Parser(argparse.ArgumentParser):

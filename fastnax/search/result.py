@@ -174,6 +174,12 @@ class SearchResult:
                                  f"EDAP x{self.best['edap'] / b['edap']:.3g}")
         return "\n".join(lines)
 
+    def to_html(self, path, **options) -> Path:
+        """Self-contained interactive HTML explorer of this result (see :mod:`fastnax.explore`)."""
+        from fastnax.explore import write_html
+
+        return write_html(self, path, **options)
+
     def plot(self, path) -> Path:
         """PNG of the front (accuracy vs EDAP or the objective's cost), baselines marked."""
         import matplotlib

@@ -1,0 +1,277 @@
+"""An interactive, self-contained HTML explorer of one or more search results.
+
+``write_html(results, path)`` writes ONE file that opens offline in any browser: the page, its
+script (``fastnax/data/explorer.html``, hand-written canvas and SVG, no library) and the data are
+inlined, nothing is fetched. It shows every result's Pareto front and evaluated candidates on
+switchable axes (predicted accuracy, energy, latency, area, EDAP, noise sigma; log scales where a
+quantity spans decades), the baselines and the search's constraints; clicking a front design or a
+baseline opens its per-layer hardware table and a drawing of the network by stage.
+
+Why hand-written canvas (measured by ``benchmarks/explore_render.py``, headless Chromium,
+20,000 candidates): plotly inlines a 4.8 MB script (plotly 7.1) and bokeh a 1.3 MB one, plus a
+Python dependency each; Vega-Lite ships no Python-side bundle at all (altair loads it from a CDN
+unless a further package is installed). A canvas scatter of 20,000 points draws in milliseconds,
+the whole page is its data plus ~25 kB of script, and the explorer adds no dependency.
+
+The per-layer tables are computed here, at export time, with the hardware model's per-layer
+breakdown (:meth:`fastnax.hwmodel.HardwareModel.evaluate_archs`), for the front, the best design
+and the baselines of each result; other candidates carry their totals only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from fastnax.errors import BoundsError, FastnaxError, RecordsError
+
+#: Candidates embedded per result; past this many a seeded uniform subsample is kept (the front,
+#: the best design and the baselines are always whole).
+MAX_CANDIDATES = 20_000
+
+#: Candidate columns embedded (float32, base64); EDAP is recomputed in the page as the product.
+CANDIDATE_COLUMNS = ("accuracy", "accuracy_clean", "energy_pj", "latency_ns", "area_mm2", "noise_sigma")
+
+#: Columns of a per-layer table row (rows are lists in this order, to keep the page small).
+LAYER_COLUMNS = ("index", "kind", "kernel", "stride", "c_in", "c_out", "stage", "crossbar_size", "crossbars",
+                 "utilization", "adc_bits", "energy_pj", "latency_ns", "area_mm2", "noise_sigma")
+
+_DATA_MARK = "/*FASTNAX_DATA*/null"
+
+
+def _round(value) -> float:
+    """Six significant digits: what a table shows, at a third of the characters of a float."""
+    return float(f"{float(value):.6g}")
+
+
+def _check_result(result):
+    from fastnax.search.result import SearchResult
+
+    if not isinstance(result, SearchResult):
+        raise RecordsError(f"the explorer takes SearchResult objects, got {type(result).__name__}")
+    return result
+
+
+def layer_breakdown(archs, preset) -> dict:
+    """Per-layer hardware table and stage layout of each architecture, as JSON-ready dicts.
+
+    Parameters
+    ----------
+    archs : sequence of str
+        Canonical architecture strings (all of one space).
+    preset : str or HardwareModel
+        The hardware model the search priced them with.
+
+    Returns
+    -------
+    dict
+        ``{arch: {"layers": [[...], ...], "totals": {...}}}``. Each layer row is a list of the
+        :data:`LAYER_COLUMNS`: ``index`` (position in the architecture's DAG), ``kind`` (``conv``,
+        ``shortcut`` for a projection on a skip connection, ``linear``), ``kernel``, ``stride``,
+        ``c_in``, ``c_out``, ``stage`` (a label: the output resolution of a convolution,
+        ``classifier`` for linear layers), ``crossbar_size`` (N of the N×N crossbars),
+        ``crossbars``, ``utilization`` (0-1), ``adc_bits``, ``energy_pj``, ``latency_ns``,
+        ``area_mm2`` (per inference, this layer) and ``noise_sigma`` (relative weight-noise
+        sigma), floats to six significant digits. ``totals`` holds the architecture's
+        ``energy_pj``, ``latency_ns``, ``area_mm2``, ``edap``, ``macs``, ``tops``, ``tops_per_w``.
+    """
+    from fastnax.arch import Architecture
+    from fastnax.hwmodel import get_preset
+
+    archs = list(dict.fromkeys(archs))
+    if not archs:
+        return {}
+    model = get_preset(preset)
+    parsed = [Architecture.from_string(a) for a in archs]
+    cost = model.evaluate_archs(parsed)
+    out = {}
+    for i, (name, arch) in enumerate(zip(archs, parsed)):
+        layers = arch.layers
+        shortcuts = {j for layer in layers for j in layer.skip_inputs}
+        rows = []
+        j = 0
+        for index, layer in enumerate(layers):
+            if layer.op not in ("conv", "linear"):
+                continue
+            kind = "shortcut" if (layer.op == "conv" and index in shortcuts) else layer.op
+            row = {"index": index, "kind": kind, "kernel": int(layer.kernel), "stride": int(layer.stride),
+                   "c_in": int(layer.c_in), "c_out": int(layer.c_out),
+                   "stage": "classifier" if layer.op == "linear" else f"{layer.out_hw[0]}x{layer.out_hw[1]}",
+                   "crossbar_size": int(layer.crossbar_size), "crossbars": int(cost.crossbars[i, j]),
+                   "utilization": _round(cost.utilization[i, j]), "adc_bits": int(cost.adc_bits[i, j]),
+                   "energy_pj": _round(cost.layer_energy_pj[i, j]),
+                   "latency_ns": _round(cost.layer_latency_ns[i, j]),
+                   "area_mm2": _round(cost.layer_area_mm2[i, j]), "noise_sigma": _round(cost.noise_sigma[i, j])}
+            rows.append([row[k] for k in LAYER_COLUMNS])
+            j += 1
+        out[name] = {"layers": rows, "totals": {
+            "energy_pj": float(cost.energy_pj[i]), "latency_ns": float(cost.latency_ns[i]),
+            "area_mm2": float(cost.area_mm2[i]), "edap": float(cost.edap[i]),
+            "macs": int(cost.macs[i]), "tops": float(cost.tops[i]),
+            "tops_per_w": float(cost.tops_per_w[i])}}
+    return out
+
+
+def _constraint_kwargs(settings: dict) -> dict:
+    c = settings.get("constraints") or {}
+    return {"max_area": c.get("max_area_mm2"), "max_latency": c.get("max_latency_ns"),
+            "min_accuracy": c.get("min_accuracy")}
+
+
+def rerun_candidates(result) -> tuple[dict | None, str]:
+    """Evaluated candidates of a result read from JSON, by running its search again.
+
+    ``result.json`` keeps the front, not the candidates. The search is deterministic (same
+    settings and seed, same result), so the explorer runs it again and keeps the candidates only
+    when the front it finds is the saved one, design for design and number for number.
+
+    Returns
+    -------
+    evaluated : dict or None
+        What :attr:`SearchResult.evaluated` holds, or ``None`` when the search cannot be re-run.
+    note : str
+        One line saying what was done, or why no candidates are shown.
+    """
+    from fastnax import search
+
+    s, model = result.settings, result.accuracy_model
+    if model.get("kind") == "predictor":
+        if not model.get("file") or not Path(model["file"]).exists():
+            return None, (f"candidates not shown: the predictor file {model.get('file')!r} of this "
+                          f"search is not here to re-run it")
+        predictor = model["file"]
+    else:
+        from fastnax.predictors import TrainingFreeScore
+
+        predictor = TrainingFreeScore()
+    from fastnax.hwmodel import presets
+
+    if s.get("preset") not in presets():
+        return None, (f"candidates not shown: hardware model {s.get('preset')!r} is not a preset, so "
+                      f"the search cannot be re-run from its result file")
+    t0 = time.perf_counter()
+    try:
+        again = search.run(s["space"], objective=s["objective"], method=s["method"], predictor=predictor,
+                           preset=s["preset"], seed=result.seed, budget=s.get("budget"),
+                           accuracy=s.get("accuracy", "clean"), noise_penalty=s.get("noise_penalty", 3.0),
+                           beta=s.get("beta", 0.07), space_options=s.get("space_options") or None,
+                           **_constraint_kwargs(s))
+    except (FastnaxError, KeyError, TypeError) as exc:
+        return None, f"candidates not shown: the search could not be re-run ({exc})"
+    seconds = time.perf_counter() - t0
+    same = (len(again.front) == len(result.front) and all(
+        a["arch"] == b["arch"] and np.isclose(a["accuracy"], b["accuracy"], rtol=1e-9, atol=1e-9)
+        and np.isclose(a[s["cost"]], b[s["cost"]], rtol=1e-9) for a, b in zip(again.front, result.front)))
+    if not same or again.evaluated is None:
+        return None, ("candidates not shown: re-running the search gave another front (another "
+                      "fastnax version, predictor or non-ideality setting?)")
+    return again.evaluated, (f"candidates recovered by re-running the search ({seconds:.2f} s; same "
+                             f"front, design for design)")
+
+
+def _pack(values: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(values, dtype="<f4").tobytes()).decode("ascii")
+
+
+def result_data(result, label: str | None = None, max_candidates: int = MAX_CANDIDATES,
+                rerun: bool = True) -> dict:
+    """The JSON-ready data of one result in the explorer.
+
+    Parameters
+    ----------
+    result : SearchResult
+    label : str, optional
+        Legend label (default: objective, method, preset and accuracy setting).
+    max_candidates : int
+        Candidates embedded at most; past it a uniform subsample seeded by the result's seed.
+    rerun : bool
+        For a result without candidates in memory (read from JSON), re-run its search to recover
+        them (:func:`rerun_candidates`).
+    """
+    result = _check_result(result)
+    if isinstance(max_candidates, bool) or not isinstance(max_candidates, (int, np.integer)) or max_candidates < 0:
+        raise BoundsError(f"max_candidates must be a non-negative integer, got {max_candidates!r}")
+    s = result.settings
+    label = label or f"{s.get('space')} {s.get('objective')} {s.get('method')} {s.get('preset')} ({s.get('accuracy', 'clean')})"
+    evaluated, note = result.evaluated, "candidates of this search"
+    if evaluated is None:
+        evaluated, note = rerun_candidates(result) if rerun else (None, "candidates not shown (front only)")
+    candidates = None
+    if evaluated is not None and len(evaluated["accuracy"]):
+        n = len(evaluated["accuracy"])
+        keep = np.arange(n)
+        if n > max_candidates:
+            rng = np.random.default_rng(result.seed)
+            keep = np.sort(rng.choice(n, size=max_candidates, replace=False))
+            note += f"; {max_candidates:,} of {n:,} drawn uniformly (seed {result.seed})"
+        candidates = {"n_total": int(n), "n_shown": int(len(keep)),
+                      "columns": {k: _pack(np.asarray(evaluated[k], dtype=float)[keep]) for k in CANDIDATE_COLUMNS},
+                      "feasible": _pack(np.asarray(evaluated["feasible"], dtype=float)[keep])}
+    archs = [p["arch"] for p in result.front] + [p["arch"] for p in result.baselines]
+    if result.best:
+        archs.append(result.best["arch"])
+    try:
+        designs, designs_note = layer_breakdown(archs, s.get("preset")), ""
+    except FastnaxError as exc:
+        designs, designs_note = {}, f"no per-layer tables: {exc}"
+    return {"label": label, "settings": s, "accuracy_model": result.accuracy_model, "seed": result.seed,
+            "n_evaluations": result.n_evaluations, "front": result.front, "best": result.best,
+            "baselines": result.baselines, "candidates": candidates, "candidates_note": note,
+            "designs": designs, "designs_note": designs_note}
+
+
+def html(results, labels=None, max_candidates: int = MAX_CANDIDATES, rerun: bool = True,
+         title: str = "fastnax explorer", prepared: list | None = None) -> str:
+    """The explorer page of one or more results, as one self-contained HTML string.
+
+    Parameters
+    ----------
+    results : SearchResult or sequence of SearchResult
+        Overlaid in one plot, one colour each.
+    labels : sequence of str, optional
+        Legend labels, one per result.
+    max_candidates, rerun
+        See :func:`result_data`.
+    title : str
+        The page title.
+    prepared : list of dict, optional
+        :func:`result_data` of each result, when the caller has it already.
+    """
+    from fastnax import __version__
+
+    if not isinstance(results, (list, tuple)):
+        results = [results]
+    if not results:
+        raise RecordsError("the explorer needs at least one search result")
+    labels = list(labels) if labels is not None else [None] * len(results)
+    if len(labels) != len(results):
+        raise RecordsError(f"{len(labels)} labels for {len(results)} results")
+    data = {"title": title, "fastnax_version": __version__, "layer_columns": list(LAYER_COLUMNS),
+            "results": prepared if prepared is not None else
+            [result_data(r, lab, max_candidates, rerun) for r, lab in zip(results, labels)]}
+    text = json.dumps(data, allow_nan=False, separators=(",", ":"))
+    # inside <script>, "</script" or "<!--" would end or change the element: "<" occurs only in
+    # JSON strings, where the escape \u003c means the same character
+    text = text.replace("<", "\\u003c")
+    template = resources.files("fastnax").joinpath("data/explorer.html").read_text(encoding="utf-8")
+    if _DATA_MARK not in template:
+        raise RuntimeError("explorer template lacks its data mark")
+    return template.replace("<title>fastnax explorer</title>", f"<title>{_escape(title)}</title>").replace(
+        _DATA_MARK, text)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def write_html(results, path, labels=None, max_candidates: int = MAX_CANDIDATES, rerun: bool = True,
+               title: str = "fastnax explorer", prepared: list | None = None) -> Path:
+    """Write the explorer (:func:`html`) to ``path``, atomically; returns the path."""
+    from fastnax.io import atomic_write_text
+
+    return atomic_write_text(path, html(results, labels, max_candidates, rerun, title, prepared))
