@@ -5,6 +5,7 @@ Importing fastnax is cheap: torch and xgboost are imported only by the parts tha
 
 from fastnax.arch import Architecture, Layer, LayerTable
 from fastnax.errors import FastnaxError
+from fastnax import spaces  # noqa: E402  (registers the built-in spaces' codecs and parsers)
 
 __version__ = "0.1.0"
 

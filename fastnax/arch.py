@@ -9,8 +9,9 @@
   layer, for the vectorized hardware model and features. Row ``i`` is architecture ``i``; column
   ``j`` is weight-layer slot ``j``; unused slots have ``kind == KIND_PAD``.
 
-The spaces (``fastnax.spaces``) register themselves here so that an architecture can find the code
-that builds and prints it without ``arch`` importing the spaces (layering: arch knows no space).
+The spaces (``fastnax.spaces``) register their codecs and parsers here (:func:`register_codec`)
+so that an architecture can find the code that builds and prints it without ``arch`` importing
+the spaces (layering: arch knows no space; ``import fastnax`` registers the built-in ones).
 """
 
 from __future__ import annotations
@@ -117,22 +118,38 @@ class SpaceCodec(Protocol):
     def hardware_knobs(self, arch: Architecture) -> dict[str, int]: ...
 
 
-# name -> callable(options dict) -> SpaceCodec; filled in by fastnax.spaces
+# name -> callable(**options) -> SpaceCodec, and name -> parser of canonical strings. Filled by
+# ``fastnax.spaces.register_space`` (``import fastnax`` registers the built-in spaces); this module
+# never imports a space.
 _CODECS: dict[str, Callable[..., SpaceCodec]] = {}
-# name -> callable(string) -> Architecture
 _PARSERS: dict[str, Callable[[str], "Architecture"]] = {}
 
 
-def register_space(name: str, codec_factory: Callable[..., SpaceCodec],
-                   parser: Callable[[str], "Architecture"]) -> None:
-    """Register the builder/printer and the parser of a space's architectures."""
+def register_codec(name: str, codec_factory: Callable[..., SpaceCodec],
+                   parser: Callable[[str], "Architecture"] | None) -> None:
+    """Register the builder/printer (``codec_factory(**options)``) and the string parser of the
+    architectures whose ``space`` is ``name``. ``parser=None``: the space prints strings that no
+    parser reads back (it should not: spaces pass one)."""
+    if not isinstance(name, str) or not name or ":" in name:
+        raise ArchitectureError(f"space name must be a non-empty string without ':', got {name!r}")
     _CODECS[name] = codec_factory
-    _PARSERS[name] = parser
+    if parser is not None:
+        _PARSERS[name] = parser
 
 
-def _ensure_spaces_registered() -> None:
-    if not _CODECS:
-        import fastnax.spaces  # noqa: F401  (registers the built-in spaces)
+def codec_for(name: str, **options) -> SpaceCodec:
+    """The registered codec of space ``name`` built with ``options`` (for a built-in space: the
+    :class:`~fastnax.spaces.SearchSpace` itself)."""
+    try:
+        factory = _CODECS[name]
+    except KeyError:
+        raise unknown("space", name, _CODECS) from None
+    return factory(**options)
+
+
+def registered_codecs() -> list[str]:
+    """Names of the spaces whose architectures can be built and printed."""
+    return sorted(_CODECS)
 
 
 @dataclass(frozen=True)
@@ -162,13 +179,11 @@ class Architecture:
     def option_dict(self) -> dict[str, Any]:
         return dict(self.options)
 
-    def _codec(self) -> SpaceCodec:
-        _ensure_spaces_registered()
-        try:
-            factory = _CODECS[self.space]
-        except KeyError:
-            raise unknown("space", self.space, _CODECS) from None
-        return factory(**self.option_dict)
+    def codec(self) -> SpaceCodec:
+        """The registered codec of the architecture's space and options (builds and prints it)."""
+        return codec_for(self.space, **self.option_dict)
+
+    _codec = codec
 
     @cached_property
     def layers(self) -> tuple[Layer, ...]:
@@ -196,7 +211,6 @@ class Architecture:
     @classmethod
     def from_string(cls, text: str) -> Architecture:
         """Parse a canonical architecture string (``str(arch)``) of any registered space."""
-        _ensure_spaces_registered()
         if not isinstance(text, str) or ":" not in text:
             raise ArchitectureError(
                 f"malformed architecture string {str(text)[:80]!r}: expected 'SPACE:...' with SPACE "
@@ -337,9 +351,7 @@ class LayerTable:
 
 def hardware_knobs(arch: Architecture) -> dict[str, int]:
     """The global hardware knobs an architecture carries (space-specific position in genotype)."""
-    _ensure_spaces_registered()
-    codec = arch._codec()
-    return codec.hardware_knobs(arch)
+    return arch.codec().hardware_knobs(arch)
 
 
 def count_skips(layers: tuple[Layer, ...]) -> int:

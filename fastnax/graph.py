@@ -3,8 +3,10 @@
 An architecture's layers form a DAG (``arch.layers``: node 0 the input, the last node the logits).
 :func:`to_networkx` turns it into a :class:`networkx.DiGraph` and :func:`metrics` computes every
 metric on that graph; this is the *definition*. :func:`features_from_vectors` computes the same
-numbers for a whole batch of a space's vectors with numpy (no Python loop over candidates), and
-the tests hold the two equal on every architecture they build.
+numbers for a whole batch of a space's vectors through the space's own ``features_from_index``
+(each built-in space has a numpy path in its package, built on the shared helpers here:
+:class:`PathStats`, :func:`log10_or_zero`, ...), and the tests hold the two equal on every
+architecture they build. This module knows no space.
 
 Metrics (the columns of :func:`feature_names`)
 -----------------------------------------------
@@ -65,7 +67,7 @@ from typing import Sequence
 
 import numpy as np
 
-from fastnax.arch import Architecture
+from fastnax.arch import Architecture, codec_for, hardware_knobs
 from fastnax.errors import ArchitectureError
 
 _GRAPH_FEATURES = (
@@ -99,6 +101,9 @@ _PATH_WEIGHTS = {
     "pool": ("max_path_pools", "min_path_pools", "mean_path_pools"),
     "node": ("max_path_nodes", "min_path_nodes", "mean_path_nodes"),
 }
+
+
+PATH_WEIGHTS = _PATH_WEIGHTS
 
 
 def _node_weights(op: str, kernel: int) -> dict[str, int]:
@@ -251,8 +256,6 @@ def metrics(arch: Architecture) -> dict[str, float]:
         values[max_name] = wmax[w][out] if alive else 0
         values[min_name] = wmin[w][out] if alive else 0
         values[mean_name] = wsum[w][out] / paths[out] if alive else 0.0
-    from fastnax.arch import hardware_knobs
-
     values.update(hardware_knobs(arch))
     return {name: float(values[name]) for name in _FEATURES}
 
@@ -263,8 +266,9 @@ def metrics(arch: Architecture) -> dict[str, float]:
 def features(archs: Sequence[Architecture] | Architecture) -> np.ndarray:
     """Feature matrix (n_archs, n_features) of a list of architectures (columns: feature_names()).
 
-    Architectures are grouped by space and options and each group goes through the vectorized
-    path; rows come back in the order given. Strings are parsed as canonical architecture strings.
+    Architectures are grouped by space and options and each group goes through its space's
+    ``features_from_index`` (vectorized for the built-in spaces); rows come back in the order
+    given. Strings are parsed as canonical architecture strings.
     """
     if isinstance(archs, (Architecture, str)):
         archs = [archs]
@@ -276,8 +280,11 @@ def features(archs: Sequence[Architecture] | Architecture) -> np.ndarray:
             raise ArchitectureError(f"expected an Architecture, got {type(arch).__name__}")
         groups[(arch.space, arch.options)].append(i)
     for (space_name, options), rows in groups.items():
-        index = np.asarray([archs[i].genotype for i in rows], dtype=np.int64)
-        out[rows] = _features_from_index(space_name, dict(options), index)
+        space = codec_for(space_name, **dict(options))
+        if hasattr(space, "features_from_index") and hasattr(space, "encode"):
+            out[rows] = space.features_from_index(space.encode([archs[i] for i in rows]).astype(np.int64))
+        else:  # a codec that is not a search space: the reference
+            out[rows] = [[metrics(archs[i])[k] for k in _FEATURES] for i in rows]
     return out
 
 
@@ -287,19 +294,11 @@ def features_from_vectors(space, X) -> np.ndarray:
     Parameters
     ----------
     space : fastnax.spaces.SearchSpace or str
-        ``imc``, ``nax`` (decoded to ``imc``) or ``nb201``.
+        A space object, or the name of a registered space (built with its default options).
     X : array (n, d)
         In-bounds vectors (rounded and canonicalized as by ``space.decode``).
     """
-    from fastnax import spaces
-
-    space = spaces.get(space)
-    if hasattr(space, "to_base"):  # a restriction: features of the base space's vectors
-        return features_from_index(space.base, space.to_base(X))
-    if space.name == "nax":
-        index = space.to_imc(X).astype(np.int64)
-        return _features_from_index("imc", space.imc.options, index)
-    return features_from_index(space, space.to_index(X))
+    return _space(space).features(np.asarray(X, dtype=float))
 
 
 def features_from_index(space, index: np.ndarray) -> np.ndarray:
@@ -307,56 +306,45 @@ def features_from_index(space, index: np.ndarray) -> np.ndarray:
 
     The search already holds its candidates in this form; this skips the rounding, bounds check
     and canonicalization of :func:`features_from_vectors` (the rows are trusted, not re-checked).
-
-    Parameters
-    ----------
-    space : fastnax.spaces.SearchSpace or str
-    index : int array (n, d)
-        Canonical index matrix of the space.
     """
-    from fastnax import spaces
-
-    space = spaces.get(space)
-    if isinstance(space, (spaces.ImcSpace, spaces.Nb201Space)):
-        return _features_from_index(space.name, space.options, np.asarray(index, dtype=np.int64))
-    return features_from_vectors(space, np.asarray(index, dtype=float))
+    return _space(space).features_from_index(np.asarray(index, dtype=np.int64))
 
 
-def _features_from_index(space_name: str, options: dict, index: np.ndarray) -> np.ndarray:
-    out = np.empty((index.shape[0], len(_FEATURES)))
-    graph_cols = len(_GRAPH_FEATURES)
-    if space_name == "imc":
-        from fastnax.arch import ADC_RULES  # noqa: F401  (the adc_rule column indexes it)
-        from fastnax.spaces.imc import CELL_BITS, IN_BITS, W_BITS, _codec
-
-        codec = _codec(**options)
-        out[:, :graph_cols] = _imc_features(index, codec)
-        k = codec.layout.knobs
-        out[:, graph_cols] = np.asarray(W_BITS)[index[:, k]]
-        out[:, graph_cols + 1] = np.asarray(IN_BITS)[index[:, k + 1]]
-        out[:, graph_cols + 2] = np.asarray(CELL_BITS)[index[:, k + 2]]
-        out[:, graph_cols + 3] = index[:, k + 3]
-        return out
-    if space_name == "nb201":
-        from fastnax.arch import ADC_RULES
-        from fastnax.spaces.nb201 import cell_id
-
-        table = _nb201_cell_table(int(options.get("input_size", 32)), int(options.get("in_channels", 3)),
-                                  int(options.get("num_classes", 10)))
-        out[:, :graph_cols] = table[cell_id(index[:, :6])]
-        out[:, graph_cols:] = [int(options.get("w_bits", 8)), int(options.get("in_bits", 8)),
-                               int(options.get("cell_bits", 2)),
-                               ADC_RULES.index(options.get("adc_rule", "preset"))]
-        return out
-    raise ArchitectureError(f"no graph features for space {space_name!r}; expected imc, nax or nb201")
+def _space(space):
+    """A space object from a space or the name of a registered one (no import of the spaces:
+    the registry in ``fastnax.arch`` holds what they registered)."""
+    if isinstance(space, str):
+        space = codec_for(space)
+    if not hasattr(space, "features_from_index"):
+        raise ArchitectureError(f"expected a search space or a space name, got {type(space).__name__}")
+    return space
 
 
-def _log10_or_zero(x: np.ndarray) -> np.ndarray:
+def graph_feature_names() -> list[str]:
+    """The graph-metric columns (all but the hardware knobs), in order."""
+    return list(_GRAPH_FEATURES)
+
+
+def knob_feature_names() -> list[str]:
+    """The hardware-knob columns (last four), in order."""
+    return list(_KNOB_FEATURES)
+
+
+def stack_features(f: dict, n: int) -> np.ndarray:
+    """The graph-metric columns (n, len(graph_feature_names())) of a dict of per-name arrays
+    (scalars are broadcast)."""
+    out = np.empty((n, len(_GRAPH_FEATURES)))
+    for j, name in enumerate(_GRAPH_FEATURES):
+        out[:, j] = f[name]
+    return out
+
+
+def log10_or_zero(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=float)
     return np.where(x > 0, np.log10(np.maximum(x, 1e-300)), 0.0)
 
 
-def _resolution_levels(size: int) -> tuple[np.ndarray, int]:
+def resolution_levels(size: int) -> tuple[np.ndarray, int]:
     """Map a spatial side (<= size) to a stage number: the distinct sides of repeated halving."""
     seq = [size]
     while seq[-1] > 1:
@@ -367,7 +355,7 @@ def _resolution_levels(size: int) -> tuple[np.ndarray, int]:
     return level_of, len(seq)
 
 
-class _PathStats:
+class PathStats:
     """Vectorized path statistics of a batch of DAGs built by series composition.
 
     Holds, per architecture, the number of input-output paths so far and, per node weighting of
@@ -432,338 +420,11 @@ def _chain_weights(chain: list) -> dict:
     return out
 
 
-@lru_cache(maxsize=16)
-def _imc_columns(stages: int) -> tuple[np.ndarray, np.ndarray]:
-    """Positions in an ``imc`` vector: stage fields (S, 3) and conv kernels (S, MAX_BLOCKS, 2)."""
-    from fastnax.spaces.imc import CONVS_PER_BLOCK, MAX_BLOCKS, Layout
-
-    L = Layout(stages)
-    stage = np.asarray([[L.stage(s) + i for i in range(3)] for s in range(stages)])
-    kernel = np.asarray([[[L.conv(s, CONVS_PER_BLOCK * b + j)[0] for j in range(CONVS_PER_BLOCK)]
-                          for b in range(MAX_BLOCKS)] for s in range(stages)])
-    return stage, kernel
-
 
 @lru_cache(maxsize=16)
-def _halving_sides(size: int, events: int) -> np.ndarray:
+def halving_sides(size: int, events: int) -> np.ndarray:
     """Spatial side after m = 0..events ceil-halvings of ``size`` (int64 array (events + 1,))."""
     sides = [size]
     for _ in range(events):
         sides.append(-(-sides[-1] // 2))
     return np.asarray(sides, dtype=np.int64)
-
-
-def _imc_features(index: np.ndarray, codec) -> np.ndarray:
-    """Vectorized metrics of ``imc`` index matrices (n, d), all stages and blocks at once.
-
-    An ``imc`` network is a chain of segments (stem, blocks, a pool closing each ``vgg`` stage,
-    head), so its path statistics compose in series: path counts multiply and the max, min and
-    mean path weights add up segment by segment. A plain block (conv, conv) is one path; a ``res``
-    block is two (the main path, and the identity or 1x1 projection) joined by an add node. Every
-    metric is therefore a sum over (stage, block) slots of closed-form per-block values: a few
-    numpy calls on (n, stages, blocks) arrays whatever the batch size. Resolutions are tracked as
-    the number of halvings (stride-2 first blocks of ``res``/``mvgg`` stages after the first, and
-    ``vgg`` max-pools), which also gives the receptive field's jump (2 ** halvings).
-    """
-    from fastnax.spaces.imc import (BLOCK_TYPES, FC_HIDDEN, HEAD_POOLS, KERNELS, MAX_BLOCKS,
-                                    STEM_WIDTHS, WIDTHS)
-
-    L = codec.layout
-    S = L.stages
-    n = index.shape[0]
-    index = np.asarray(index, dtype=np.int64)
-    stage_cols, kernel_cols = _imc_columns(S)
-    level_of, n_levels = _resolution_levels(codec.input_size)
-    sides = _halving_sides(codec.input_size, 2 * S)
-    f = {}
-
-    # --- stem ---------------------------------------------------------------------------------
-    stem_w = np.asarray(STEM_WIDTHS)[index[:, L.stem]]
-    has_stem = stem_w > 0
-    stem_k = np.where(has_stem, np.asarray(KERNELS)[index[:, L.stem + 1]], 0)
-    stem_large = (stem_k >= 3).astype(float)
-
-    # --- stages (n, S) and blocks (n, S, B) --------------------------------------------------
-    fields = index[:, stage_cols]  # (n, S, 3): block type, blocks, width
-    btype, blocks = fields[..., 0], fields[..., 1]
-    width = np.asarray(WIDTHS)[fields[..., 2]]
-    nonempty = blocks > 0
-    is_res = (btype == BLOCK_TYPES.index("res")) & nonempty
-    pooled = (btype == BLOCK_TYPES.index("vgg")) & nonempty
-    strided = nonempty & ~pooled & (np.arange(S) > 0)  # first block has stride 2
-    active = blocks[:, :, None] > np.arange(MAX_BLOCKS)  # (n, S, B)
-    k = np.where(active[..., None], np.asarray(KERNELS)[index[:, kernel_cols]], 0)  # (n, S, B, 2)
-
-    # input channels of each stage: the last non-empty stage's width, else the stem's, else the image's
-    c_stage = np.empty((n, S), dtype=np.int64)
-    c = np.where(has_stem, stem_w, codec.in_channels)
-    for s in range(S):
-        c_stage[:, s] = c
-        c = np.where(nonempty[:, s], width[:, s], c)
-    c_last = c
-    proj = is_res & (strided | (c_stage != width))  # (n, S): projection in block 0
-
-    events = strided.astype(np.int64) + pooled
-    m_in = np.cumsum(events, axis=1) - events  # halvings before the stage
-    m_blk = m_in + strided  # halvings at every block output of the stage
-    m_end = m_in[:, -1] + events[:, -1]
-    h_blk = sides[m_blk]
-    lvl_blk = np.minimum(m_blk, n_levels - 1)
-    lvl_pool = np.minimum(m_blk + 1, n_levels - 1)
-
-    # --- weights, MACs, op counts -------------------------------------------------------------
-    wf = width.astype(float)
-    k2 = (k * k).astype(float)  # kernel areas (0 where inactive)
-    c_in_block = np.where(np.arange(MAX_BLOCKS) == 0, c_stage[:, :, None], width[:, :, None]).astype(float)
-    block_params = (k2[..., 0] * c_in_block + k2[..., 1] * wf[:, :, None]).sum(axis=2) * wf  # (n, S)
-    proj_params = np.where(proj, c_stage * wf, 0.0)
-    stage_params = block_params + proj_params
-    stem_params = np.where(has_stem, stem_k * stem_k * codec.in_channels * stem_w, 0).astype(float)
-    h_in = float(codec.input_size)
-    params = stem_params + stage_params.sum(axis=1)
-    f["log10_conv_params_effective"] = _log10_or_zero(params)  # every imc conv is on the path
-    macs = stem_params * h_in * h_in + (stage_params * (h_blk * h_blk)).sum(axis=1)
-
-    n_blocks = blocks.sum(axis=1)
-    n_res = np.where(is_res, blocks, 0).sum(axis=1)
-    n_plain = n_blocks - n_res
-    n_proj = proj.sum(axis=1)
-    n_pool = pooled.sum(axis=1)
-    f["n_conv"] = has_stem + 2 * n_blocks + n_proj
-    kernel_counts = np.stack([(k == kk).sum(axis=(1, 2, 3)) for kk in KERNELS], axis=1)
-    kernel_counts += np.asarray(KERNELS) == stem_k[:, None]
-    kernel_counts[:, KERNELS.index(1)] += n_proj
-    for j, kk in enumerate(KERNELS):
-        f[f"n_conv{kk}"] = kernel_counts[:, j]
-    f["n_pool"] = n_pool
-    f["n_skip"] = n_res
-
-    # widths of the convolutions: the stem's, and each stage's (2 per block, + its projection)
-    per_stage = 2 * blocks + proj
-    width_sum = stem_w + (width * per_stage).sum(axis=1)
-    big = np.iinfo(np.int64).max
-    width_min = np.minimum(np.where(has_stem, stem_w, big), np.where(nonempty, width, big).min(axis=1))
-    width_max = np.maximum(stem_w, np.where(nonempty, width, 0).max(axis=1))
-
-    # --- NN-Degree: channel vertices and edges per resolution level -------------------------
-    # convs (stem; per block conv1, conv2; projection), add nodes of res blocks, vgg max-pools
-    stage_V = wf * (2 * blocks + proj + np.where(is_res, blocks, 0))
-    stage_E = (np.where(active, c_in_block, 0.0).sum(axis=2) + wf * blocks) * wf \
-        + proj_params + np.where(is_res, blocks, 0) * wf
-    rows = np.arange(n)[:, None] * n_levels
-    slots = np.concatenate([rows + lvl_blk, rows + lvl_pool, rows], axis=1).ravel()
-    V = np.bincount(slots, np.concatenate([stage_V, np.where(pooled, wf, 0.0), stem_w[:, None]], axis=1).ravel(),
-                    minlength=n * n_levels).reshape(n, n_levels)
-    E = np.bincount(slots, np.concatenate([stage_E, np.zeros((n, S)), (stem_w * codec.in_channels)[:, None]],
-                                          axis=1).ravel(), minlength=n * n_levels).reshape(n, n_levels)
-
-    # --- receptive field: rf grows by (kernel - 1) * jump, jump = 2 ** halvings -------------
-    jump_blk = np.exp2(m_blk)
-    jump_first = np.where(np.arange(MAX_BLOCKS) == 0, np.exp2(m_in)[:, :, None], jump_blk[:, :, None])
-    grow = np.maximum(k - 1, 0).astype(float)
-    rf = (1.0 + np.maximum(stem_k - 1, 0) + (grow[..., 0] * jump_first).sum(axis=(1, 2))
-          + (grow[..., 1].sum(axis=2) * jump_blk).sum(axis=1) + np.where(pooled, jump_blk, 0.0).sum(axis=1))
-
-    # --- path statistics (series composition: max, min and mean path weights add up) --------
-    large = (k >= 3).sum(axis=3)  # (n, S, B): large kernels on a block's main path
-    large_res = np.where(is_res, large.sum(axis=2), 0).sum(axis=1)
-    large_plain = large.sum(axis=(1, 2)) - large_res
-    n_res_plain = n_res - n_proj  # res blocks with an identity shortcut
-    hidden = np.asarray(FC_HIDDEN)[index[:, L.head + 1]]
-    head_nodes = 2.0 + (hidden > 0)  # gap or flatten, optional hidden linear, classifier
-    stem = has_stem.astype(float)
-    f["depth"] = stem + 2 * n_blocks
-    f["min_depth"] = stem + 2 * n_plain + n_proj
-    f["mean_path_depth"] = stem + 2 * n_plain + 1.5 * n_proj + n_res_plain
-    f["depth_large"] = stem_large + large_plain + large_res
-    f["min_depth_large"] = stem_large + large_plain
-    f["mean_path_depth_large"] = stem_large + large_plain + 0.5 * large_res
-    for name in ("max_path_pools", "min_path_pools", "mean_path_pools"):
-        f[name] = n_pool
-    base_nodes = stem + 2 * n_plain + n_pool + head_nodes
-    f["max_path_nodes"] = base_nodes + 3 * n_res
-    f["min_path_nodes"] = base_nodes + 2 * n_proj + n_res_plain
-    f["mean_path_nodes"] = base_nodes + 2.5 * n_proj + 2 * n_res_plain
-    paths = np.exp2(n_res)  # each res block doubles the paths
-    # paths without any convolution: only through identity shortcuts, with no stem and no plain block
-    paths_noconv = ((~has_stem) & (n_plain == 0) & (n_proj == 0)).astype(float)
-
-    # --- head -------------------------------------------------------------------------------
-    h_end = sides[m_end]
-    gap = index[:, L.head] == HEAD_POOLS.index("gap")
-    features_in = np.where(gap, c_last, c_last * h_end * h_end)
-    head = features_in * hidden + np.where(hidden > 0, hidden, features_in) * codec.num_classes
-    params = params + head
-    macs = macs + head
-    f["n_linear"] = 1.0 + (hidden > 0)
-    f["final_resolution"] = h_end
-
-    f["log10_params"] = _log10_or_zero(params)
-    f["log10_macs"] = _log10_or_zero(macs)
-    # every imc network is a chain of blocks: connected, every layer on an input-output path
-    f["dead"] = 0.0
-    f["log10_params_effective"] = f["log10_params"]
-    f["n_conv_effective"] = f["n_conv"]
-    f["n_conv1_effective"] = f["n_conv1"]
-    f["n_conv_large_effective"] = f["n_conv"] - f["n_conv1"]
-    f["n_pool_effective"] = f["n_pool"]
-    f["n_skip_effective"] = f["n_skip"]
-    f["n_weight_layers"] = f["n_conv"] + f["n_linear"]
-    f["skip_density"] = np.where(f["n_conv"] > 0, f["n_skip"] / np.maximum(f["n_conv"], 1), 0.0)
-    f["log10_paths"] = np.log10(1.0 + paths)
-    f["log10_conv_paths"] = np.log10(1.0 + paths - paths_noconv)
-    f["receptive_field"] = rf
-    f["width_mean"] = np.where(f["n_conv"] > 0, width_sum / np.maximum(f["n_conv"], 1), 0.0)
-    f["width_min"] = np.where(width_min < big, width_min, 0)
-    f["width_max"] = width_max
-    f["nn_degree"] = (2.0 * E / np.where(V > 0, V, 1.0)).sum(axis=1)
-    out = np.empty((n, len(_GRAPH_FEATURES)))
-    for j, name in enumerate(_GRAPH_FEATURES):
-        out[:, j] = f[name]
-    return out
-
-
-@lru_cache(maxsize=8)
-def _nb201_cell_table(input_size: int, in_channels: int, num_classes: int) -> np.ndarray:
-    """Features (15,625, k) of every NAS-Bench-201 cell in its network, in fastnax cell-id order.
-
-    On a cell edge, ``skip_connect`` is a direct edge into the target node, ``nor_conv_1x1`` and
-    ``nor_conv_3x3`` a convolution node, ``avg_pool_3x3`` a pooling node, ``none`` no edge; each
-    cell node is an ``add``. A cell's path statistics are computed once per cell (numpy over all
-    15,625 cells, one step per edge) and composed in series with the fixed skeleton.
-    """
-    from fastnax.spaces.nb201 import CELLS_PER_STAGE, EDGES, N_CELLS, STAGE_WIDTHS, cell_ops
-
-    ops = cell_ops(np.arange(N_CELLS))  # (N, 6)
-    n = N_CELLS
-    present = ops != 0
-    is_conv = (ops == 2) | (ops == 3)
-    is_pool = ops == 4
-    conv_k2 = np.where(ops == 3, 9, np.where(ops == 2, 1, 0))  # kernel area of conv edges
-    edge_rf = np.where((ops == 3) | (ops == 4), 2, 0)
-    # weight of the op node on each edge (skip: none) plus the target add node
-    edge_w = {"conv": is_conv * 1.0, "large": (ops == 3) * 1.0, "pool": is_pool * 1.0,
-              "node": 1.0 + (is_conv | is_pool)}
-
-    # forward DP inside the cell, from cell node 0
-    P = [np.ones(n)] + [np.zeros(n) for _ in range(3)]
-    reach = [np.ones(n, bool)] + [np.zeros(n, bool) for _ in range(3)]
-    S = {w: [np.zeros(n) for _ in range(4)] for w in _PATH_WEIGHTS}
-    hi = {w: [np.zeros(n)] + [np.full(n, -np.inf) for _ in range(3)] for w in _PATH_WEIGHTS}
-    lo = {w: [np.zeros(n)] + [np.full(n, np.inf) for _ in range(3)] for w in _PATH_WEIGHTS}
-    rfc = [np.zeros(n)] + [np.full(n, -np.inf) for _ in range(3)]
-    for e, (to, src) in enumerate(EDGES):
-        live = present[:, e] & reach[src]
-        for w in _PATH_WEIGHTS:
-            S[w][to] = S[w][to] + np.where(present[:, e], S[w][src] + edge_w[w][:, e] * P[src], 0)
-            hi[w][to] = np.where(live, np.maximum(hi[w][to], hi[w][src] + edge_w[w][:, e]), hi[w][to])
-            lo[w][to] = np.where(live, np.minimum(lo[w][to], lo[w][src] + edge_w[w][:, e]), lo[w][to])
-        P[to] = P[to] + np.where(present[:, e], P[src], 0)
-        reach[to] = reach[to] | live
-        rfc[to] = np.where(live, np.maximum(rfc[to], rfc[src] + edge_rf[:, e]), rfc[to])
-    alive = reach[3]
-    # backward reachability to cell node 3, for the ops that lie on a path
-    back = {3: np.ones(n, bool), 2: present[:, 5]}
-    back[1] = present[:, 4] | (present[:, 2] & back[2])
-    back[0] = np.ones(n, bool)
-    on_path = np.zeros((n, 6), bool)
-    for e, (to, src) in enumerate(EDGES):
-        on_path[:, e] = present[:, e] & reach[src] & back[to]
-    effective = is_conv & on_path
-
-    n_conv_cell = is_conv.sum(axis=1)
-    n_c1, n_c3 = (ops == 2).sum(axis=1), (ops == 3).sum(axis=1)
-    n_pool_cell, n_skip_cell = is_pool.sum(axis=1), (ops == 1).sum(axis=1)
-    k2_sum, k2_eff = conv_k2.sum(axis=1), np.where(effective, conv_k2, 0).sum(axis=1)
-    stages = len(STAGE_WIDTHS)
-    cells = stages * CELLS_PER_STAGE
-
-    # compose: stem, stages of cells, reductions between stages, classifier
-    stats = _PathStats(n)
-    ones = np.ones(n, dtype=bool)
-    h = input_size
-    params = 9 * in_channels * STAGE_WIDTHS[0]
-    macs = params * h * h
-    stats.node(ones, "conv", 3)
-    rf, jump = np.full(n, 3.0), 1.0
-    params_eff = np.full(n, float(params))
-    vertices, edges = defaultdict(float), defaultdict(float)
-    vertices[h] += STAGE_WIDTHS[0]
-    edges[h] += in_channels * STAGE_WIDTHS[0]
-    c = STAGE_WIDTHS[0]
-    widths = [(STAGE_WIDTHS[0], 1.0)]  # (channels, count) of convs other than the cells'
-    cell_stats = (P[3], {w: S[w][3] for w in _PATH_WEIGHTS}, {w: hi[w][3] for w in _PATH_WEIGHTS},
-                  {w: lo[w][3] for w in _PATH_WEIGHTS})
-    for s, width in enumerate(STAGE_WIDTHS):
-        if s:
-            h1 = -(-h // 2)
-            red = 9 * c * width + 9 * width * width + c * width
-            params += red
-            params_eff += red
-            macs += red * h1 * h1
-            vertices[h1] += width + width + c + width + width  # conv_a, conv_b, avgpool, proj, add
-            edges[h1] += c * width + width * width + c * width + width  # weights + the skip edge
-            widths += [(width, 3.0)]
-            stats.branches(ones, [("conv", 3), ("conv", 3)], [("avgpool", 2), ("conv", 1)])
-            stats.node(ones, "add")
-            rf = rf + 6 * jump  # conv_a 3x3 at jump j (+2j), conv_b 3x3 at 2j (+4j)
-            jump *= 2
-            c, h = width, h1
-        cell_params = k2_sum * c * c
-        params = params + CELLS_PER_STAGE * cell_params
-        params_eff = params_eff + CELLS_PER_STAGE * k2_eff * c * c
-        macs = macs + CELLS_PER_STAGE * cell_params * h * h
-        vertices[h] = vertices[h] + CELLS_PER_STAGE * c * (3 + n_conv_cell + n_pool_cell)
-        edges[h] = edges[h] + CELLS_PER_STAGE * (c * c * n_conv_cell + c * n_skip_cell)
-        for _ in range(CELLS_PER_STAGE):
-            stats.append(alive, *cell_stats)
-        rf = rf + CELLS_PER_STAGE * rfc[3] * jump
-    stats.paths = np.where(alive, stats.paths, 0.0)
-    conv_params_eff = params_eff.copy()
-    stats.node(ones, "gap")
-    stats.node(ones, "linear")
-    linear = c * num_classes
-    params = params + linear
-    macs = macs + linear
-    params_eff = params_eff + linear
-
-    f = {}
-    dead = ~alive
-    f["log10_params"] = _log10_or_zero(params)
-    f["log10_macs"] = _log10_or_zero(macs)
-    f["log10_params_effective"] = np.where(dead, 0.0, _log10_or_zero(params_eff))
-    f["log10_conv_params_effective"] = np.where(dead, 0.0, _log10_or_zero(conv_params_eff))
-    reduction_convs = 3 * (stages - 1)
-    f["n_conv"] = 1 + reduction_convs + cells * n_conv_cell
-    f["n_conv_effective"] = np.where(dead, 0, 1 + reduction_convs + cells * effective.sum(axis=1))
-    f["n_conv1_effective"] = np.where(dead, 0, (stages - 1) + cells * (effective & (ops == 2)).sum(axis=1))
-    f["n_conv_large_effective"] = np.where(dead, 0, 1 + 2 * (stages - 1)
-                                           + cells * (effective & (ops == 3)).sum(axis=1))
-    f["n_conv1"] = (stages - 1) + cells * n_c1
-    f["n_conv3"] = 1 + 2 * (stages - 1) + cells * n_c3
-    f["n_conv5"] = np.zeros(n)
-    f["n_conv7"] = np.zeros(n)
-    f["n_linear"] = np.ones(n)
-    f["n_weight_layers"] = f["n_conv"] + 1
-    f["n_pool"] = (stages - 1) + cells * n_pool_cell
-    f["n_pool_effective"] = np.where(dead, 0, (stages - 1) + cells * (on_path & is_pool).sum(axis=1))
-    f["n_skip"] = (stages - 1) + cells * n_skip_cell
-    f["n_skip_effective"] = np.where(dead, 0, (stages - 1) + cells * (on_path & (ops == 1)).sum(axis=1))
-    f["skip_density"] = f["n_skip"] / f["n_conv"]
-    stats.write(f, dead)
-    f["log10_paths"] = np.log10(1.0 + stats.paths)
-    f["log10_conv_paths"] = f["log10_paths"]  # the stem conv lies on every path
-    f["dead"] = dead.astype(float)
-    f["receptive_field"] = np.where(dead, 0.0, rf)
-    f["final_resolution"] = np.full(n, float(h))
-    total_convs = sum(cnt for _, cnt in widths) + cells * n_conv_cell
-    width_sum = sum(w * cnt for w, cnt in widths) + CELLS_PER_STAGE * n_conv_cell * sum(STAGE_WIDTHS)
-    f["width_mean"] = width_sum / total_convs
-    skeleton_min, skeleton_max = min(w for w, _ in widths), max(w for w, _ in widths)
-    f["width_min"] = np.where(n_conv_cell > 0, min(skeleton_min, min(STAGE_WIDTHS)), skeleton_min) * 1.0
-    f["width_max"] = np.where(n_conv_cell > 0, max(skeleton_max, max(STAGE_WIDTHS)), skeleton_max) * 1.0
-    f["nn_degree"] = sum(2.0 * edges[k] / vertices[k] for k in vertices)
-    table = np.stack([np.broadcast_to(np.asarray(f[name], dtype=float), (n,)) for name in _GRAPH_FEATURES],
-                     axis=1)
-    table.setflags(write=False)
-    return table

@@ -5,36 +5,20 @@
 >>> arch = space.baseline("resnet20")
 >>> X = space.encode([arch]); space.decode(X)[0] == arch
 True
+
+A new space is one class (or one package, for its fast paths): subclass :class:`SearchSpace`,
+decorate it with ``@register_space("name")`` and run :func:`check_search_space` on it.
 """
 
 from __future__ import annotations
 
-from fastnax.errors import BoundsError, unknown
 from fastnax.spaces.base import SearchSpace
+from fastnax.spaces.check import check_search_space
+from fastnax.spaces.family import Family
 from fastnax.spaces.imc import ImcSpace, NaxSpace
 from fastnax.spaces.nb201 import Nb201Space
+from fastnax.spaces.registry import get, names, register_space
+from fastnax.spaces.restriction import Restriction
 
-_SPACES = {"imc": ImcSpace, "nax": NaxSpace, "nb201": Nb201Space}
-
-
-def names() -> list[str]:
-    """Names of the built-in search spaces."""
-    return sorted(_SPACES)
-
-
-def get(name: str | SearchSpace = "imc", **options) -> SearchSpace:
-    """The search space called ``name``, built with ``options`` (input_size, num_classes, ...)."""
-    if isinstance(name, SearchSpace):
-        return name
-    if name not in _SPACES:
-        raise unknown("space", name, _SPACES)
-    try:
-        return _SPACES[name](**options)
-    except TypeError as exc:
-        import inspect
-
-        valid = [p for p in inspect.signature(_SPACES[name]).parameters]
-        raise BoundsError(f"bad option for the {name} space ({exc}); valid options: {', '.join(valid)}") from None
-
-
-__all__ = ["SearchSpace", "ImcSpace", "NaxSpace", "Nb201Space", "get", "names"]
+__all__ = ["SearchSpace", "ImcSpace", "NaxSpace", "Nb201Space", "Restriction", "Family", "get", "names",
+           "register_space", "check_search_space"]

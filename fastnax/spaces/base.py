@@ -13,12 +13,27 @@ from typing import Sequence
 
 import numpy as np
 
-from fastnax.arch import Architecture, LayerTable
+from fastnax.arch import Architecture, Layer, LayerTable
 from fastnax.errors import ArchitectureError, BoundsError, unknown
+
+#: Hardware knobs of a space that does not say otherwise (the baselines' settings; the ADC rule
+#: indexes ``fastnax.arch.ADC_RULES``, 0 = the preset's own rule).
+DEFAULT_KNOBS = {"w_bits": 8, "in_bits": 8, "cell_bits": 2, "adc_rule": 0}
 
 
 class SearchSpace:
-    """Base class of the search spaces. Subclasses set ``name`` and implement the hooks."""
+    """Base class of the search spaces. Subclasses set ``name`` and implement the hooks.
+
+    Required: ``bounds``, ``coordinate_names`` and ``build_layers`` (the network DAG of an
+    architecture of the space). Everything else has a default that is correct for any space and
+    slow where a fast path matters: a space overrides it with vectorized code of its own (the
+    built-in spaces do, in their own modules). :func:`fastnax.spaces.check_search_space` holds
+    every override equal to its default.
+
+    A space is also the *codec* of its architectures (``build_layers``, ``format``,
+    ``hardware_knobs``): :func:`fastnax.spaces.register_space` registers it so that
+    ``Architecture.from_string``, ``arch.layers`` and ``str(arch)`` find it.
+    """
 
     name: str = "space"
 
@@ -26,15 +41,22 @@ class SearchSpace:
     @property
     def bounds(self) -> np.ndarray:
         """Array of shape (d, 2): inclusive lower and upper bound of every coordinate."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define bounds")
 
     @property
     def coordinate_names(self) -> list[str]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define coordinate_names")
 
+    def build_layers(self, arch: Architecture) -> tuple[Layer, ...]:
+        """The network DAG of one architecture of the space (node 0 the input, last the logits)."""
+        raise NotImplementedError(f"{type(self).__name__} must define build_layers")
+
+    # --- hooks with correct defaults ----------------------------------------------------------
     def canonicalize(self, index: np.ndarray) -> np.ndarray:
-        """Reset inactive coordinates of an integer matrix (n, d) to their canonical value."""
-        raise NotImplementedError
+        """Reset inactive coordinates of an integer matrix (n, d) to their canonical value.
+
+        Default: every coordinate is active (the identity)."""
+        return np.asarray(index, dtype=np.int64)
 
     def active(self, index: np.ndarray) -> np.ndarray | None:
         """Boolean (n, d): which coordinates of canonical rows affect the network.
@@ -44,25 +66,131 @@ class SearchSpace:
         """
         return None
 
+    @property
+    def options(self) -> dict:
+        """Options the space was built with (input shape, classes...); default: none."""
+        return dict(getattr(self, "_options", {}))
+
+    @options.setter
+    def options(self, value: dict) -> None:
+        self._options = dict(value)
+
     def _arch_from_index(self, row: np.ndarray) -> Architecture:
-        raise NotImplementedError
+        """Default genotype: the canonical index row itself."""
+        return Architecture(self.name, tuple(self.options.items()), tuple(int(v) for v in row))
 
     def _index_from_arch(self, arch: Architecture) -> np.ndarray:
-        raise NotImplementedError
+        if not isinstance(arch, Architecture):
+            raise ArchitectureError(f"expected an Architecture, got {type(arch).__name__}")
+        if arch.space != self.name or arch.option_dict != self.options or len(arch.genotype) != self.dim:
+            raise ArchitectureError(f"architecture {str(arch)[:60]!r} is not a member of the {self.name} "
+                                    f"space with options {self.options}")
+        row = np.asarray(arch.genotype, dtype=np.int64)
+        lo, hi = self.bounds[:, 0], self.bounds[:, 1]
+        if np.any(row < lo) or np.any(row > hi) or not np.array_equal(self.canonicalize(row[None])[0], row):
+            raise ArchitectureError(f"architecture {str(arch)[:60]!r} is not a canonical member of the "
+                                    f"{self.name} space")
+        return row
 
-    def layer_table(self, X_or_archs) -> LayerTable:
-        raise NotImplementedError
+    def format(self, arch: Architecture) -> str:
+        """Canonical string; default ``NAME:{options as JSON}:g0,g1,...`` (read back by the
+        default parser of :func:`fastnax.spaces.register_space`)."""
+        import json
+
+        options = json.dumps(dict(arch.options), sort_keys=True, separators=(",", ":"))
+        return f"{arch.space}:{options}:{','.join(str(g) for g in arch.genotype)}"
+
+    def hardware_knobs(self, arch: Architecture) -> dict[str, int]:
+        """Global hardware knobs of an architecture; default 8-bit weights and inputs, 2 bits
+        per cell and the preset's ADC rule (the baselines' settings)."""
+        return dict(DEFAULT_KNOBS)
 
     @property
     def size(self) -> int:
-        """Exact number of distinct configurations (a Python int)."""
-        raise NotImplementedError
+        """Exact number of distinct configurations (a Python int).
+
+        Default: the box of the bounds, exact only when :meth:`canonicalize` is the identity;
+        a space that resets coordinates overrides it."""
+        if type(self).canonicalize is not SearchSpace.canonicalize:
+            raise NotImplementedError(f"{type(self).__name__} canonicalizes; it must define size")
+        spans = (self.bounds[:, 1] - self.bounds[:, 0] + 1).astype(np.int64)
+        total = 1
+        for s in spans:
+            total *= int(s)
+        return total
 
     def baselines(self) -> list[str]:
         return sorted(self._baselines())
 
     def _baselines(self) -> dict[str, np.ndarray]:
         return {}
+
+    def layer_table_from_index(self, index: np.ndarray) -> LayerTable:
+        """Weight layers of canonical index rows (n, d), trusted (not re-checked).
+
+        Default: the reference path, :meth:`LayerTable.from_architectures` of the decoded rows."""
+        return LayerTable.from_architectures([self._arch_from_index(row) for row in index])
+
+    def features_from_index(self, index: np.ndarray) -> np.ndarray:
+        """Graph features (n, k) of canonical index rows (columns ``graph.feature_names()``).
+
+        Default: the networkx reference :func:`fastnax.graph.metrics` of every decoded row."""
+        from fastnax import graph
+
+        names = graph.feature_names()
+        rows = [graph.metrics(self._arch_from_index(row)) for row in np.asarray(index, dtype=np.int64)]
+        return np.asarray([[m[k] for k in names] for m in rows], dtype=float).reshape(len(rows), len(names))
+
+    def network_coordinates(self) -> np.ndarray:
+        """Boolean (d,): coordinates whose change may change the network DAG (hence any graph
+        metric). The others change the hardware only (crossbar sizes, bit widths). Default: all."""
+        return np.ones(self.dim, dtype=bool)
+
+    def knob_coordinates(self) -> dict[str, int | None] | None:
+        """The coordinate that sets each hardware knob (``w_bits``, ``in_bits``, ``cell_bits``,
+        ``adc_rule``), ``None`` for a knob fixed by the space's options. Default ``None``: unknown
+        (every knob may depend on every coordinate)."""
+        return None
+
+    def feature_coordinates(self) -> np.ndarray:
+        """Boolean (k, d): graph feature ``f`` may change when coordinate ``j`` changes.
+
+        Built from :meth:`network_coordinates` (graph metrics) and :meth:`knob_coordinates`
+        (knob columns). The evaluator shares one accuracy prediction among candidates that agree
+        on every coordinate the accuracy model's features depend on, and on nothing less.
+        """
+        from fastnax import graph
+
+        names = graph.feature_names()
+        knobs = set(graph.knob_feature_names())
+        net = np.asarray(self.network_coordinates(), dtype=bool)
+        where = self.knob_coordinates()
+        out = np.zeros((len(names), self.dim), dtype=bool)
+        for f, name in enumerate(names):
+            if name not in knobs:
+                out[f] = net
+            elif where is None:
+                out[f] = True
+            elif where.get(name) is not None:
+                out[f, int(where[name])] = True
+        return out
+
+    def macro_family(self):
+        """The level-1 relaxation of the hierarchical search (a :class:`~fastnax.spaces.family.Family`).
+
+        Default: coordinates grouped by the last word of their names (see ``Family``)."""
+        from fastnax.spaces.family import Family
+
+        return Family(self)
+
+    @property
+    def base_space(self) -> SearchSpace:
+        """The space whose architectures this one decodes to (itself unless a restriction)."""
+        return self
+
+    def base_index(self, index: np.ndarray) -> np.ndarray:
+        """Canonical index rows of :attr:`base_space` for canonical rows of this space."""
+        return np.asarray(index, dtype=np.int64)
 
     # --- shared behaviour ----------------------------------------------------------------------
     @property
@@ -165,6 +293,14 @@ class SearchSpace:
             raise unknown(f"baseline of the {self.name} space", name, table)
         return self._arch_from_index(self.canonicalize(np.asarray(table[name], dtype=np.int64)[None])[0])
 
+    def layer_table(self, X_or_archs) -> LayerTable:
+        """Weight layers of a batch of vectors (n, d) or architectures, as a :class:`LayerTable`."""
+        return self.layer_table_from_index(self._check_table_input(X_or_archs))
+
+    def features(self, X_or_archs) -> np.ndarray:
+        """Graph features (n, k) of a batch of vectors (n, d) or architectures."""
+        return self.features_from_index(self._check_table_input(X_or_archs))
+
     def _check_table_input(self, X_or_archs) -> np.ndarray:
         """Index matrix from vectors or from architectures of this space."""
         if isinstance(X_or_archs, np.ndarray) and X_or_archs.dtype != object:
@@ -177,7 +313,7 @@ class SearchSpace:
 
     def describe(self) -> dict:
         return {"name": self.name, "dimension": self.dim, "size": self.size,
-                "baselines": self.baselines(), "options": dict(getattr(self, "options", {}))}
+                "baselines": self.baselines(), "options": self.options}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} d={self.dim} size={self.size}>"

@@ -1,4 +1,5 @@
-"""A restriction of a search space: a few free coordinates, the others fixed.
+"""A restriction of a search space: a few free coordinates, the others fixed (``base_index``
+maps its rows to the base space, whose fast paths it uses).
 
 Useful to search around a design (only the crossbar sizes of ResNet-20, say) and to build spaces
 small enough to enumerate, where the exhaustive optimum checks the other optimizers.
@@ -75,7 +76,15 @@ class Restriction(SearchSpace):
 
     def to_base(self, X) -> np.ndarray:
         """Base-space integer vectors (n, d_base) of a batch of restricted vectors."""
-        index = SearchSpace.to_index(self, X)
+        return self.base_index(SearchSpace.to_index(self, X))
+
+    @property
+    def base_space(self) -> SearchSpace:
+        return self.base
+
+    def base_index(self, index: np.ndarray) -> np.ndarray:
+        """Canonical base rows (n, d_base): the fixed design with the free coordinates set."""
+        index = np.asarray(index, dtype=np.int64)
         out = np.tile(self.fixed, (index.shape[0], 1))
         out[:, self.free] = index
         return self.base.canonicalize(out)
@@ -110,9 +119,27 @@ class Restriction(SearchSpace):
     def _baselines(self) -> dict[str, np.ndarray]:
         return {}
 
-    def layer_table(self, X_or_archs) -> LayerTable:
-        index = self._check_table_input(X_or_archs)
-        return self.base.layer_table(self.to_base(index.astype(float)).astype(float))
+    # --- the fast paths: the base space's, on the base rows --------------------------------------
+    def build_layers(self, arch: Architecture):
+        return self.base.build_layers(arch)
+
+    def layer_table_from_index(self, index: np.ndarray) -> LayerTable:
+        return self.base.layer_table_from_index(self.base_index(index))
+
+    def features_from_index(self, index: np.ndarray) -> np.ndarray:
+        return self.base.features_from_index(self.base_index(index))
+
+    def network_coordinates(self) -> np.ndarray:
+        return np.asarray(self.base.network_coordinates(), dtype=bool)[self.free]
+
+    def knob_coordinates(self) -> dict | None:
+        """A knob set by a free coordinate is that coordinate; a knob the base sets by a fixed
+        coordinate (or by its options) is constant here."""
+        where = self.base.knob_coordinates()
+        if where is None:
+            return None
+        position = {int(j): i for i, j in enumerate(self.free)}
+        return {name: (position.get(int(j)) if j is not None else None) for name, j in where.items()}
 
     def describe(self) -> dict:
         return {**super().describe(), "restriction_of": self.base.name, "free": self.coordinate_names}

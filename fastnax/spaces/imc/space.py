@@ -1,4 +1,8 @@
-"""The IMC co-design macro space (default) and its NAX restriction.
+"""The IMC co-design macro space (default): genotype layout, codec (build, print, parse) and space.
+
+Its vectorized paths live beside it: ``table.py`` (layer table), ``features.py`` (graph
+features), ``family.py`` (the hierarchical search's macro family); ``nax.py`` is the NAX
+restriction.
 
 A network is a stem convolution, S stages (3 for inputs up to 32×32, 4 above), a head (global
 average pooling or flatten, an optional hidden fully-connected layer) and a classifier. Per stage:
@@ -21,10 +25,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from fastnax.arch import (ADC_RULES, KIND_CONV, KIND_LINEAR, Architecture, Layer,
-                          LayerTable, register_space)
+from fastnax.arch import ADC_RULES, Architecture, Layer, LayerTable
 from fastnax.errors import ArchitectureError, BoundsError
 from fastnax.spaces.base import SearchSpace
+from fastnax.spaces.registry import register_space
 
 BLOCK_TYPES = ("vgg", "mvgg", "res")
 MAX_BLOCKS = 4
@@ -348,13 +352,6 @@ def _codec(**options) -> ImcCodec:
     return ImcCodec(**options)
 
 
-def _codec_factory(**options) -> ImcCodec:
-    return _codec(**options)
-
-
-register_space("imc", _codec_factory, parse)
-
-
 def _positive_int(name: str, value) -> int:
     try:
         ivalue = int(value)
@@ -365,6 +362,7 @@ def _positive_int(name: str, value) -> int:
     return ivalue
 
 
+@register_space("imc", parser=parse)
 class ImcSpace(SearchSpace):
     """The co-design macro space (see the module docstring).
 
@@ -454,242 +452,45 @@ class ImcSpace(SearchSpace):
                                   CELL_BITS.index(cell_bits), 0]
         return g
 
-    # --- the fast path -------------------------------------------------------------------------
-    def layer_table(self, X_or_archs) -> LayerTable:
+    # --- the codec ------------------------------------------------------------------------------
+    def build_layers(self, arch: Architecture) -> tuple[Layer, ...]:
+        return self.codec.build_layers(arch)
+
+    def format(self, arch: Architecture) -> str:
+        return self.codec.format(arch)
+
+    def hardware_knobs(self, arch: Architecture) -> dict[str, int]:
+        return self.codec.hardware_knobs(arch)
+
+    # --- the fast paths ------------------------------------------------------------------------
+    def layer_table_from_index(self, index: np.ndarray) -> LayerTable:
         """Weight layers of a batch, vectorized over architectures.
 
         Slots: 0 stem; then per stage and block (conv1, conv2, projection); then fc1, fc2.
         """
-        index = self._check_table_input(X_or_archs)
-        return imc_layer_table(index, self.codec)
+        from fastnax.spaces.imc.table import imc_layer_table
+
+        return imc_layer_table(np.asarray(index, dtype=np.int64), self.codec)
+
+    def features_from_index(self, index: np.ndarray) -> np.ndarray:
+        from fastnax.spaces.imc.features import imc_feature_matrix
+
+        return imc_feature_matrix(np.asarray(index, dtype=np.int64), self.codec)
+
+    def network_coordinates(self) -> np.ndarray:
+        """Everything but the crossbar sizes and the four hardware knobs."""
+        names = self.layout.names()
+        net = np.asarray(["crossbar" not in name for name in names])
+        net[self.layout.knobs:self.layout.knobs + 4] = False
+        return net
+
+    def knob_coordinates(self) -> dict[str, int]:
+        k = self.layout.knobs
+        return {"w_bits": k, "in_bits": k + 1, "cell_bits": k + 2, "adc_rule": k + 3}
+
+    def macro_family(self):
+        from fastnax.spaces.imc.family import ImcFamily
+
+        return ImcFamily(self)
 
 
-def imc_layer_table(index: np.ndarray, codec: ImcCodec) -> LayerTable:
-    L = codec.layout
-    n = index.shape[0]
-    slots = 1 + L.stages * SLOTS_PER_STAGE + 2
-    fields = ("kind", "kernel", "stride", "c_in", "c_out", "in_h", "out_h", "crossbar_size")
-    values = {name: [0] * slots for name in fields}
-    active_cols = [False] * slots
-    kernels, crossbars, widths = np.asarray(KERNELS), np.asarray(CROSSBARS), np.asarray(WIDTHS)
-
-    # Slot values are collected as columns (arrays or scalars) and masked once at the end:
-    # one multiply per field instead of one np.where per slot and field.
-    def put(j, active, kind, kernel, stride, c_in, c_out, h_in, h_out, crossbar):
-        active_cols[j] = active
-        for name, value in zip(fields, (kind, kernel, stride, c_in, c_out, h_in, h_out, crossbar)):
-            values[name][j] = value
-
-    size = codec.input_size
-    c = np.full(n, codec.in_channels, dtype=np.int64)
-    h = np.full(n, size, dtype=np.int64)
-    act = np.zeros(n, dtype=np.int64)
-    n_skip = np.zeros(n, dtype=np.int64)
-    has_stem = index[:, L.stem] > 0
-    stem_width = np.asarray(STEM_WIDTHS)[index[:, L.stem]]
-    put(0, has_stem, KIND_CONV, kernels[index[:, L.stem + 1]], 1, c, stem_width, h, h,
-        crossbars[index[:, L.stem + 2]])
-    c = np.where(has_stem, stem_width, c)
-    for s in range(L.stages):
-        base = L.stage(s)
-        btype, blocks, width = index[:, base], index[:, base + 1], widths[index[:, base + 2]]
-        is_res, is_vgg = btype == BLOCK_TYPES.index("res"), btype == BLOCK_TYPES.index("vgg")
-        for b in range(MAX_BLOCKS):
-            active = blocks > b
-            j0 = 1 + s * SLOTS_PER_STAGE + 3 * b
-            k1p, x1p = L.conv(s, 2 * b)
-            k2p, x2p = L.conv(s, 2 * b + 1)
-            stride = np.where((b == 0) & (s > 0) & ~is_vgg, 2, 1)
-            h1 = np.where(stride == 2, -(-h // 2), h)
-            x1 = crossbars[index[:, x1p]]
-            put(j0, active, KIND_CONV, kernels[index[:, k1p]], stride, c, width, h, h1, x1)
-            put(j0 + 1, active, KIND_CONV, kernels[index[:, k2p]], 1, width, width, h1, h1,
-                crossbars[index[:, x2p]])
-            proj = active & is_res & ((stride == 2) | (c != width))
-            put(j0 + 2, proj, KIND_CONV, 1, stride, c, width, h, h1, x1)
-            res_block = active & is_res
-            n_skip += res_block
-            act += np.where(res_block, width * h1 * h1 * 3, 0)  # add node: two inputs, one output
-            c = np.where(active, width, c)
-            h = np.where(active, h1, h)
-        pooled = is_vgg & (blocks > 0)
-        h_pool = np.where(pooled, -(-h // 2), h)
-        act += np.where(pooled, c * h_pool * h_pool * 2, 0)
-        h = h_pool
-    head = L.head
-    gap = index[:, head] == HEAD_POOLS.index("gap")
-    act += np.where(gap, c * 2, 0)  # the gap node's output, counted (in + out) as in arch.activation_traffic
-    features = np.where(gap, c, c * h * h)
-    hidden = np.asarray(FC_HIDDEN)[index[:, head + 1]]
-    has_hidden = hidden > 0
-    j = slots - 2
-    put(j, has_hidden, KIND_LINEAR, 1, 1, features, hidden, 1, 1, crossbars[index[:, head + 2]])
-    features = np.where(has_hidden, hidden, features)
-    put(j + 1, np.ones(n, bool), KIND_LINEAR, 1, 1, features, codec.num_classes, 1, 1,
-        crossbars[index[:, head + 3]])
-    active_matrix = np.empty((n, slots), dtype=np.int64)
-    for j, a in enumerate(active_cols):
-        active_matrix[:, j] = a
-    cols = {}
-    for name in fields:
-        m = np.empty((n, slots), dtype=np.int64)
-        for j, v in enumerate(values[name]):
-            m[:, j] = v
-        m *= active_matrix
-        cols[name] = m
-    cols["in_w"], cols["out_w"] = cols["in_h"].copy(), cols["out_h"].copy()
-    cols["kind"] = cols["kind"].astype(np.int8)
-    k = L.knobs
-    return LayerTable(**cols, w_bits=np.asarray(W_BITS)[index[:, k]], in_bits=np.asarray(IN_BITS)[index[:, k + 1]],
-                      cell_bits=np.asarray(CELL_BITS)[index[:, k + 2]], adc_rule=index[:, k + 3].astype(np.int64),
-                      n_skip=n_skip, act_elems=act)
-
-
-class NaxSpace(SearchSpace):
-    """The NAX search space as a restriction of ``imc``.
-
-    ResNet-20 skeleton (16-channel 3×3 stem, three ``res`` stages of up to three blocks at 16/32/64
-    channels, global pooling, a linear classifier; 8-bit weights and inputs, 2 bits per cell). Every
-    convolution picks a kernel in {3, 5, 7} and a crossbar size in {16, 32, 64, 128}; the second and
-    third block of each stage may be the zero op, which drops the block (the first block of a stage
-    always exists: it changes the shape). Decodes to ``imc`` architectures.
-
-    Coordinates: stem (kernel, crossbar); per stage, per block: keep flag (blocks 2 and 3), then
-    (kernel, crossbar) of its two convs; classifier crossbar.
-    """
-
-    name = "nax"
-    KERNELS = (3, 5, 7)
-    CROSSBARS = (16, 32, 64, 128)
-
-    def __init__(self, input_size: int = 32, in_channels: int = 3, num_classes: int = 10):
-        self.imc = ImcSpace(input_size, in_channels, num_classes, stages=3)
-        self.options = {k: v for k, v in self.imc.options.items() if k != "stages"}
-        names = ["stem_kernel", "stem_crossbar"]
-        for s in range(3):
-            for b in range(3):
-                if b:
-                    names.append(f"s{s}_b{b}_keep")
-                for j in range(2):
-                    names += [f"s{s}_b{b}_conv{j}_kernel", f"s{s}_b{b}_conv{j}_crossbar"]
-        names.append("fc_crossbar")
-        self._names = names
-        hi = []
-        for name in names:
-            hi.append(1 if name.endswith("keep") else
-                      len(self.KERNELS) - 1 if name.endswith("kernel") else len(self.CROSSBARS) - 1)
-        self._bounds = np.stack([np.zeros(len(hi)), np.asarray(hi, float)], axis=1)
-        self._pos = {name: i for i, name in enumerate(names)}
-
-    @property
-    def bounds(self) -> np.ndarray:
-        return self._bounds.copy()
-
-    @property
-    def coordinate_names(self) -> list[str]:
-        return list(self._names)
-
-    def canonicalize(self, index: np.ndarray) -> np.ndarray:
-        """Kept blocks move to the front of their stage; dropped blocks' coordinates are zeroed."""
-        index = np.array(index, dtype=np.int64, copy=True)
-        p = self._pos
-        for s in range(3):
-            conv_cols = [[p[f"s{s}_b{b}_conv{j}_{f}"] for j in range(2) for f in ("kernel", "crossbar")]
-                         for b in range(3)]
-            keep = np.stack([np.ones(len(index), bool), index[:, p[f"s{s}_b1_keep"]] > 0,
-                             index[:, p[f"s{s}_b2_keep"]] > 0], axis=1)
-            # stable order: kept blocks first, in their original order
-            order = np.argsort(~keep, axis=1, kind="stable")
-            blocks = np.stack([index[:, cols] for cols in conv_cols], axis=1)  # (n, 3, 4)
-            blocks = np.take_along_axis(blocks, order[:, :, None], axis=1)
-            kept = keep.sum(axis=1)
-            for b in range(3):
-                live = kept > b
-                index[:, conv_cols[b]] = np.where(live[:, None], blocks[:, b], 0)
-                if b:
-                    index[:, p[f"s{s}_b{b}_keep"]] = live
-        return index
-
-    def _to_imc_index(self, index: np.ndarray) -> np.ndarray:
-        L = self.imc.layout
-        p = self._pos
-        n = index.shape[0]
-        out = np.zeros((n, L.dim), dtype=np.int64)
-        kmap = np.asarray([KERNELS.index(k) for k in self.KERNELS])
-        xmap = np.asarray([CROSSBARS.index(x) for x in self.CROSSBARS])
-        out[:, L.stem] = STEM_WIDTHS.index(16)
-        out[:, L.stem + 1] = kmap[index[:, p["stem_kernel"]]]
-        out[:, L.stem + 2] = xmap[index[:, p["stem_crossbar"]]]
-        for s, width in enumerate((16, 32, 64)):
-            base = L.stage(s)
-            blocks = 1 + index[:, p[f"s{s}_b1_keep"]] + index[:, p[f"s{s}_b2_keep"]]
-            out[:, base] = BLOCK_TYPES.index("res")
-            out[:, base + 1] = blocks
-            out[:, base + 2] = WIDTHS.index(width)
-            for b in range(3):
-                live = blocks > b
-                for j in range(2):
-                    kp, xp = L.conv(s, 2 * b + j)
-                    out[:, kp] = np.where(live, kmap[index[:, p[f"s{s}_b{b}_conv{j}_kernel"]]], 0)
-                    out[:, xp] = np.where(live, xmap[index[:, p[f"s{s}_b{b}_conv{j}_crossbar"]]], 0)
-        out[:, L.head + 3] = xmap[index[:, p["fc_crossbar"]]]
-        out[:, L.knobs:L.knobs + 4] = [W_BITS.index(8), IN_BITS.index(8), CELL_BITS.index(2), 0]
-        return self.imc.canonicalize(out)
-
-    def _arch_from_index(self, row: np.ndarray) -> Architecture:
-        return self.imc._arch_from_index(self._to_imc_index(row[None])[0])
-
-    def _index_from_arch(self, arch: Architecture) -> np.ndarray:
-        g = self.imc._index_from_arch(arch)
-        L = self.imc.layout
-        p = self._pos
-        out = np.zeros(self.dim, dtype=np.int64)
-
-        def pick(value_index: int, table: tuple, allowed: tuple, what: str) -> int:
-            value = table[value_index]
-            if value not in allowed:
-                raise ArchitectureError(f"architecture is not in the nax space: {what} {value} is not one "
-                                        f"of {', '.join(map(str, allowed))}")
-            return allowed.index(value)
-
-        out[p["stem_kernel"]] = pick(g[L.stem + 1], KERNELS, self.KERNELS, "stem kernel")
-        out[p["stem_crossbar"]] = pick(g[L.stem + 2], CROSSBARS, self.CROSSBARS, "stem crossbar")
-        out[p["fc_crossbar"]] = pick(g[L.head + 3], CROSSBARS, self.CROSSBARS, "classifier crossbar")
-        for s in range(3):
-            base = L.stage(s)
-            blocks = g[base + 1]
-            if blocks < 1 or blocks > 3:
-                raise ArchitectureError(f"architecture is not in the nax space: stage {s} has {blocks} "
-                                        f"blocks, valid: 1 to 3")
-            for b in range(blocks):
-                if b:
-                    out[p[f"s{s}_b{b}_keep"]] = 1
-                for j in range(2):
-                    kp, xp = L.conv(s, 2 * b + j)
-                    out[p[f"s{s}_b{b}_conv{j}_kernel"]] = pick(g[kp], KERNELS, self.KERNELS, "kernel")
-                    out[p[f"s{s}_b{b}_conv{j}_crossbar"]] = pick(g[xp], CROSSBARS, self.CROSSBARS, "crossbar")
-        if not np.array_equal(self._to_imc_index(out[None])[0], g):
-            raise ArchitectureError(f"architecture {str(arch)[:60]!r} is not in the nax space (it "
-                                    f"differs from the ResNet-20 skeleton)")
-        return out
-
-    @property
-    def size(self) -> int:
-        conv = len(self.KERNELS) * len(self.CROSSBARS)
-        block = conv ** 2
-        stage = sum(block ** n for n in range(1, 4))
-        return conv * stage ** 3 * len(self.CROSSBARS)
-
-    def _baselines(self) -> dict[str, np.ndarray]:
-        g = self.imc._uniform(stem=16, stages=[("res", 3, 16), ("res", 3, 32), ("res", 3, 64)], crossbar=64)
-        arch = self.imc._arch_from_index(g)
-        return {"resnet20": self._index_from_arch(arch)}
-
-    def layer_table(self, X_or_archs) -> LayerTable:
-        if isinstance(X_or_archs, np.ndarray) and X_or_archs.dtype != object:
-            return imc_layer_table(self._to_imc_index(self.to_index(X_or_archs)), self.imc.codec)
-        return self.imc.layer_table(X_or_archs)
-
-    def to_imc(self, X) -> np.ndarray:
-        """The ``imc`` vectors of a batch of ``nax`` vectors."""
-        return self._to_imc_index(self.to_index(X)).astype(float)

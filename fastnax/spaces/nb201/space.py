@@ -1,5 +1,7 @@
 """The NAS-Bench-201 cell space in its standard network, crossed with a crossbar size.
 
+(Vectorized graph features in ``features.py``, the macro family in ``family.py``.)
+
 The network (Dong & Yang, ICLR 2020): a 3×3 stem convolution with 16 channels and batch norm;
 three stages of five cells at 16/32/64 channels with a residual reduction block between stages
 (ReLU-conv3×3/2-BN, ReLU-conv3×3-BN, shortcut 2×2 average pool then 1×1 conv); a final
@@ -21,10 +23,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from fastnax.arch import (ADC_RULES, KIND_CONV, KIND_LINEAR, Architecture, Layer, LayerTable,
-                          register_space)
+from fastnax.arch import ADC_RULES, KIND_CONV, KIND_LINEAR, Architecture, Layer, LayerTable
 from fastnax.errors import ArchitectureError, BoundsError
 from fastnax.spaces.base import SearchSpace
+from fastnax.spaces.registry import register_space
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from) in string order
@@ -185,9 +187,7 @@ def _codec(**options) -> Nb201Codec:
     return Nb201Codec(**options)
 
 
-register_space("nb201", lambda **options: _codec(**options), parse)
-
-
+@register_space("nb201", parser=parse)
 class Nb201Space(SearchSpace):
     """NAS-Bench-201 cells × crossbar sizes. Coordinates: six edge ops (0..4), crossbar index."""
 
@@ -240,11 +240,38 @@ class Nb201Space(SearchSpace):
         xb = np.repeat(np.arange(len(CROSSBARS)), N_CELLS)
         return np.concatenate([np.tile(cells, (len(CROSSBARS), 1)), xb[:, None]], axis=1).astype(float)
 
-    def layer_table(self, X_or_archs) -> LayerTable:
+    # --- the codec ------------------------------------------------------------------------------
+    def build_layers(self, arch: Architecture) -> tuple[Layer, ...]:
+        return self.codec.build_layers(arch)
+
+    def format(self, arch: Architecture) -> str:
+        return self.codec.format(arch)
+
+    def hardware_knobs(self, arch: Architecture) -> dict[str, int]:
+        return self.codec.hardware_knobs(arch)
+
+    # --- the fast paths ------------------------------------------------------------------------
+    def layer_table_from_index(self, index: np.ndarray) -> LayerTable:
         """Weight layers of a batch. Slots: stem; per stage (reduction conv_a, conv_b, projection
         for stages 2 and 3), then 5 cells × 6 edges; classifier."""
-        index = self._check_table_input(X_or_archs)
-        return nb201_layer_table(index, self.codec)
+        return nb201_layer_table(np.asarray(index, dtype=np.int64), self.codec)
+
+    def features_from_index(self, index: np.ndarray) -> np.ndarray:
+        from fastnax.spaces.nb201.features import nb201_feature_matrix
+
+        return nb201_feature_matrix(np.asarray(index, dtype=np.int64), self.codec)
+
+    def network_coordinates(self) -> np.ndarray:
+        """The six edge ops; the crossbar size changes the hardware only."""
+        return np.arange(self.dim) < 6
+
+    def knob_coordinates(self) -> dict[str, None]:
+        return {"w_bits": None, "in_bits": None, "cell_bits": None, "adc_rule": None}  # options
+
+    def macro_family(self):
+        from fastnax.spaces.nb201.family import Nb201Family
+
+        return Nb201Family(self)
 
 
 def nb201_layer_table(index: np.ndarray, codec: Nb201Codec) -> LayerTable:
