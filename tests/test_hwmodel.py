@@ -340,12 +340,12 @@ def test_totals_fast_path_every_layout(name, space_name):
 def test_float32_and_float64_counts_agree(monkeypatch, layout):
     # counts that float32 cannot hold (>= 2**24) send a block, and the rest of the table, to float64:
     # the same integers, so a row's costs do not depend on the path its block took
-    import fastnax.hwmodel.model as hm
+    import fastnax.hwmodel._fastpath as fast
 
-    monkeypatch.setattr(hm, "_BLOCK_ELEMS", 8 * 22)  # many blocks
+    monkeypatch.setattr(fast, "BLOCK_ELEMS", 8 * 22)  # many blocks
     dtypes = []
-    count = hm._count
-    monkeypatch.setattr(hm, "_count", lambda a, *args: (dtypes.append(a.fields.dtype), count(a, *args))[1])
+    count = fast.fill_counts
+    monkeypatch.setattr(fast, "fill_counts", lambda a, *args: (dtypes.append(a.fields.dtype), count(a, *args))[1])
     space = spaces.get("nax")
     table = space.layer_table(space.sample_vectors(40, seed=5))
     big = dataclasses.replace(table, c_in=table.c_in.copy())

@@ -8,17 +8,29 @@
 
 Every cost is vectorized over a batch of architectures (a :class:`fastnax.arch.LayerTable`), so
 the search prices millions of candidates per second without a simulator.
+
+Modules, one concern each (imports run down this list, never up):
+
+- ``specs`` (the parts as frozen, validated dataclasses) and ``nonideal`` (non-idealities, the
+  noise-sigma formulas);
+- ``tables`` (checks of a layer table), ``breakdown`` (:class:`Cost`, the per-layer arrays),
+  ``_fastpath`` (the buffered totals) and ``engine`` (the cost formulas, :func:`engine.evaluate`);
+- ``model`` (:class:`HardwareModel`: overrides, files, serialisation, the preset registry) and
+  ``presets`` (the built-in presets, registered on import);
+- ``export`` (DNN+NeuroSim network files).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from fastnax.arch import Architecture
+from fastnax.hwmodel import presets as _builtin  # noqa: F401  (registers the built-in presets)
+from fastnax.hwmodel.breakdown import Cost
 from fastnax.hwmodel.export import export_neurosim, neurosim_rows
-from fastnax.hwmodel.model import (AdcSpec, BufferSpec, Cost, CrossbarSpec, DacSpec, HardwareModel,
-                                   PeripherySpec, ScheduleSpec)
+from fastnax.hwmodel.model import HardwareModel, get_preset, presets, register_preset
 from fastnax.hwmodel.nonideal import NonIdeality
-from fastnax.hwmodel.presets import get_preset, presets
+from fastnax.hwmodel.specs import AdcSpec, BufferSpec, CrossbarSpec, DacSpec, PeripherySpec, ScheduleSpec
 
 
 def layer_noise_sigma(arch, model: HardwareModel | str | None = None,
@@ -38,8 +50,6 @@ def layer_noise_sigma(arch, model: HardwareModel | str | None = None,
     ndarray of shape (len(arch.weight_layers),)
         Sigma relative to each layer's max |w|, in ``arch.weight_layers`` order.
     """
-    from fastnax.arch import Architecture
-
     if isinstance(arch, str):
         arch = Architecture.from_string(arch)
     model = get_preset("puma-32nm" if model is None else model)
@@ -50,4 +60,4 @@ def layer_noise_sigma(arch, model: HardwareModel | str | None = None,
 
 __all__ = ["AdcSpec", "BufferSpec", "Cost", "CrossbarSpec", "DacSpec", "HardwareModel", "NonIdeality",
            "PeripherySpec", "ScheduleSpec", "export_neurosim", "get_preset", "layer_noise_sigma",
-           "neurosim_rows", "presets"]
+           "neurosim_rows", "presets", "register_preset"]

@@ -1,4 +1,7 @@
-"""Named hardware presets: documented, sourced constants (named instances, not copies of code).
+"""The built-in hardware presets: documented, sourced constants (named instances, not copies of code).
+
+Importing this module registers them (:func:`fastnax.hwmodel.register_preset`); ``fastnax.hwmodel``
+does so on import.
 
 ``puma-32nm``
     The ISAAC/PUMA-derived constants used by NAX-style crossbar-size studies (32 nm, 1 GHz; Shafiee
@@ -32,10 +35,9 @@
 
 from __future__ import annotations
 
-from fastnax.errors import unknown
-from fastnax.hwmodel.model import (AdcSpec, BufferSpec, CrossbarSpec, DacSpec, HardwareModel,
-                                   PeripherySpec, ScheduleSpec)
+from fastnax.hwmodel.model import HardwareModel, register_preset
 from fastnax.hwmodel.nonideal import NonIdeality
+from fastnax.hwmodel.specs import AdcSpec, BufferSpec, CrossbarSpec, DacSpec, PeripherySpec, ScheduleSpec
 
 # --- the three NeuroSim constants fitted on the RRAM 32-row VGG-8 row (see module docstring) ----
 NEUROSIM_ADC_ENERGY_PJ_PER_LEVEL = 0.003768
@@ -127,18 +129,5 @@ NEUROSIM_22NM_SRAM = HardwareModel(
                             drift_nu_sigma=0.0),
 )
 
-_PRESETS = {m.name: m for m in (PUMA_32NM, NEUROSIM_22NM_RRAM, NEUROSIM_22NM_SRAM)}
-
-
-def presets() -> list[str]:
-    """Names of the built-in hardware presets."""
-    return sorted(_PRESETS)
-
-
-def get_preset(name: str) -> HardwareModel:
-    """The preset called ``name`` (a frozen :class:`HardwareModel`)."""
-    if isinstance(name, HardwareModel):
-        return name
-    if name not in _PRESETS:
-        raise unknown("preset", name, _PRESETS)
-    return _PRESETS[name]
+for _model in (PUMA_32NM, NEUROSIM_22NM_RRAM, NEUROSIM_22NM_SRAM):
+    register_preset(_model)
