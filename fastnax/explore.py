@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from importlib import resources
 from pathlib import Path
 
@@ -154,7 +153,6 @@ def rerun_candidates(result) -> tuple[dict | None, str]:
     if s.get("preset") not in presets():
         return None, (f"candidates not shown: hardware model {s.get('preset')!r} is not a preset, so "
                       f"the search cannot be re-run from its result file")
-    t0 = time.perf_counter()
     try:
         again = search.run(s["space"], objective=s["objective"], method=s["method"], predictor=predictor,
                            preset=s["preset"], seed=result.seed, budget=s.get("budget"),
@@ -163,15 +161,14 @@ def rerun_candidates(result) -> tuple[dict | None, str]:
                            **_constraint_kwargs(s))
     except (FastnaxError, KeyError, TypeError) as exc:
         return None, f"candidates not shown: the search could not be re-run ({exc})"
-    seconds = time.perf_counter() - t0
     same = (len(again.front) == len(result.front) and all(
         a["arch"] == b["arch"] and np.isclose(a["accuracy"], b["accuracy"], rtol=1e-9, atol=1e-9)
         and np.isclose(a[s["cost"]], b[s["cost"]], rtol=1e-9) for a, b in zip(again.front, result.front)))
     if not same or again.evaluated is None:
         return None, ("candidates not shown: re-running the search gave another front (another "
                       "fastnax version, predictor or non-ideality setting?)")
-    return again.evaluated, (f"candidates recovered by re-running the search ({seconds:.2f} s; same "
-                             f"front, design for design)")
+    return again.evaluated, ("candidates recovered by re-running the search (same settings and seed; "
+                             "same front, design for design)")
 
 
 def _pack(values: np.ndarray) -> str:
