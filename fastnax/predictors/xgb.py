@@ -346,46 +346,12 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
         """
         import xgboost
 
-        from fastnax import graph
+        from fastnax.predictors.files import read_predictor_file
 
-        path = Path(path)
-        if path.name.endswith(".meta.json"):
-            meta_file = path
-            model_file = None
-        else:
-            meta_file, model_file = meta_path(path), path
-        meta = _read_json(meta_file, "predictor sidecar")
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise PredictorFileError(f"{meta_file}: not a fastnax predictor sidecar (format {FORMAT!r} expected)")
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise PredictorFileError(f"{meta_file}: format version {meta.get('format_version')!r}; this "
-                                     f"fastnax reads version {FORMAT_VERSION}")
-        if model_file is None:
-            name = meta.get("model_file")
-            if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name
-                    or "\0" in name):
-                raise PredictorFileError(f"{meta_file}: model_file {str(name)[:80]!r} is not a plain file "
-                                         f"name beside the sidecar; a sidecar never points outside its folder")
-            model_file = meta_file.with_name(name)
-        try:
-            raw = model_file.read_bytes()
-        except OSError:
-            raise PredictorFileError(f"predictor model {str(model_file)!r} is missing") from None
-        if _sha256(raw) != meta.get("model_sha256"):
-            raise PredictorFileError(f"{model_file}: sha256 differs from the sidecar's; the model was "
-                                     f"changed or belongs to another sidecar")
-        _parse_json_bytes(raw, model_file, "XGBoost JSON model")
+        checked = read_predictor_file(path)  # the one reader: format, version, sha256, features
+        meta, meta_file, model_file, raw = checked.meta, checked.meta_file, checked.model_file, checked.model_bytes
         fs = meta.get("feature_set") or {}
         names = fs.get("names")
-        if fs.get("kind") == "fastnax.graph":
-            expected = graph.feature_names()
-            if names != expected:
-                raise PredictorFileError(
-                    f"{meta_file}: fitted on feature set {fs.get('id')!r} ({len(names or [])} features); "
-                    f"this fastnax computes feature set {_feature_set_id(expected)!r} "
-                    f"({len(expected)} features); refit with 'fastnax fit'")
-        elif fs.get("kind") != "matrix":
-            raise PredictorFileError(f"{meta_file}: unknown feature set kind {fs.get('kind')!r}")
         params = meta.get("params") or {}
         valid = cls().get_params()
         unknown_params = sorted(set(params) - set(valid))
@@ -442,22 +408,8 @@ def _check_record_spaces(records_list, archs) -> None:
                                f"{a.space!r} space; records of another space cannot be fitted together")
 
 
-def _read_json(path: Path, what: str):
-    try:
-        data = path.read_bytes()
-    except OSError:
-        raise PredictorFileError(f"{what} {str(path)!r} is missing or unreadable") from None
-    return _parse_json_bytes(data, path, what)
-
-
-def _parse_json_bytes(data: bytes, path: Path, what: str):
-    if data[:1] == b"\x80" or data[:2] in (b"PK", b"\x1f\x8b"):
-        raise PredictorFileError(f"{path}: is a binary (pickle or archive) payload, not a {what}; "
-                                 f"fastnax never unpickles predictor files")
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PredictorFileError(f"{path}: not a {what} (invalid JSON: {exc})") from None
+from fastnax.predictors.files import parse_json_bytes as _parse_json_bytes  # noqa: E402,F401
+from fastnax.predictors.files import read_json as _read_json  # noqa: E402,F401
 
 
 def _versions() -> dict:
