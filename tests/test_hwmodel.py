@@ -456,3 +456,139 @@ def test_any_integral_dtype_prices_the_same(dtype):
         cost = model.evaluate(other)
         np.testing.assert_array_equal(cost.edap, ref.edap, err_msg=f"{name} as {np.dtype(dtype)}")
         np.testing.assert_array_equal(cost.crossbars, ref.crossbars)
+
+
+# --- configuration: names that say what changed, serialisation, fields no formula reads -------------
+def test_changed_models_say_so_in_their_name(tmp_path):
+    puma = get_preset("puma-32nm")
+    assert puma.with_overrides({}) is puma
+    changed = puma.with_overrides({"crossbar": {"rows_parallel": 64}})
+    assert changed.name == "puma-32nm+overrides" and changed.crossbar.rows_parallel == 64
+    assert changed.with_overrides({"dac": {"bits": 2}}).name == "puma-32nm+overrides"  # not appended twice
+    assert puma.with_overrides({"name": "mine", "dac": {"bits": 2}}).name == "mine"
+    # a preset's name on other constants (dataclasses.replace keeps the name) is not the preset
+    replaced = dataclasses.replace(puma, dac=dataclasses.replace(puma.dac, bits=2))
+    assert replaced.name == "puma-32nm+modified"
+    assert dataclasses.replace(puma, description=puma.description).name == "puma-32nm"  # unchanged: same name
+    chip = tmp_path / "my_chip.toml"
+    chip.write_text('[crossbar]\nrows_parallel = 32\n')
+    assert HardwareModel.from_file(chip).name == "puma-32nm+my_chip.toml"
+    chip.write_text('base = "neurosim-22nm-sram"\n[adc]\nbits = 4\n')
+    assert HardwareModel.from_file(chip).name == "neurosim-22nm-sram+my_chip.toml"
+
+
+def test_cli_hw_config_reports_the_modified_name(tmp_path, capsys):
+    chip = tmp_path / "my_chip.toml"
+    chip.write_text('base = "neurosim-22nm-rram"\n[adc]\nbits = 4\n')
+    assert cli_main(["hw", "--config", str(chip), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["preset"] == "neurosim-22nm-rram+my_chip.toml"
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_to_dict_holds_every_field_and_reads_back(name):
+    model = get_preset(name)
+    for m in (model, model.with_overrides({"crossbar": {"rows_parallel": 16}, "nonideality": {"ir_drop_at_128": 0.05}})):
+        data = json.loads(json.dumps(m.to_dict()))  # JSON-ready
+        assert set(data) == {f.name for f in dataclasses.fields(HardwareModel)}
+        for key in ("crossbar", "adc", "dac", "periphery", "buffer", "schedule", "nonideality"):
+            assert set(data[key]) == {f.name for f in dataclasses.fields(getattr(m, key))}
+        back = HardwareModel.from_dict(data)
+        assert back == m and back.name == m.name
+        arch = spaces.get("imc").baseline("resnet20")
+        assert back.evaluate_archs([arch]).edap[0] == m.evaluate_archs([arch]).edap[0]
+    with pytest.raises(UnknownNameError, match="flux"):
+        HardwareModel.from_dict({**model.to_dict(), "flux": 1})
+    with pytest.raises(HardwareError, match="crossbar"):
+        HardwareModel.from_dict({"name": "x"})
+
+
+def test_fields_no_formula_reads_are_refused(tmp_path):
+    puma = get_preset("puma-32nm")  # ADC rule partial_sum: adc.bits is not read
+    assert puma.unread_fields() == ("technology_nm", "clock_ghz", "adc.bits")
+    for overrides, field_name in (({"clock_ghz": 2.0}, "clock_ghz"), ({"technology_nm": 7.0}, "technology_nm"),
+                                  ({"adc": {"bits": 5}}, "adc.bits"),
+                                  ({"nonideality": {"drift_time_s": 0.0, "drift_nu_sigma": 0.05}},
+                                   "drift_nu_sigma")):
+        with pytest.raises(HardwareError, match=field_name):
+            puma.with_overrides(overrides)
+    # the refused fields are truly unread: changing them directly leaves every cost the same
+    table = spaces.get("imc").layer_table(spaces.get("imc").sample_vectors(20, seed=1))
+    ref = puma.evaluate(table)
+    for other in (dataclasses.replace(puma, clock_ghz=2.0, technology_nm=7.0),
+                  dataclasses.replace(puma, adc=dataclasses.replace(puma.adc, bits=5))):
+        cost = other.evaluate(table)
+        for f in ("energy_pj", "latency_ns", "area_mm2", "mean_noise_sigma"):
+            np.testing.assert_array_equal(getattr(cost, f), getattr(ref, f))
+    no_drift = dataclasses.replace(puma, nonideality=NonIdeality(drift_time_s=0.0))
+    np.testing.assert_array_equal(
+        dataclasses.replace(no_drift, nonideality=NonIdeality(drift_time_s=0.0, drift_nu_sigma=0.5)).evaluate(table).mean_noise_sigma,
+        no_drift.evaluate(table).mean_noise_sigma)
+    # ... and read once the configuration reads them
+    fixed = puma.with_overrides({"adc": {"rule": "fixed", "bits": 5}})
+    assert fixed.adc.bits == 5 and "adc.bits" not in fixed.unread_fields()
+    assert not np.array_equal(fixed.evaluate(table).energy_pj, ref.energy_pj)
+    assert get_preset("neurosim-22nm-rram").with_overrides({"adc": {"bits": 4}}).adc.bits == 4
+    chip = tmp_path / "chip.toml"
+    chip.write_text("clock_ghz = 2.0\n")
+    with pytest.raises(HardwareError, match="clock_ghz"):
+        HardwareModel.from_file(chip)
+    with pytest.raises(UnknownNameError, match="base"):
+        puma.with_overrides({"base": "puma-32nm"})  # only a file names a base
+
+
+def test_register_preset():
+    from fastnax.hwmodel import register_preset
+
+    puma = get_preset("puma-32nm")
+    assert register_preset(puma) is puma  # the same model again: a no-op
+    with pytest.raises(HardwareError, match="already registered"):
+        register_preset(_other("neurosim-22nm-rram"))
+    with pytest.raises(HardwareError, match="HardwareModel"):
+        register_preset({"name": "x"})
+
+
+def _other(name):
+    """A model named ``name`` with constants of its own, built without the registry's renaming."""
+    m = HardwareModel(name="scratch", crossbar=get_preset("puma-32nm").crossbar)
+    object.__setattr__(m, "name", name)
+    return m
+
+
+def test_hwmodel_modules_import_no_circle():
+    # every import of every hwmodel module, function-level ones included, runs down the layering
+    import ast
+    from pathlib import Path
+
+    import fastnax.hwmodel as hw
+
+    folder = Path(hw.__file__).parent
+    graph = {}
+    for path in folder.glob("*.py"):
+        name = "fastnax.hwmodel" if path.stem == "__init__" else f"fastnax.hwmodel.{path.stem}"
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fastnax.hwmodel"):
+                deps.add(node.module)
+                deps.update(f"{node.module}.{a.name}" for a in node.names)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names if a.name.startswith("fastnax.hwmodel"))
+        graph[name] = deps
+    modules = set(graph)
+    graph = {m: {d for d in deps if d in modules and d != "fastnax.hwmodel"} for m, deps in graph.items()}
+    done, stack = set(), []
+
+    def visit(m):
+        assert m not in stack, "import circle: " + " -> ".join(stack[stack.index(m):] + [m])
+        if m in done:
+            return
+        stack.append(m)
+        for d in sorted(graph[m]):
+            visit(d)
+        stack.pop()
+        done.add(m)
+
+    for m in sorted(graph):
+        visit(m)
+    assert "fastnax.hwmodel.presets" not in graph["fastnax.hwmodel.model"]
+    assert graph["fastnax.hwmodel.engine"] <= {"fastnax.hwmodel._fastpath", "fastnax.hwmodel.breakdown",
+                                               "fastnax.hwmodel.nonideal", "fastnax.hwmodel.tables"}
