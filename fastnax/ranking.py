@@ -13,7 +13,8 @@ settings), a study reports
   >= 0.95 of the target front's hypervolume.
 
 The correlations are scipy's (``kendalltau`` with the tau-b tie correction, ``spearmanr``), so a
-study on a file reproduces what one computes from the file directly.
+study on a file reproduces what one computes from the file directly. Fronts and hypervolumes are
+those of the search (:mod:`fastnax.search.pareto`), on the matrix ``(-accuracy, cost)``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from fastnax.errors import BoundsError, RecordsError, unknown
+from fastnax.search.pareto import accuracy_cost_matrix, hypervolume_2d, non_dominated_mask
 
 
 @dataclass
@@ -122,32 +124,14 @@ def rank_correlations(costs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return kendall, spearman
 
 
-def pareto_mask(accuracy: np.ndarray, cost: np.ndarray) -> np.ndarray:
-    """Non-dominated points when maximising accuracy and minimising cost (ties kept once)."""
-    order = np.lexsort((-accuracy, cost))  # by cost, then by higher accuracy
-    acc_sorted = accuracy[order]
-    running = np.maximum.accumulate(acc_sorted)
-    keep_sorted = np.empty(len(order), dtype=bool)
-    keep_sorted[0] = True
-    keep_sorted[1:] = acc_sorted[1:] > running[:-1]
-    mask = np.zeros(len(order), dtype=bool)
-    mask[order[keep_sorted]] = True
-    return mask
+def _front(accuracy: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """Mask of the accuracy/cost front (accuracy maximised, cost minimised; ties kept once)."""
+    return non_dominated_mask(accuracy_cost_matrix(accuracy, cost, log_cost=False))
 
 
-def hypervolume_2d(accuracy: np.ndarray, cost: np.ndarray, acc_ref: float, cost_ref: float) -> float:
-    """Area dominated by the points (max accuracy, min cost) inside the reference box."""
-    inside = (accuracy > acc_ref) & (cost < cost_ref)
-    if not inside.any():
-        return 0.0
-    a, c = accuracy[inside], cost[inside]
-    front = pareto_mask(a, c)
-    a, c = a[front], c[front]
-    order = np.argsort(c)
-    a, c = a[order], c[order]
-    # staircase: from each front point (sorted by cost) to the next, accuracy a[i] above the reference
-    widths = np.diff(np.append(c, cost_ref))
-    return float(np.sum(widths * (a - acc_ref)))
+def _hypervolume(accuracy: np.ndarray, cost: np.ndarray, acc_ref: float, cost_ref: float) -> float:
+    """Area dominated by the (accuracy, cost) points inside the box from (acc_ref, cost_ref)."""
+    return hypervolume_2d(accuracy_cost_matrix(accuracy, cost, log_cost=False), (-acc_ref, cost_ref))
 
 
 def study(costs: np.ndarray, targets: list[str], accuracy: np.ndarray | None = None,
@@ -180,17 +164,17 @@ def study(costs: np.ndarray, targets: list[str], accuracy: np.ndarray | None = N
         accuracy = np.asarray(accuracy, dtype=float)
         if accuracy.shape != (costs.shape[0],) or not np.all(np.isfinite(accuracy)):
             raise BoundsError(f"accuracy must be a finite array of shape ({costs.shape[0]},)")
-        fronts = [pareto_mask(accuracy, costs[:, t]) for t in range(T)]
+        fronts = [_front(accuracy, costs[:, t]) for t in range(T)]
         acc_ref = float(accuracy.min())
         recall = np.zeros((T, T))
         hv_ratio = np.zeros((T, T))
         for t in range(T):
             cost_ref = float(costs[:, t].max())
-            hv_true = hypervolume_2d(accuracy, costs[:, t], acc_ref, cost_ref)
+            hv_true = _hypervolume(accuracy, costs[:, t], acc_ref, cost_ref)
             for p in range(T):
                 chosen = fronts[p]
                 recall[p, t] = np.sum(chosen & fronts[t]) / max(int(fronts[t].sum()), 1)
-                hv = hypervolume_2d(accuracy[chosen], costs[chosen, t], acc_ref, cost_ref)
+                hv = _hypervolume(accuracy[chosen], costs[chosen, t], acc_ref, cost_ref)
                 hv_ratio[p, t] = hv / hv_true if hv_true > 0 else 1.0
     return RankingStudy(list(targets), kendall, spearman, best_proxy, int(costs.shape[0]), recall,
                         hv_ratio, monotone_tau, dict(source or {}))

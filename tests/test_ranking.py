@@ -47,11 +47,12 @@ def test_best_proxy_is_argmax_offdiagonal():
     assert s.kendall.shape == (3, 3) and np.allclose(np.diag(s.kendall), 1)
 
 
-def test_pareto_mask_against_brute_force():
+def test_study_front_against_brute_force():
+    # the studies' fronts: the search's non-dominated mask on (-accuracy, cost)
     rng = np.random.default_rng(1)
     acc = rng.integers(0, 20, size=300).astype(float)
     cost = rng.integers(0, 20, size=300).astype(float)
-    mask = ranking.pareto_mask(acc, cost)
+    mask = ranking._front(acc, cost)
     for i in range(len(acc)):
         dominated = np.any((acc >= acc[i]) & (cost <= cost[i]) & ((acc > acc[i]) | (cost < cost[i])))
         if dominated:
@@ -68,7 +69,8 @@ def test_hypervolume_of_a_staircase():
     acc = np.array([2.0, 3.0, 1.0])
     cost = np.array([1.0, 3.0, 0.5])
     # reference (acc 0, cost 4): boxes [0.5,1)x1 + [1,3)x2 + [3,4)x3
-    assert ranking.hypervolume_2d(acc, cost, 0.0, 4.0) == pytest.approx(0.5 * 1 + 2 * 2 + 1 * 3)
+    assert ranking._hypervolume(acc, cost, 0.0, 4.0) == pytest.approx(0.5 * 1 + 2 * 2 + 1 * 3)
+    assert ranking._hypervolume(acc, cost, 3.0, 4.0) == 0.0  # nothing better than the reference
 
 
 def test_pareto_transfer_identity_is_perfect():
