@@ -171,3 +171,96 @@ def test_nb201_load_errors(tmp_path):
     bad.write_text("nb201_index,arch_str,acc\n0,|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,x\n")
     with pytest.raises(DatasetError, match="bad.csv:2.*acc"):
         nb201.load(bad)
+
+
+# --- named accuracies ------------------------------------------------------------------------------
+def make_named(n=4):
+    archs = spaces.get("nb201").sample(n, seed=2)
+    out = []
+    for i, a in enumerate(archs):
+        named = {"accuracy_analog_drift_86400": 70.0 + i}
+        if i % 2 == 0:
+            named["accuracy_ptq"] = 80.5 + i
+        out.append(Record(str(a), "nb201", "cifar10", 200, i, 85.0 + i, None, 0.0, "0.1.0", accuracies=named))
+    return out
+
+
+@pytest.mark.parametrize("ext", [".csv", ".jsonl"])
+def test_named_accuracies_round_trip(tmp_path, ext):
+    records = make_named()
+    path = write_records(tmp_path / f"named{ext}", records)
+    back = read_records(path)
+    assert back == records
+    assert back[0].accuracy("accuracy_ptq") == 80.5 and back[1].accuracy("accuracy_ptq") is None
+    assert back[1].accuracy("accuracy_analog_drift_86400") == 71.0
+    assert back[2].accuracy("accuracy_clean") == 87.0 and back[2].accuracy("accuracy_noisy") is None
+    assert back[0].accuracy_names == ("accuracy_clean", "accuracy_analog_drift_86400", "accuracy_ptq")
+    if ext == ".csv":
+        header = path.read_text().splitlines()[0].split(",")
+        assert header == list(FIELDS) + ["accuracy_analog_drift_86400", "accuracy_ptq"]
+        assert path.read_text().splitlines()[2].endswith(",71.0,")  # not measured: empty cell
+    else:
+        assert "accuracy_ptq" not in json.loads(path.read_text().splitlines()[1])
+    # appending keeps the columns; a record with a column the CSV lacks is refused, file untouched
+    append_record(path, records[1])
+    assert read_records(path) == records + [records[1]]
+    stranger = Record(records[0].arch, "nb201", "cifar10", 200, 9, 85.0, None, 0.0, "0.1.0",
+                      accuracies={"accuracy_qat": 84.0})
+    if ext == ".csv":
+        before = path.read_bytes()
+        with pytest.raises(RecordsError, match="accuracy_qat.*not a column"):
+            append_record(path, stranger)
+        assert path.read_bytes() == before
+    else:
+        append_record(path, stranger)
+        assert read_records(path)[-1].accuracy("accuracy_qat") == 84.0
+
+
+def test_named_accuracy_validation(tmp_path):
+    base = make_records(1)[0].to_dict()
+    for named, match in [({"accuracy_x": float("nan")}, "accuracy_x.*finite"),
+                         ({"accuracy_x": 100.5}, "accuracy_x.*percentage"),
+                         ({"accuracy_x": -0.1}, "accuracy_x.*percentage"),
+                         ({"accuracy_x": "high"}, "accuracy_x.*number"),
+                         ({"accuracy_X": 50.0}, "name 'accuracy_X' is not valid"),
+                         ({"speed": 50.0}, "name 'speed' is not valid"),
+                         ({"accuracy_clean": 50.0}, "not valid")]:
+        with pytest.raises(RecordsError, match=match):
+            Record(**base, accuracies=named)
+    # None means "not measured"
+    assert Record(**base, accuracies={"accuracy_x": None}).accuracies == ()
+    # in files: the message names the file, the line and the column
+    path = tmp_path / "bad.csv"
+    good = write_records(tmp_path / "good.csv", make_named(2)).read_text().splitlines()
+    path.write_text(good[0] + "\n" + good[1].replace("70.0", "170.0") + "\n")
+    with pytest.raises(RecordsError, match=r"bad.csv:2.*accuracy_analog_drift_86400.*percentage"):
+        read_records(path)
+    jl = tmp_path / "bad.jsonl"
+    row = {**base, "accuracy_ptq": float("inf")}
+    jl.write_text(json.dumps(row) + "\n")
+    with pytest.raises(RecordsError, match=r"bad.jsonl:1.*accuracy_ptq"):
+        read_records(jl)
+
+
+def test_named_accuracy_torn_line_recovers(tmp_path):
+    records = make_named(3)
+    path = write_records(tmp_path / "t.csv", records[:2])
+    with open(path, "ab") as fh:
+        fh.write(b"nb201:3x32")  # a killed writer
+    append_record(path, records[2])
+    assert read_records(path) == records
+
+
+def test_nb201_table_to_records():
+    path = shared_file("nb201/nb201_accuracy.csv")
+    arch_strings, columns = nb201.load(path)
+    recs = nb201.to_records(arch_strings, columns, clean="c10valid_valid_200ep", named=("c10_test_12ep",),
+                            rows=[0, 1, 2])
+    assert [r.seed for r in recs] == [0, 1, 2]
+    assert recs[1].accuracy_clean == pytest.approx(columns["c10valid_valid_200ep"][1])
+    assert recs[1].accuracy("accuracy_c10_test_12ep") == pytest.approx(columns["c10_test_12ep"][1])
+    assert nb201.to_architectures(arch_strings[1:2])[0] == spaces.get("nb201").decode(
+        nb201.to_vectors(arch_strings[1:2]))[0]
+    assert str(nb201.to_architectures(arch_strings[1:2])[0]) == recs[1].arch
+    with pytest.raises(DatasetError, match="no column 'nope'"):
+        nb201.to_records(arch_strings, columns, clean="nope")

@@ -7,6 +7,8 @@ through the strings, and :func:`align` reorders a column into ``cell_id`` order.
 
 >>> arch_strings, columns = load("../shared/data/nb201/nb201_accuracy.csv")   # doctest: +SKIP
 >>> X = to_vectors(arch_strings)              # (15625, 7) nb201 space vectors, crossbar 64
+>>> recs = to_records(arch_strings, columns, clean="c10valid_valid_200ep",
+...                   named=("c10_test_12ep",))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -112,4 +114,63 @@ def align(arch_strings: Sequence[str], column: np.ndarray) -> np.ndarray:
     return out
 
 
-__all__ = ["load", "cell_ids", "to_vectors", "to_architectures", "align"]
+def to_records(arch_strings: Sequence[str], columns: dict, clean: str, named: Sequence[str] = (),
+               dataset: str = "nb201-cifar10", epochs: int = 200, crossbar_size: int = 64,
+               rows=None, **options) -> list:
+    """Records (``fastnax.datasets.records.Record``) of a benchmark table's rows.
+
+    Parameters
+    ----------
+    arch_strings : sequence of str, length n_rows
+        Benchmark cell strings (from :func:`load`).
+    columns : dict of str -> ndarray (n_rows,)
+        The table's columns (from :func:`load`), accuracy in percent.
+    clean : str
+        Column that becomes ``accuracy_clean`` (e.g. ``c10valid_valid_200ep``).
+    named : sequence of str
+        Columns kept as named accuracies ``accuracy_<column>``; a NaN cell is "not measured".
+    dataset, epochs : str, int
+        Written into every record.
+    crossbar_size : int
+        Crossbar size of the ``nb201`` architectures (accuracy does not depend on it here).
+    rows : array_like of int, optional
+        Row indices to convert (default: all rows, in file order).
+    **options
+        Options of the ``nb201`` space (``w_bits``, ...).
+
+    Returns
+    -------
+    list of Record
+        One per row; ``accuracy_noisy`` is None, ``seed`` the row index, ``train_seconds`` 0 (the
+        benchmark's tables carry no wall times).
+
+    Raises
+    ------
+    DatasetError
+        An unknown column, or a NaN clean accuracy.
+    """
+    from fastnax import __version__
+    from fastnax.datasets.records import Record, is_accuracy_name
+    from fastnax.spaces.nb201 import from_nb201_string
+
+    for name in (clean, *named):
+        if name not in columns:
+            raise DatasetError(f"no column {name!r} in the table; columns are {', '.join(columns)}")
+    for name in named:
+        if not is_accuracy_name("accuracy_" + name):
+            raise DatasetError(f"column {name!r} cannot name an accuracy (lower-case letters, digits, '_')")
+    rows = np.arange(len(arch_strings)) if rows is None else np.asarray(rows, dtype=np.int64)
+    out = []
+    for i in rows:
+        value = float(columns[clean][i])
+        if not np.isfinite(value):
+            raise DatasetError(f"row {int(i)}: column {clean!r} is not measured (NaN); it cannot be accuracy_clean")
+        extra = {f"accuracy_{name}": float(columns[name][i]) for name in named
+                 if np.isfinite(columns[name][i])}
+        arch = str(from_nb201_string(arch_strings[i], crossbar_size, **options))
+        out.append(Record(arch, "nb201", dataset, int(epochs), int(i), value, None, 0.0, __version__,
+                          accuracies=extra))
+    return out
+
+
+__all__ = ["load", "cell_ids", "to_vectors", "to_architectures", "align", "to_records"]

@@ -2,7 +2,12 @@
 
 Fields (:class:`Record`): ``arch`` (the canonical architecture string), ``space``, ``dataset``,
 ``epochs``, ``seed``, ``accuracy_clean`` and ``accuracy_noisy`` (percent; ``accuracy_noisy`` empty
-/ ``null`` when not measured), ``train_seconds``, ``fastnax_version``.
+/ ``null`` when not measured), ``train_seconds``, ``fastnax_version``; then any number of further
+*named accuracies*: columns (CSV) or keys (JSON) named ``accuracy_<name>`` (lower-case letters,
+digits, underscores; e.g. ``accuracy_analog_drift_86400``), percent, validated like the two above.
+A record that did not measure one leaves it empty (CSV) or omits it / writes ``null`` (JSON); a
+CSV file's header lists the union of the names its records carry. Other unknown columns are
+ignored, as before.
 
 The format follows the file extension: ``.csv`` (a header row, then one row per record),
 ``.jsonl`` or ``.json`` (one JSON object per line).
@@ -30,9 +35,10 @@ import json
 import logging
 import math
 import os
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from fastnax.io import atomic_write_text
 from fastnax.errors import RecordsError
@@ -42,6 +48,15 @@ log = logging.getLogger(__name__)
 FIELDS = ("arch", "space", "dataset", "epochs", "seed", "accuracy_clean", "accuracy_noisy",
           "train_seconds", "fastnax_version")
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}
+#: the two accuracies every record has a field for
+CORE_ACCURACIES = ("accuracy_clean", "accuracy_noisy")
+_ACCURACY_NAME = re.compile(r"^accuracy_[a-z0-9_]+$")
+_MISSING = ("", "null", "None")
+
+
+def is_accuracy_name(name) -> bool:
+    """Whether ``name`` is a valid accuracy column name (``accuracy_`` + lower-case, digits, ``_``)."""
+    return isinstance(name, str) and bool(_ACCURACY_NAME.match(name))
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,10 @@ class Record:
         Wall time of the training run in seconds (>= 0).
     fastnax_version : str
         Version of fastnax that produced the record.
+    accuracies : mapping of str -> float, optional
+        Further named accuracies in percent (names ``accuracy_<name>``, e.g.
+        ``accuracy_analog_drift_86400``); None values are dropped. Stored as a sorted tuple of
+        ``(name, value)`` pairs (the record stays hashable); read one with :meth:`accuracy`.
     """
 
     arch: str
@@ -79,14 +98,84 @@ class Record:
     accuracy_noisy: float | None
     train_seconds: float
     fastnax_version: str
+    accuracies: tuple = ()
 
     def __post_init__(self) -> None:
-        checked = _validate(asdict(self), where="record")
+        row = {name: getattr(self, name) for name in FIELDS}
+        checked = _validate(row, where="record")
         for name, value in checked.items():
             object.__setattr__(self, name, value)
+        object.__setattr__(self, "accuracies", _named_accuracies(self.accuracies, where="record"))
+
+    def accuracy(self, name: str) -> float | None:
+        """The accuracy (percent) named ``name`` (a core field or a named one); None if not measured."""
+        if name in CORE_ACCURACIES:
+            return getattr(self, name)
+        return dict(self.accuracies).get(name)
+
+    @property
+    def accuracy_names(self) -> tuple[str, ...]:
+        """Names of the accuracies this record holds a value for."""
+        core = tuple(n for n in CORE_ACCURACIES if getattr(self, n) is not None)
+        return core + tuple(name for name, _ in self.accuracies)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields, then the named accuracies, as one flat dict."""
+        out = {name: getattr(self, name) for name in FIELDS}
+        out.update(self.accuracies)
+        return out
+
+
+def _named_accuracies(values, where: str) -> tuple:
+    """Sorted ``(name, value)`` pairs of named accuracies, validated; RecordsError naming ``where``."""
+    if isinstance(values, Mapping):
+        items = list(values.items())
+    else:
+        try:
+            items = [tuple(pair) for pair in values]
+        except TypeError:
+            raise RecordsError(f"{where}: accuracies must be a mapping of name -> percent, got "
+                               f"{type(values).__name__}") from None
+    out = {}
+    for item in items:
+        if len(item) != 2:
+            raise RecordsError(f"{where}: accuracies must be (name, value) pairs, got {item!r}")
+        name, value = item
+        if not is_accuracy_name(name) or name in CORE_ACCURACIES:
+            raise RecordsError(f"{where}: accuracy name {name!r} is not valid; valid: 'accuracy_' followed "
+                               f"by lower-case letters, digits or '_', other than {', '.join(CORE_ACCURACIES)}")
+        if name in out:
+            raise RecordsError(f"{where}: accuracy {name!r} given twice")
+        number = _percent(value, name, where, optional=True)
+        if number is not None:
+            out[name] = number
+    return tuple(sorted(out.items()))
+
+
+def _percent(value, name: str, where: str, optional: bool) -> float | None:
+    if optional and (value is None or (isinstance(value, str) and value.strip() in _MISSING)):
+        return None
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise RecordsError(f"{where}: field {name!r} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise RecordsError(f"{where}: field {name!r} is {value!r}; it must be a finite number")
+    if not 0.0 <= number <= 100.0:
+        raise RecordsError(f"{where}: field {name!r} = {number:g} is not a percentage; valid: 0 to 100")
+    return number
+
+
+def _row_accuracies(row: dict) -> dict:
+    """The named accuracies of one parsed row (keys ``accuracy_*`` beside the core fields)."""
+    return {k: v for k, v in row.items() if isinstance(k, str) and k.startswith("accuracy_")
+            and k not in CORE_ACCURACIES}
+
+
+def _record(row: dict, where: str) -> Record:
+    return Record(**_validate(row, where=where), accuracies=_named_accuracies(_row_accuracies(row), where))
 
 
 def _validate(row: dict, where: str) -> dict:
@@ -113,11 +202,10 @@ def _validate(row: dict, where: str) -> dict:
             raise RecordsError(f"{where}: field {name!r} must be an integer, got {value!r}") from None
     if out["epochs"] < 0:
         raise RecordsError(f"{where}: field 'epochs' must be >= 0, got {out['epochs']}")
-    for name in ("accuracy_clean", "accuracy_noisy", "train_seconds"):
+    for name in CORE_ACCURACIES:
+        out[name] = _percent(row[name], name, where, optional=name == "accuracy_noisy")
+    for name in ("train_seconds",):
         value = row[name]
-        if name == "accuracy_noisy" and (value is None or (isinstance(value, str) and value.strip() in ("", "null", "None"))):
-            out[name] = None
-            continue
         try:
             if isinstance(value, bool):
                 raise ValueError
@@ -126,9 +214,7 @@ def _validate(row: dict, where: str) -> dict:
             raise RecordsError(f"{where}: field {name!r} must be a number, got {value!r}") from None
         if not math.isfinite(number):
             raise RecordsError(f"{where}: field {name!r} is {value!r}; it must be a finite number")
-        if name.startswith("accuracy") and not 0.0 <= number <= 100.0:
-            raise RecordsError(f"{where}: field {name!r} = {number:g} is not a percentage; valid: 0 to 100")
-        if name == "train_seconds" and number < 0:
+        if number < 0:
             raise RecordsError(f"{where}: field 'train_seconds' = {number:g} must be >= 0")
         out[name] = number
     return out
@@ -181,7 +267,7 @@ def _records(path: Path, lines: list[str], first: int, torn: bool, parse) -> lis
         if not line.strip():
             continue
         try:
-            records.append(Record(**_validate(parse(lineno, line), where=f"{path}:{lineno}")))
+            records.append(_record(parse(lineno, line), where=f"{path}:{lineno}"))
         except RecordsError as exc:
             if not (torn and lineno == len(lines)):
                 raise
@@ -224,17 +310,35 @@ def _read_csv(path: Path, lines: list[str], torn: bool) -> list[Record]:
     return _records(path, lines, 2, torn, parse)
 
 
-def _line(record: Record, fmt: str) -> str:
+def _columns(records: Iterable[Record]) -> list[str]:
+    """CSV columns of some records: the fields, then the union of their named accuracies (sorted)."""
+    names = sorted({name for r in records for name, _ in r.accuracies})
+    return list(FIELDS) + names
+
+
+def _line(record: Record, fmt: str, columns: list[str] | None = None) -> str:
     row = record.to_dict()
     if fmt == "jsonl":
         return json.dumps(row, sort_keys=False) + "\n"
+    columns = list(FIELDS) if columns is None else columns
+    extra = [name for name in row if name not in columns]
+    if extra:
+        raise RecordsError(f"record has accuracy {extra[0]!r}, which is not a column of the CSV file "
+                           f"(columns: {', '.join(columns)}); write the file anew with write_records")
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(["" if row[k] is None else row[k] for k in FIELDS])
+    csv.writer(buf, lineterminator="\n").writerow(["" if row.get(k) is None else row[k] for k in columns])
     return buf.getvalue()
 
 
-def _header(fmt: str) -> str:
-    return ",".join(FIELDS) + "\n" if fmt == "csv" else ""
+def _header(fmt: str, columns: list[str] | None = None) -> str:
+    return ",".join(list(FIELDS) if columns is None else columns) + "\n" if fmt == "csv" else ""
+
+
+def accuracy_names(records: Iterable[Record]) -> list[str]:
+    """Every accuracy name some record holds a value for (core fields first, then sorted names)."""
+    records = list(records)
+    core = [n for n in CORE_ACCURACIES if any(getattr(r, n) is not None for r in records)]
+    return core + sorted({name for r in records for name, _ in r.accuracies})
 
 
 def _check(records: Iterable[Record]) -> list[Record]:
@@ -246,29 +350,45 @@ def _check(records: Iterable[Record]) -> list[Record]:
 
 
 def write_records(path: str | os.PathLike, records: Iterable[Record]) -> Path:
-    """Write records atomically (temporary file, fsync, ``os.replace``); returns the path."""
+    """Write records atomically (temporary file, fsync, ``os.replace``); returns the path.
+
+    A CSV file's header is the fields followed by every named accuracy any record carries.
+    """
     path = Path(path)
     fmt = _format_of(path)
     records = _check(records)
-    text = _header(fmt) + "".join(_line(r, fmt) for r in records)
+    columns = _columns(records)
+    text = _header(fmt, columns) + "".join(_line(r, fmt, columns) for r in records)
     atomic_write_text(path, text)
     return path
 
 
-def _parses(line: bytes, fmt: str, path: Path) -> bool:
+def _csv_header(line: bytes) -> list[str] | None:
+    """The columns of a CSV header line, or None when the line is not a records header."""
+    try:
+        values = [v.strip() for v in next(csv.reader([line.decode("utf-8")]))]
+    except (UnicodeDecodeError, csv.Error, StopIteration):
+        return None
+    return values if all(name in values for name in FIELDS) else None
+
+
+def _parses(line: bytes, fmt: str, path: Path, header: list[str] | None = None) -> bool:
     """Whether one line is a complete, valid record (a CSV header line counts as complete)."""
     try:
         text = line.decode("utf-8")
         if fmt == "jsonl":
-            Record(**_validate(json.loads(text), where=str(path)))
+            row = json.loads(text)
+            if not isinstance(row, dict):
+                return False
+            _record(row, where=str(path))
         else:
-            values = next(csv.reader([text]))
-            if [v.strip() for v in values] == list(FIELDS):
+            if _csv_header(line) is not None:
                 return True
-            header = list(FIELDS)
+            values = next(csv.reader([text]))
+            header = list(FIELDS) if header is None else header
             if len(values) != len(header):
                 return False
-            Record(**_validate(dict(zip(header, values)), where=str(path)))
+            _record(dict(zip(header, values)), where=str(path))
     except (UnicodeDecodeError, json.JSONDecodeError, csv.Error, RecordsError, TypeError, StopIteration):
         return False
     return True
@@ -285,31 +405,39 @@ def append_record(path: str | os.PathLike, record: Record) -> Path:
     fmt = _format_of(path)
     (record,) = _check([record])
     path.parent.mkdir(parents=True, exist_ok=True)
+    new_columns = _columns([record])
     with open(path, "a+b") as fh:
         fh.seek(0, os.SEEK_END)
         size = fh.tell()
         prefix = b""
+        columns = new_columns
         if size == 0:
-            prefix = _header(fmt).encode()
+            prefix = _header(fmt, columns).encode()
         else:
+            if fmt == "csv":
+                fh.seek(0)
+                header = _csv_header(fh.readline())
+                columns = header if header is not None else list(FIELDS)
             fh.seek(max(0, size - 65536))
             tail = fh.read()
             if not tail.endswith((b"\n", b"\r")):
                 cut = max(tail.rfind(b"\n"), tail.rfind(b"\r"))
                 last = tail[cut + 1:]
-                if _parses(last, fmt, path):
+                if _parses(last, fmt, path, columns):
                     prefix = b"\n"  # a complete record without its final newline (hand-edited)
                 else:
                     # a torn line left by a killed writer: drop it; its record is being rewritten
                     log.warning("%s: removing a torn last line before appending (%d bytes)", path, len(last))
                     fh.truncate(size - len(last))
                     if size - len(last) == 0:
-                        prefix = _header(fmt).encode()
+                        columns = new_columns
+                        prefix = _header(fmt, columns).encode()
+        line = _line(record, fmt, columns)  # before writing: a record with a new column is refused
         fh.seek(0, os.SEEK_END)
-        fh.write(prefix + _line(record, fmt).encode("utf-8"))
+        fh.write(prefix + line.encode("utf-8"))
         fh.flush()
         os.fsync(fh.fileno())
     return path
 
 
-__all__ = ["Record", "FIELDS", "read_records", "write_records", "append_record", "atomic_write_text"]
+__all__ = ["Record", "FIELDS", "CORE_ACCURACIES", "is_accuracy_name", "accuracy_names", "read_records", "write_records", "append_record", "atomic_write_text"]
