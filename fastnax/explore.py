@@ -34,7 +34,9 @@ from fastnax.errors import BoundsError, FastnaxError, RecordsError
 MAX_CANDIDATES = 20_000
 
 #: Candidate columns embedded (float32, base64); EDAP is recomputed in the page as the product.
-CANDIDATE_COLUMNS = ("accuracy", "accuracy_clean", "energy_pj", "latency_ns", "area_mm2", "noise_sigma")
+CANDIDATE_COLUMNS = ("accuracy", "energy_pj", "latency_ns", "area_mm2", "noise_sigma")
+#: Further accuracy columns embedded when the search kept them (they are switchable axes too).
+OPTIONAL_COLUMNS = ("accuracy_clean", "accuracy_noisy", "accuracy_lower", "accuracy_upper")
 
 #: Columns of a per-layer table row (rows are lists in this order, to keep the page small).
 LAYER_COLUMNS = ("index", "kind", "kernel", "stride", "c_in", "c_out", "stage", "crossbar_size", "crossbars",
@@ -91,7 +93,13 @@ def layer_breakdown(archs, preset) -> dict:
     out = {}
     for i, (name, arch) in enumerate(zip(archs, parsed)):
         layers = arch.layers
-        shortcuts = {j for layer in layers for j in layer.skip_inputs}
+        # a projection shortcut is a conv on a skip connection that feeds nothing but that add (the
+        # source of an identity skip, e.g. the stem, also feeds the block's first conv)
+        consumers = [0] * len(layers)
+        for layer in layers:
+            for j in layer.inputs:
+                consumers[j] += 1
+        shortcuts = {j for layer in layers for j in layer.skip_inputs if consumers[j] == 1}
         rows = []
         j = 0
         for index, layer in enumerate(layers):
@@ -207,7 +215,8 @@ def result_data(result, label: str | None = None, max_candidates: int = MAX_CAND
             keep = np.sort(rng.choice(n, size=max_candidates, replace=False))
             note += f"; {max_candidates:,} of {n:,} drawn uniformly (seed {result.seed})"
         candidates = {"n_total": int(n), "n_shown": int(len(keep)),
-                      "columns": {k: _pack(np.asarray(evaluated[k], dtype=float)[keep]) for k in CANDIDATE_COLUMNS},
+                      "columns": {k: _pack(np.asarray(evaluated[k], dtype=float)[keep])
+                                  for k in CANDIDATE_COLUMNS + OPTIONAL_COLUMNS if k in evaluated},
                       "feasible": _pack(np.asarray(evaluated["feasible"], dtype=float)[keep])}
     archs = [p["arch"] for p in result.front] + [p["arch"] for p in result.baselines]
     if result.best:

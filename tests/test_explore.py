@@ -128,7 +128,10 @@ def test_per_layer_tables_match_the_hardware_model(digits_result):
     assert first["crossbars"] == math.ceil(first["kernel"] ** 2 * first["c_in"] / n) * math.ceil(
         first["c_out"] * math.ceil(w_bits / cell_bits) / n)
     # projection shortcuts are told apart, and the stages follow the resolution
-    assert {r["kind"] for r in rows} == {"conv", "shortcut", "linear"}
+    # ResNet-20: a stem conv, 18 block convs, 2 projection shortcuts (where the width doubles), 1 fc
+    kinds = [r["kind"] for r in rows]
+    assert kinds[0] == "conv" and kinds.count("shortcut") == 2 and kinds.count("linear") == 1
+    assert [(r["c_in"], r["c_out"], r["kernel"]) for r in rows if r["kind"] == "shortcut"] == [(16, 32, 1), (32, 64, 1)]
     assert [r["stage"] for r in rows if r["kind"] == "linear"] == ["classifier"]
     totals = d["designs"][resnet]["totals"]
     assert math.isclose(totals["energy_pj"], hw["energy_pj"], rel_tol=1e-12)
