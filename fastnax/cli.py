@@ -1,84 +1,38 @@
 """The ``fastnax`` command: a thin shell over the Python API.
 
-Each subcommand lives in ``fastnax/commands/<name>.py`` with two functions: ``register(sub)`` adds
-its argparse parser (cheap: no heavy import) and ``run(args) -> int`` does the work (importing what
-it needs). Every user error surfaces as one line on stderr and a non-zero exit.
+It builds the parser from the registry of subcommands (:data:`fastnax.commands.COMMANDS`), runs
+the chosen one and turns every user error into one line on stderr and a non-zero exit (2 for bad
+input, 1 for an operating-system error).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
-COMMANDS = ("search", "hw", "spaces", "sample", "fit", "train", "run", "rank", "explore")
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (with the valid choices) and exit status 2."""
-
-    def error(self, message: str):  # noqa: D401
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        raise SystemExit(2)
+from fastnax import __version__
+from fastnax.commands import COMMANDS
+from fastnax.commands.options import Parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="fastnax", description=(
+    """The ``fastnax`` parser with every registered subcommand."""
+    parser = Parser(prog="fastnax", description=(
         "Training-free co-design of CNNs and in-memory-computing crossbar hardware. "
         "Run 'fastnax search' for a co-design search on the embedded defaults."))
     parser.add_argument("--version", action="version", version=_version())
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"fastnax.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"fastnax.commands.{name}":
-                continue  # not built yet
-            raise
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for module in COMMANDS.values():
         module.register(sub)
     return parser
 
 
 def _version() -> str:
-    from fastnax import __version__
-
     return f"fastnax {__version__}"
 
 
-def add_common(parser: argparse.ArgumentParser, seed: bool = True) -> None:
-    """Options every command takes."""
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    if seed:
-        parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-
-
-def add_dataset_options(parser: argparse.ArgumentParser) -> None:
-    """``--dataset`` (default digits), ``--root`` and ``--split``: the commands that train."""
-    parser.add_argument("--dataset", default="digits",
-                        help="digits (embedded, default), mnist, cifar10, cifar100, tinyimagenet, synthetic")
-    parser.add_argument("--root", default=None, help="folder holding the dataset files")
-    parser.add_argument("--split", default=None, metavar="N_TRAIN/N_TEST",
-                        help="re-split the images found, e.g. 8000/2000 for the MNIST test images alone")
-
-
-def parse_space_options(items: list[str]) -> dict:
-    """``--space-option KEY=VALUE`` pairs as a dict (integers where the value is one)."""
-    from fastnax.errors import BoundsError
-
-    options = {}
-    for item in items:
-        if "=" not in item:
-            raise BoundsError(f"--space-option must be KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        key, value = key.strip(), value.strip()
-        try:
-            options[key] = int(value)
-        except ValueError:
-            options[key] = value
-    return options
-
-
 def main(argv: list[str] | None = None) -> int:
+    """Run ``fastnax ARGV``; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fastnax.cli import add_common, parse_space_options
+from fastnax.commands.options import add_common, parse_space_options
 
 
 def register(sub) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from fastnax.cli import add_common
+from fastnax.commands.options import add_common
 
 
 def register(sub) -> None:

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from fastnax.cli import add_common, add_dataset_options
+from fastnax.commands.options import add_common, add_dataset_options
 
 #: The default short budget: DEFAULT_EPOCHS passes over the whole training set. Sampling draws only
 #: networks of at most twice the MACs of the space's resnet20 (``--max-macs auto``): uniform draws

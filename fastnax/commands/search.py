@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastnax.cli import add_common, parse_space_options
+from fastnax.commands.options import add_common, parse_space_options
 
 OBJECTIVES = ("acc-edap", "acc-latency", "acc-energy", "accuracy", "energy", "latency", "area", "edap")
 METHODS = ("hierarchical", "de", "shgo", "random", "exhaustive", "bo")
