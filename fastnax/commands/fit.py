@@ -17,8 +17,13 @@ def register(sub) -> None:
     p.add_argument("records", metavar="RECORDS", help="records file (.csv, .jsonl or .json)")
     p.add_argument("--out", required=True, metavar="PREDICTOR.json",
                    help="where to write the XGBoost JSON model (its sidecar goes to *.meta.json)")
-    p.add_argument("--target", default="accuracy_clean", choices=("accuracy_clean", "accuracy_noisy"),
-                   help="accuracy to predict (default accuracy_clean)")
+    p.add_argument("--target", default="accuracy_clean", metavar="NAME",
+                   help="accuracy to predict: accuracy_clean (default), accuracy_noisy or any named "
+                        "accuracy of the records (accuracy_<name>, e.g. accuracy_analog_drift_86400)")
+    p.add_argument("--method", default="auto", choices=("auto", "xgb", "multifidelity"),
+                   help="xgb: XGBoost on the records that hold the target; multifidelity: a clean model on "
+                        "every record calibrated on those with the target; auto (default): multifidelity "
+                        "when some records lack a non-clean target, else xgb")
     p.add_argument("--cv", type=int, default=5, metavar="K", help="folds of the quality report (default 5)")
     add_common(p)
     p.set_defaults(run=run)
@@ -31,6 +36,16 @@ def run(args) -> int:
 
     if args.cv < 2:
         raise BoundsError(f"--cv must be at least 2, got {args.cv}")
+    if args.method != "xgb":
+        from fastnax.datasets.records import is_accuracy_name, read_records
+
+        records = read_records(args.records)
+        if not (args.target in ("accuracy_clean", "accuracy_noisy") or is_accuracy_name(args.target)):
+            raise BoundsError(f"--target {args.target!r} is not an accuracy name; valid: accuracy_clean, "
+                              f"accuracy_noisy or accuracy_<name> (lower-case letters, digits, '_')")
+        lacking = sum(r.accuracy(args.target) is None for r in records)
+        if args.method == "multifidelity" or (args.target != "accuracy_clean" and lacking):
+            return _run_multifidelity(args, lacking)
     model = XGBPredictor(random_state=args.seed).fit_records(args.records, target=args.target, cv=args.cv)
     model.save(args.out)
     report = {
@@ -56,5 +71,28 @@ def run(args) -> int:
               f"(percentage points)")
     else:
         print(f"too few records for {args.cv}-fold cross-validation: no quality report")
+    print(f"wrote {args.out} and {meta_path(args.out)}")
+    return 0
+
+
+def _run_multifidelity(args, lacking: int) -> int:
+    from fastnax.predictors.files import sidecar_path as meta_path
+    from fastnax.predictors.multifidelity import MultiFidelityPredictor
+
+    model = MultiFidelityPredictor(random_state=args.seed).fit_records(args.records, target=args.target)
+    model.save(args.out)
+    info = model.records_info_
+    report = {"records": info, "space": model.space_, "dataset": model.dataset_, "target": model.target_,
+              "method": "multifidelity", "labelled": model.n_labelled_, "clean_only": lacking,
+              "calibration": {"intercept": float(model.coef_[0]), "slope": float(model.coef_[1])},
+              "loo_mae": float(abs(model.residuals_).mean()), "model": str(args.out),
+              "sidecar": str(meta_path(args.out)), "seed": args.seed}
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+        return 0
+    print(f"fitted MultiFidelityPredictor on {info['count']} records of space {model.space_} "
+          f"({model.dataset_}): {model.n_labelled_} with {model.target_}, {lacking} clean-only")
+    print(f"{model.target_} = {model.coef_[0]:.2f} + {model.coef_[1]:.3f} * predicted accuracy_clean; "
+          f"leave-one-out MAE {report['loo_mae']:.2f} percentage points")
     print(f"wrote {args.out} and {meta_path(args.out)}")
     return 0

@@ -19,7 +19,11 @@ def __getattr__(name: str):
         from fastnax.predictors import xgb
 
         return getattr(xgb, name)
+    if name == "MultiFidelityPredictor":
+        from fastnax.predictors.multifidelity import MultiFidelityPredictor
+
+        return MultiFidelityPredictor
     raise AttributeError(f"module 'fastnax.predictors' has no attribute {name!r}")
 
 
-__all__ = ["XGBPredictor", "TrainingFreeScore", "evaluate"]
+__all__ = ["XGBPredictor", "MultiFidelityPredictor", "TrainingFreeScore", "evaluate"]

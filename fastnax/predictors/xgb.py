@@ -195,10 +195,13 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
             records_list = list(records)
             if any(not isinstance(r, Record) for r in records_list):
                 raise RecordsError("fit_records takes Record objects or the path of a records file")
-        if target not in TARGETS:
-            raise BoundsError(f"unknown target {target!r}; expected one of: {', '.join(TARGETS)}")
+        from fastnax.datasets.records import is_accuracy_name
+
+        if target not in TARGETS and not is_accuracy_name(target):
+            raise BoundsError(f"unknown target {target!r}; expected one of: {', '.join(TARGETS)} or a "
+                              f"named accuracy accuracy_<name> (lower-case letters, digits, '_')")
         info["count"] = len(records_list)
-        missing = [i for i, r in enumerate(records_list) if getattr(r, target) is None]
+        missing = [i for i, r in enumerate(records_list) if r.accuracy(target) is None]
         if missing:
             raise RecordsError(f"{len(missing)} of {len(records_list)} records have no {target} "
                                f"(first: record {missing[0] + 1}); fit another target or measure it")
@@ -211,7 +214,7 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
             raise RecordsError(f"records mix {len(spaces_seen)} spaces/option sets "
                                f"({', '.join(sorted({s for s, _ in spaces_seen}))}); fit one space at a time")
         X = graph.features(archs)
-        y = np.asarray([getattr(r, target) for r in records_list], dtype=float)
+        y = np.asarray([r.accuracy(target) for r in records_list], dtype=float)
         cv_metrics = self.cross_validate(X, y, cv) if cv and len(y) >= max(int(cv), 4) else None
         self.fit(X, y)
         self.feature_names_ = graph.feature_names()

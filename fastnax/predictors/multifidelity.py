@@ -1,0 +1,303 @@
+"""Multi-fidelity accuracy predictor: many cheap clean labels, few expensive noisy ones.
+
+A clean accuracy costs one digital training; an accuracy on a noisy chip (``accuracy_noisy``,
+``accuracy_analog_drift_86400``, ...) costs an analog simulation or measurement on top. When the
+records hold the target for a few architectures and ``accuracy_clean`` for many,
+:class:`MultiFidelityPredictor` uses both:
+
+1. a clean model ``g``: :class:`~fastnax.predictors.XGBPredictor` on the graph features of every
+   record (all have ``accuracy_clean``);
+2. a calibration of the target on ``g``: ``target = a + b * g`` fitted by least squares on the
+   records that hold the target, with ``g`` taken out-of-fold (5-fold) on those records so the
+   calibration sees the clean model's real error, not its training fit.
+
+Why this form (AnalogNAS-Bench, CIFAR-10, development column ``analog_drift_86400``; 25 labelled +
+500 clean-only records, Kendall tau on the other 15,100 cells, 4 seeds): the calibration 0.630;
+the clean prediction as an extra XGBoost feature 0.562; a clean model plus an XGBoost model of the
+drop 0.594; the calibration plus the robustness score of :mod:`fastnax.robustness` 0.628, plus an
+XGBoost residual 0.604; XGBoost on the 25 labels alone 0.487 (0.537 with robustness features).
+With 25 labels a two-parameter map is what the data can pin down. ``analog_accuracy`` ranks the
+same way (0.615 / 0.553 / 0.603 / 0.610 / 0.608 / 0.487). ``benchmarks/predictor_analog.py``
+reports 20 seeds.
+
+Intervals: the calibration's leave-one-out residuals on the labelled records (exact for least
+squares: ``e_i / (1 - h_ii)``) give split-conformal bounds ``mean + quantile(residuals)``
+(:meth:`predict_interval`).
+
+Files: :meth:`save` writes the clean model as XGBoost JSON (``PATH``) and a JSON sidecar
+(``PATH`` with ``.meta.json``, format ``fastnax-multifidelity-predictor``) holding the calibration, the
+residuals and the model's sha256; :meth:`load` parses JSON only (never unpickles).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from fastnax.errors import BoundsError, PredictorFileError, RecordsError
+
+KIND = "multifidelity"
+#: sidecar format: distinct from XGBPredictor's, so XGBPredictor.load refuses these files
+FORMAT = "fastnax-multifidelity-predictor"
+FORMAT_VERSION = 1
+FOLDS = 5
+
+
+class MultiFidelityPredictor:
+    """Predict a costly accuracy from many clean records and a few labelled ones.
+
+    Parameters
+    ----------
+    random_state : int, default 0
+        Seed of the clean model and of the out-of-fold split.
+    n_jobs : int, default 1
+        XGBoost threads.
+
+    Attributes
+    ----------
+    clean_model_ : XGBPredictor
+        The clean-accuracy model (graph features -> accuracy_clean, percent).
+    coef_ : ndarray (2,)
+        Calibration ``target = coef_[0] + coef_[1] * clean``.
+    residuals_ : ndarray (n_labelled,)
+        Leave-one-out residuals (target - prediction, percentage points) of the calibration.
+    target_, n_labelled_, n_clean_ : str, int, int
+    """
+
+    def __init__(self, random_state: int = 0, n_jobs: int = 1):
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    # --- fitting -------------------------------------------------------------------------------
+    def fit(self, F, clean, target):
+        """Fit on a feature matrix F (n, k), clean accuracies (n,) and target accuracies (n,).
+
+        ``target`` holds NaN where a record did not measure it; at least 3 must be finite.
+        """
+        from sklearn.model_selection import KFold
+
+        from fastnax.predictors.xgb import XGBPredictor
+
+        F = np.asarray(F, dtype=np.float64)
+        clean = np.asarray(clean, dtype=np.float64)
+        target = np.asarray(target, dtype=np.float64)
+        if F.ndim != 2 or clean.shape != (len(F),) or target.shape != (len(F),):
+            raise BoundsError(f"expected F (n, k), clean (n,) and target (n,); got {F.shape}, {clean.shape}, "
+                              f"{target.shape}")
+        if not np.all(np.isfinite(clean)):
+            raise BoundsError("clean accuracies hold a NaN or infinite value; every record needs accuracy_clean")
+        labelled = np.flatnonzero(np.isfinite(target))
+        if len(labelled) < 3:
+            raise RecordsError(f"the multi-fidelity calibration needs at least 3 records with the target, "
+                               f"got {len(labelled)}")
+        seed = int(self.random_state or 0)
+        self.clean_model_ = XGBPredictor(random_state=seed, n_jobs=self.n_jobs).fit(F, clean)
+        # out-of-fold clean predictions of the labelled records
+        folds = min(FOLDS, len(F))
+        oof = np.empty(len(F))
+        for train, test in KFold(folds, shuffle=True, random_state=seed).split(F):
+            model = XGBPredictor(random_state=seed, n_jobs=self.n_jobs).fit(F[train], clean[train])
+            oof[test] = model.predict(F[test])
+        g, y = oof[labelled], target[labelled]
+        Z = np.stack([np.ones_like(g), g], axis=1)
+        coef, *_ = np.linalg.lstsq(Z, y, rcond=None)
+        if not np.all(np.isfinite(coef)):
+            raise RecordsError("the calibration of the target on the clean prediction is singular")
+        hat = np.einsum("ij,jk,ik->i", Z, np.linalg.pinv(Z.T @ Z), Z)
+        resid = (y - Z @ coef) / np.maximum(1.0 - hat, 1e-6)
+        self.coef_ = coef
+        self.residuals_ = np.sort(resid)
+        self.n_labelled_ = int(len(labelled))
+        self.n_clean_ = int(len(F))
+        self.n_features_in_ = int(F.shape[1])
+        self.target_ = getattr(self, "target_", None)
+        self.feature_names_ = getattr(self, "feature_names_", None)
+        return self
+
+    def fit_records(self, records, target: str):
+        """Fit on records (Records or a records file): all give ``accuracy_clean``, some ``target``."""
+        from fastnax import graph
+        from fastnax.arch import Architecture
+        from fastnax.datasets.records import Record, is_accuracy_name, read_records
+        from fastnax.predictors.xgb import _check_record_spaces
+
+        info = {"path": None, "sha256": None, "count": 0}
+        if isinstance(records, (str, os.PathLike)):
+            path = Path(records)
+            records = read_records(path)
+            info.update(path=str(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+        records = list(records)
+        if any(not isinstance(r, Record) for r in records):
+            raise RecordsError("fit_records takes Record objects or the path of a records file")
+        if not is_accuracy_name(target) or target == "accuracy_clean":
+            raise BoundsError(f"target {target!r} is not a noisy accuracy name: expected accuracy_noisy or "
+                              f"accuracy_<name> (the clean accuracy is the cheap label here)")
+        info["count"] = len(records)
+        archs = [Architecture.from_string(r.arch) for r in records]
+        _check_record_spaces(records, archs)
+        spaces_seen = sorted({(a.space, a.options) for a in archs}, key=str)
+        if len(spaces_seen) > 1:
+            raise RecordsError(f"records mix {len(spaces_seen)} spaces/option sets; fit one space at a time")
+        y = np.asarray([np.nan if r.accuracy(target) is None else r.accuracy(target) for r in records])
+        self.target_ = target
+        self.feature_names_ = graph.feature_names()
+        self.fit(graph.features(archs), [r.accuracy_clean for r in records], y)
+        self.space_ = archs[0].space
+        self.space_options_ = dict(archs[0].options)
+        self.dataset_ = ",".join(sorted({r.dataset for r in records}))
+        self.records_info_ = info
+        return self
+
+    # --- prediction ----------------------------------------------------------------------------
+    def _check(self):
+        if not hasattr(self, "coef_"):
+            raise PredictorFileError("this MultiFidelityPredictor is not fitted; call fit or fit_records")
+
+    def predict(self, F) -> np.ndarray:
+        """Predicted target accuracy (n,) in percent of a feature matrix F (n, n_features_in_)."""
+        self._check()
+        g = self.clean_model_.predict(F)
+        return self.coef_[0] + self.coef_[1] * g
+
+    def predict_clean(self, F) -> np.ndarray:
+        """The clean model's prediction (n,), percent."""
+        self._check()
+        return self.clean_model_.predict(F)
+
+    def predict_interval(self, F, coverage: float = 0.8):
+        """Mean, lower and upper bound (each (n,), percent): split-conformal on the LOO residuals.
+
+        ``[lower, upper]`` holds the target with probability about ``coverage`` for an
+        architecture drawn like the labelled records (finite-sample quantiles at ``k / (n + 1)``).
+        """
+        self._check()
+        try:
+            coverage = float(coverage)
+        except (TypeError, ValueError):
+            raise BoundsError(f"coverage must be a number in (0, 1), got {coverage!r}") from None
+        if not 0.0 < coverage < 1.0:
+            raise BoundsError(f"coverage must be in (0, 1), got {coverage!r}")
+        mean = self.predict(F)
+        r = self.residuals_
+        n = len(r)
+        tail = (1.0 - coverage) / 2.0
+        lo_k = int(np.floor(tail * (n + 1))) - 1
+        hi_k = int(np.ceil((1.0 - tail) * (n + 1))) - 1
+        lo = r[lo_k] if lo_k >= 0 else -np.inf
+        hi = r[hi_k] if hi_k < n else np.inf
+        return mean, mean + lo, mean + hi
+
+    def predict_archs(self, archs) -> np.ndarray:
+        """Predicted target accuracy (n,) of architectures (or canonical strings)."""
+        from fastnax import graph
+
+        self._check()
+        if self.feature_names_ is not None and self.feature_names_ != graph.feature_names():
+            raise PredictorFileError("this predictor was fitted on another graph feature set; refit it")
+        return self.predict(graph.features(archs))
+
+    # --- files ---------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the clean model (XGBoost JSON) to ``path`` and the sidecar beside it; returns ``path``."""
+        from fastnax import __version__
+        from fastnax.io import atomic_write_text
+        from fastnax.predictors.files import feature_set_id, sidecar_path
+        from fastnax.predictors.xgb import _versions
+
+        self._check()
+        path = Path(path)
+        raw = bytes(self.clean_model_.model_.save_raw(raw_format="json"))
+        names = self.feature_names_
+        meta = {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "kind": KIND,
+            "model_file": path.name, "model_sha256": hashlib.sha256(raw).hexdigest(),
+            "feature_set": {"kind": "fastnax.graph" if names else "matrix",
+                            "id": feature_set_id(names) if names else None,
+                            "names": names, "n_features": int(self.n_features_in_)},
+            "target": self.target_,
+            "clean_params": self.clean_model_.get_params(),
+            "calibration": {"intercept": float(self.coef_[0]), "slope": float(self.coef_[1]),
+                            "loo_residuals": [float(v) for v in self.residuals_],
+                            "n_labelled": self.n_labelled_, "n_clean": self.n_clean_},
+            "params": {"random_state": self.random_state, "n_jobs": self.n_jobs},
+            "space": getattr(self, "space_", None), "space_options": getattr(self, "space_options_", None),
+            "dataset": getattr(self, "dataset_", None), "records": getattr(self, "records_info_", None),
+            "versions": {**_versions(), "fastnax": __version__},
+        }
+        atomic_write_text(path, raw.decode("utf-8"))
+        atomic_write_text(sidecar_path(path), json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> MultiFidelityPredictor:
+        """Load a predictor written by :meth:`save` (JSON only; the model's sha256 is checked)."""
+        import xgboost
+
+        from fastnax.predictors.files import parse_json_bytes, read_json, sidecar_path
+        from fastnax.predictors.xgb import XGBPredictor
+
+        path = Path(path)
+        meta_file = path if path.name.endswith(".meta.json") else sidecar_path(path)
+        meta = read_json(meta_file, "predictor sidecar")
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+            raise PredictorFileError(f"{meta_file}: not a fastnax multi-fidelity predictor sidecar "
+                                     f"(format {FORMAT!r} version {FORMAT_VERSION} expected)")
+        model_file = meta_file.with_name(str(meta.get("model_file")))
+        try:
+            raw = model_file.read_bytes()
+        except OSError:
+            raise PredictorFileError(f"predictor model {str(model_file)!r} is missing or unreadable") from None
+        parse_json_bytes(raw, model_file, "XGBoost JSON model")
+        if hashlib.sha256(raw).hexdigest() != meta.get("model_sha256"):
+            raise PredictorFileError(f"{model_file}: sha256 differs from the sidecar's (the model was changed)")
+        try:
+            cal = meta["calibration"]
+            coef = np.asarray([float(cal["intercept"]), float(cal["slope"])])
+            residuals = np.sort(np.asarray([float(v) for v in cal["loo_residuals"]]))
+            fs = meta["feature_set"]
+            n_features = int(fs["n_features"])
+            params = {k: v for k, v in (meta.get("clean_params") or {}).items()}
+            own = meta.get("params") or {}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PredictorFileError(f"{meta_file}: malformed multi-fidelity sidecar ({exc})") from None
+        if not np.all(np.isfinite(coef)) or len(residuals) < 2 or not np.all(np.isfinite(residuals)):
+            raise PredictorFileError(f"{meta_file}: calibration holds a non-finite value or too few residuals")
+        valid = XGBPredictor().get_params()
+        if set(params) - set(valid):
+            raise PredictorFileError(f"{meta_file}: unknown clean-model parameter {sorted(set(params) - set(valid))[0]!r}")
+        clean = XGBPredictor(**params)
+        booster = xgboost.Booster()
+        try:
+            booster.load_model(bytearray(raw))
+        except xgboost.core.XGBoostError as exc:
+            raise PredictorFileError(f"{model_file}: XGBoost cannot read the model ({str(exc).splitlines()[0]})") from None
+        if booster.num_features() != n_features:
+            raise PredictorFileError(f"{model_file}: model has {booster.num_features()} features, the sidecar says {n_features}")
+        clean.model_ = booster
+        clean.n_features_in_ = n_features
+        clean.feature_names_ = fs.get("names")
+        clean.target_ = "accuracy_clean"
+        est = cls(random_state=own.get("random_state", 0), n_jobs=own.get("n_jobs", 1))
+        est.clean_model_ = clean
+        est.coef_ = coef
+        est.residuals_ = residuals
+        est.n_labelled_ = int(cal.get("n_labelled", len(residuals)))
+        est.n_clean_ = int(cal.get("n_clean", 0))
+        est.n_features_in_ = n_features
+        est.feature_names_ = fs.get("names")
+        est.target_ = meta.get("target")
+        est.space_ = meta.get("space")
+        est.space_options_ = meta.get("space_options")
+        est.dataset_ = meta.get("dataset")
+        est.records_info_ = meta.get("records")
+        return est
+
+    def __repr__(self) -> str:
+        return f"MultiFidelityPredictor(random_state={self.random_state!r}, n_jobs={self.n_jobs!r})"
+
+
+__all__ = ["MultiFidelityPredictor", "KIND"]

@@ -1,0 +1,189 @@
+"""Robustness estimate (fast path == networkx reference) and the multi-fidelity predictor."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fastnax import robustness, spaces
+from fastnax.datasets.records import Record, write_records
+from fastnax.errors import BoundsError, PredictorFileError, RecordsError
+
+NB201 = spaces.get("nb201")
+SPECIAL = [
+    "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",  # dead
+    "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|",  # dead: node 3 cut off
+    "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",
+    "|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|avg_pool_3x3~0|avg_pool_3x3~1|avg_pool_3x3~2|",
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+    "|none~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|none~0|none~1|nor_conv_3x3~2|",  # conv reading an empty node
+    "|nor_conv_1x1~0|+|avg_pool_3x3~0|skip_connect~1|+|none~0|nor_conv_3x3~1|avg_pool_3x3~2|",
+]
+
+
+def _cells(n=60, seed=0):
+    from fastnax.datasets import nb201
+
+    rng = np.random.default_rng(seed)
+    X = np.concatenate([nb201.to_vectors(SPECIAL), np.c_[rng.integers(0, 5, (n, 6)), rng.integers(0, 5, (n, 1))]])
+    return X.astype(float), NB201.decode(X)
+
+
+def test_fast_path_equals_networkx_reference():
+    X, archs = _cells()
+    for params in [{}, {"alpha": 0.5, "rho": 1.0, "beta": 0.0}, {"alpha": 2.0, "rho": 0.1, "beta": 10.0}]:
+        fast = robustness.noise_to_signal(NB201, X, 0.1, **params)
+        ref = np.array([robustness.reference_noise_to_signal(a, 0.1, **params) for a in archs])
+        assert np.array_equal(np.isinf(fast), np.isinf(ref))
+        finite = np.isfinite(ref)
+        np.testing.assert_allclose(fast[finite], ref[finite], rtol=1e-12)
+    assert np.isinf(fast[:2]).all() and np.isfinite(fast[2:len(SPECIAL)]).all()
+
+
+def test_per_layer_sigma_matches_reference():
+    X, archs = _cells(25, seed=1)
+    rng = np.random.default_rng(2)
+    width = max(len(a.weight_layers) for a in archs)
+    sigma = rng.uniform(0.01, 0.3, (len(archs), width))
+    fast = robustness.noise_to_signal(NB201, X, sigma)
+    for i, a in enumerate(archs):
+        ref = robustness.reference_noise_to_signal(a, sigma[i, :len(a.weight_layers)])
+        assert fast[i] == pytest.approx(ref, rel=1e-12) if np.isfinite(ref) else np.isinf(fast[i])
+    # per-candidate sigma: NSR scales with sigma squared
+    s = rng.uniform(0.05, 0.2, len(archs))
+    np.testing.assert_allclose(robustness.noise_to_signal(NB201, X, s), s ** 2 * robustness.noise_to_signal(NB201, X, 1.0))
+
+
+def test_hwmodel_sigma_and_physics():
+    from fastnax import hwmodel
+
+    X, archs = _cells(3)
+    sig = hwmodel.layer_noise_sigma(archs[4])
+    assert robustness.reference_noise_to_signal(archs[4], sig) == pytest.approx(
+        robustness.noise_to_signal(NB201, X[4:5], sig[None, :])[0], rel=1e-12)
+    from fastnax.datasets import nb201
+
+    def nsr(cell):
+        return robustness.noise_to_signal(NB201, nb201.to_vectors([cell]))[0]
+
+    base = "|none~0|+|none~0|none~1|+|{}~0|none~1|none~2|"
+    # fan-in: a 3x3 convolution (9x the inputs) adds less noise than a 1x1 on the same edge
+    assert nsr(base.format("nor_conv_3x3")) < nsr(base.format("nor_conv_1x1"))
+    # a skip path beside a convolution carries signal without adding noise
+    both = "|none~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"
+    with_skip = "|skip_connect~0|+|none~0|none~1|+|nor_conv_3x3~0|skip_connect~1|none~2|"
+    assert nsr(with_skip) < nsr(both)
+
+
+def test_reference_runs_on_other_spaces_fast_path_refuses_them():
+    imc = spaces.get("imc")
+    arch = imc.sample(1, seed=0)[0]
+    value = robustness.reference_noise_to_signal(arch, 0.1)
+    assert np.isfinite(value) and value > 0
+    with pytest.raises(BoundsError, match="nb201 space only"):
+        robustness.noise_to_signal(imc, np.zeros((1, imc.dim if hasattr(imc, "dim") else 8)))
+
+
+def test_robustness_features():
+    X, archs = _cells(10)
+    feats = robustness.robustness_features(NB201, X, 0.1)
+    assert feats.shape == (len(X), 2) and np.isfinite(feats).all()
+    assert (feats[:2] == robustness.DEAD_LOG10_NSR).all()
+    with pytest.raises(BoundsError, match="sigma"):
+        robustness.noise_to_signal(NB201, X, np.ones(3))
+
+
+# --- multi-fidelity predictor --------------------------------------------------------------------
+def _records(n=60, labelled=15, seed=0):
+    """Synthetic records: clean accuracy from the graph, the target a noisy function of it."""
+    from fastnax import graph
+
+    archs = NB201.sample(n, seed=seed)
+    F = graph.features(archs)
+    names = graph.feature_names()
+    clean = 50 + 4 * F[:, names.index("n_conv_large_effective")] / 10 + F[:, names.index("log10_params")]
+    clean = np.clip(clean, 0, 100)
+    rng = np.random.default_rng(seed)
+    target = np.clip(0.9 * clean - 5 + rng.normal(0, 0.5, n), 0, 100)
+    recs = []
+    for i, a in enumerate(archs):
+        named = {"accuracy_analog": float(target[i])} if i < labelled else {}
+        recs.append(Record(str(a), "nb201", "cifar10", 200, i, float(clean[i]), None, 0.0, "0.1.0",
+                           accuracies=named))
+    return recs, F, clean, target
+
+
+def test_multifidelity_fit_save_load(tmp_path):
+    from fastnax.predictors import MultiFidelityPredictor, XGBPredictor
+
+    recs, F, clean, target = _records()
+    model = MultiFidelityPredictor(random_state=0).fit_records(recs, target="accuracy_analog")
+    assert model.n_labelled_ == 15 and model.n_clean_ == 60
+    assert model.coef_[1] == pytest.approx(0.9, abs=0.2)
+    pred = model.predict(F)
+    assert np.corrcoef(pred[15:], target[15:])[0, 1] > 0.9  # the 45 clean-only records
+    mean, lo, hi = model.predict_interval(F, coverage=0.8)
+    assert np.array_equal(mean, pred) and (lo <= mean).all() and (mean <= hi).all()
+    _, lo50, hi50 = model.predict_interval(F, coverage=0.5)
+    assert (hi50 - lo50 <= hi - lo + 1e-12).all()
+    path = model.save(tmp_path / "mf.json")
+    loaded = MultiFidelityPredictor.load(path)
+    np.testing.assert_array_equal(loaded.predict(F), pred)
+    np.testing.assert_array_equal(loaded.predict_interval(F)[1], lo)
+    assert loaded.target_ == "accuracy_analog"
+    # same records, same seed: byte-identical files
+    again = MultiFidelityPredictor(random_state=0).fit_records(recs, target="accuracy_analog").save(tmp_path / "b.json")
+    assert again.read_bytes() == path.read_bytes()
+    assert (tmp_path / "b.meta.json").read_text().replace("b.json", "mf.json") == (tmp_path / "mf.meta.json").read_text()
+    # the plain loader refuses it; tampering and pickles are refused
+    with pytest.raises(PredictorFileError):
+        XGBPredictor.load(path)
+    path.write_bytes(path.read_bytes().replace(b"0", b"1", 1))
+    with pytest.raises(PredictorFileError, match="sha256"):
+        MultiFidelityPredictor.load(path)
+    path.write_bytes(b"\x80\x04pickle")
+    with pytest.raises(PredictorFileError, match="pickle"):
+        MultiFidelityPredictor.load(path)
+
+
+def test_multifidelity_errors():
+    from fastnax.predictors import MultiFidelityPredictor
+
+    recs, F, clean, target = _records(labelled=2)
+    with pytest.raises(RecordsError, match="at least 3"):
+        MultiFidelityPredictor().fit_records(recs, target="accuracy_analog")
+    with pytest.raises(BoundsError, match="not a noisy accuracy"):
+        MultiFidelityPredictor().fit_records(recs, target="accuracy_clean")
+    model = MultiFidelityPredictor().fit_records(_records()[0], target="accuracy_analog")
+    for bad in (0.0, 1.0, "x"):
+        with pytest.raises(BoundsError, match="coverage"):
+            model.predict_interval(F, coverage=bad)
+    with pytest.raises(PredictorFileError, match="not fitted"):
+        MultiFidelityPredictor().predict(F)
+
+
+def test_fit_command_any_target(tmp_path, capsys):
+    from fastnax.cli import main
+    from fastnax.predictors import MultiFidelityPredictor
+
+    recs, F, clean, target = _records()
+    path = write_records(tmp_path / "r.csv", recs)
+    out = tmp_path / "p.json"
+    # some records lack the target: the multi-fidelity predictor uses them all
+    assert main(["fit", str(path), "--out", str(out), "--target", "accuracy_analog", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["method"] == "multifidelity" and report["labelled"] == 15 and report["clean_only"] == 45
+    assert MultiFidelityPredictor.load(out).target_ == "accuracy_analog"
+    # every record has it: XGBoost on the named accuracy
+    full = write_records(tmp_path / "full.jsonl", recs[:15])
+    assert main(["fit", str(full), "--out", str(out), "--target", "accuracy_analog"]) == 0
+    meta = json.loads((tmp_path / "p.meta.json").read_text())
+    assert meta["format"] == "fastnax-predictor" and meta["target"] == "accuracy_analog"
+    assert meta["records"]["count"] == 15
+    # --method xgb with records lacking it: the message says so
+    assert main(["fit", str(path), "--out", str(out), "--target", "accuracy_analog", "--method", "xgb"]) != 0
+    assert "have no accuracy_analog" in capsys.readouterr().err
+    assert main(["fit", str(path), "--out", str(out), "--target", "Accuracy"]) != 0
+    assert "not an accuracy name" in capsys.readouterr().err
