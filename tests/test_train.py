@@ -344,9 +344,14 @@ def test_fastnax_train_command_checkpoints_resumes_and_reports(tmp_path, capsys)
 
 
 def test_fastnax_train_from_result(tmp_path, capsys):
+    from fastnax.search.result import SearchResult
+
     arch = spaces.get("imc", input_size=8, in_channels=1).sample(1, seed=2)[0]
-    result = tmp_path / "result.json"
-    result.write_text(json.dumps({"best": {"arch": str(arch)}, "front": []}))
+    point = {"arch": str(arch), "accuracy": 50.0, "energy_pj": 1.0, "latency_ns": 1.0, "area_mm2": 1.0,
+             "edap": 1.0}
+    found = SearchResult(front=[point], best={**point, "objective": 0.5}, baselines=[], n_evaluations=1,
+                         timings={}, seed=0, settings={}, accuracy_model={})
+    result = found.to_json(tmp_path / "result.json")
     run = _cli(["train", "--from-result", str(result), "--dataset", "digits", "--max-train", "64",
                 "--epochs", "1", "--noise-trials", "0", "--out", str(tmp_path / "o"), "--json"], capsys)
     assert run.returncode == 0, run.stderr
@@ -355,7 +360,10 @@ def test_fastnax_train_from_result(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     run = _cli(["train", "--from-result", str(bad)], capsys)
-    assert run.returncode == 2 and "'best'" in run.stderr
+    assert run.returncode == 2 and "not a fastnax search result" in run.stderr
+    empty = SearchResult(**{**found.__dict__, "front": [], "best": None}).to_json(tmp_path / "empty.json")
+    run = _cli(["train", "--from-result", str(empty)], capsys)
+    assert run.returncode == 2 and "'best'" in run.stderr and run.stderr.count("\n") == 1
     wrong = _cli(["train", "--baseline", "resnet20", "--dataset", "mnist", "--root", str(tmp_path)], capsys)
     assert wrong.returncode == 2 and "MNIST not found" in wrong.stderr and str(tmp_path) in wrong.stderr
 

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from fastnax.cli import add_common, add_dataset_options
+from fastnax.commands.options import add_common, add_dataset_options
 from fastnax.io import atomic_torch_save as save_atomic  # torch is imported only when it saves
 
 CHECKPOINT = "checkpoint.pt"
@@ -66,36 +66,47 @@ def resolve_arch(args, data):
 
 
 def best_of_result(path) -> str:
-    """The ``best.arch`` string of a search result JSON (or the first front member's)."""
-    from fastnax.errors import FastnaxError
+    """The best design's architecture string of a search result file (``SearchResult.from_json``)."""
+    from fastnax.errors import RecordsError
+    from fastnax.search.result import SearchResult
 
-    try:
-        result = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise FastnaxError(f"search result {path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FastnaxError(f"search result {path} is not JSON: {exc}") from None
-    best = result.get("best") if isinstance(result, dict) else None
-    if isinstance(best, dict) and isinstance(best.get("arch"), str):
-        return best["arch"]
-    if isinstance(best, dict):  # best under each objective: take the first
-        for value in best.values():
-            if isinstance(value, dict) and isinstance(value.get("arch"), str):
-                return value["arch"]
-    front = result.get("front") if isinstance(result, dict) else None
-    if isinstance(front, list) and front and isinstance(front[0], dict) and isinstance(front[0].get("arch"), str):
-        return front[0]["arch"]
-    raise FastnaxError(f"search result {path} has no 'best' entry with an 'arch' string "
-                       f"(nor a 'front' list of them)")
+    result = SearchResult.from_json(path)
+    if result.best is None:
+        raise RecordsError(f"search result {str(path)!r} has no 'best' design (no candidate met its "
+                           f"constraints); give --arch or --baseline instead")
+    return result.best["arch"]
 
 
 def run(args) -> int:
     import torch
 
+    from fastnax.train.loop import default_device
+
+    data = _load_data(args)
+    arch = resolve_arch(args, data)
+    device = torch.device(args.device) if args.device else default_device()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = {"arch": str(arch), "dataset": data.name, "epochs": args.epochs, "seed": args.seed,
+              "noise_aware": bool(args.noise_aware), "batch_size": args.batch_size, "lr": args.lr,
+              "preset": args.preset or ""}
+    resume = _load_checkpoint(out / CHECKPOINT, config) if args.resume else None
+    report = _train(args, arch, data, device, config, resume, out / CHECKPOINT)
+    text = json.dumps(report, indent=2)
+    from fastnax.io import atomic_write_text
+
+    atomic_write_text(out / REPORT, text + "\n")
+    if args.json:
+        print(text)
+    else:
+        _print_summary(report, out / REPORT)
+    return 0
+
+
+def _load_data(args):
+    """The dataset the arguments name (after checking the numeric options)."""
     from fastnax.datasets import load
-    from fastnax.errors import BoundsError, FastnaxError
-    from fastnax.train.loop import TrainConfig, default_device, evaluate, train_model
-    from fastnax.train.model import build_model, hardware_cost
+    from fastnax.errors import BoundsError
 
     if args.epochs < 1 or args.batch_size < 2 or args.noise_trials < 0:
         raise BoundsError("--epochs must be >= 1, --batch-size >= 2 and --noise-trials >= 0")
@@ -104,34 +115,45 @@ def run(args) -> int:
         options["split"] = args.split
     if args.max_train:
         options["max_train"] = args.max_train
-    data = load(args.dataset, root=args.root, seed=args.seed, **options)
-    arch = resolve_arch(args, data)
-    device = torch.device(args.device) if args.device else default_device()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / CHECKPOINT
-    config = {"arch": str(arch), "dataset": data.name, "epochs": args.epochs, "seed": args.seed,
-              "noise_aware": bool(args.noise_aware), "batch_size": args.batch_size, "lr": args.lr,
-              "preset": args.preset or ""}
-    resume = None
-    if args.resume and ckpt_path.exists():
-        import warnings
+    return load(args.dataset, root=args.root, seed=args.seed, **options)
 
-        try:  # weights_only: tensors and plain containers only, never code from the file
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # a torn, foreign or pickle-payload file raises many kinds
-            raise FastnaxError(f"checkpoint {ckpt_path} is not a fastnax checkpoint "
-                               f"({type(exc).__name__}; only tensors and plain containers are "
-                               f"loaded, never code); delete it or use another --out") from None
-        if not isinstance(state, dict) or state.get("config") != config:
-            raise FastnaxError(f"checkpoint {ckpt_path} was made with other settings "
-                               f"({state.get('config')}); rerun with the same arguments or another --out")
-        resume = state
+
+def _load_checkpoint(path: Path, config: dict) -> dict | None:
+    """The state saved in ``path`` by a run with the same ``config`` (None when there is none)."""
+    if not path.exists():
+        return None
+    import warnings
+
+    import torch
+
+    from fastnax.errors import FastnaxError
+
+    try:  # weights_only: tensors and plain containers only, never code from the file
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a torn, foreign or pickle-payload file raises many kinds
+        raise FastnaxError(f"checkpoint {path} is not a fastnax checkpoint "
+                           f"({type(exc).__name__}; only tensors and plain containers are "
+                           f"loaded, never code); delete it or use another --out") from None
+    if not isinstance(state, dict) or state.get("config") != config:
+        raise FastnaxError(f"checkpoint {path} was made with other settings "
+                           f"({state.get('config') if isinstance(state, dict) else None}); rerun with "
+                           f"the same arguments or another --out")
+    return state
+
+
+def _train(args, arch, data, device, config: dict, resume: dict | None, ckpt_path: Path) -> dict:
+    """Train (or resume) ``arch``, checkpointing every epoch; the report of the run."""
+    import torch
+
+    from fastnax.train.loop import TrainConfig, evaluate, train_model
+    from fastnax.train.model import build_model, hardware_cost
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(args.seed)
         model = build_model(arch, preset=args.preset)
+    cost = hardware_cost(arch, args.preset)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       noise_aware=args.noise_aware)
     start = int(resume["epoch"]) if resume else 0
@@ -151,10 +173,6 @@ def run(args) -> int:
     result = train_model(model, data, cfg, seed=args.seed, device=device, progress=progress,
                          on_epoch_end=checkpoint, resume=resume)
     scores = evaluate(model, data, noise_trials=args.noise_trials, seed=args.seed)
-    try:
-        cost = hardware_cost(arch, args.preset)
-    except FastnaxError:
-        cost = None
     history = result["history"]
     report = {
         "arch": str(arch), "dataset": data.name, "n_train": int(len(data.y_train)),
@@ -170,25 +188,21 @@ def run(args) -> int:
         "seconds": round(time.perf_counter() - t0, 3),
         "final_train_loss": history[-1]["loss"] if history else None,
         "hardware": cost,
-        **({k: cost[k] for k in ("energy_pj", "latency_ns", "area_mm2", "edap")} if cost else {}),
+        **{k: cost[k] for k in ("energy_pj", "latency_ns", "area_mm2", "edap")},
         "checkpoint": str(ckpt_path),
     }
     for key in ("accuracy_noisy", "accuracy_noisy_std"):
         if report[key] != report[key]:  # NaN: no noise trial; JSON has no NaN
             report[key] = None
-    text = json.dumps(report, indent=2)
-    from fastnax.io import atomic_write_text
+    return report
 
-    atomic_write_text(out / REPORT, text + "\n")
-    if args.json:
-        print(text)
-    else:
-        noisy = ("not measured" if report["accuracy_noisy"] is None else
-                 f"{report['accuracy_noisy']:.2f} ± {report['accuracy_noisy_std']:.2f}% "
-                 f"({report['noise_trials']} draws)")
-        print(f"{data.name}: clean {report['accuracy_clean']:.2f}%, under non-idealities {noisy}; "
-              f"{report['train_seconds']:.1f}s training; report in {out / REPORT}")
-        if cost:
-            print(f"hardware ({cost['preset']}): {cost['energy_pj'] / 1e6:.3f} uJ, "
-                  f"{cost['latency_ns'] / 1e3:.1f} us, {cost['area_mm2']:.2f} mm2, EDAP {cost['edap']:.3e}")
-    return 0
+
+def _print_summary(report: dict, report_path: Path) -> None:
+    noisy = ("not measured" if report["accuracy_noisy"] is None else
+             f"{report['accuracy_noisy']:.2f} ± {report['accuracy_noisy_std']:.2f}% "
+             f"({report['noise_trials']} draws)")
+    print(f"{report['dataset']}: clean {report['accuracy_clean']:.2f}%, under non-idealities {noisy}; "
+          f"{report['train_seconds']:.1f}s training; report in {report_path}")
+    cost = report["hardware"]
+    print(f"hardware ({cost['preset']}): {cost['energy_pj'] / 1e6:.3f} uJ, "
+          f"{cost['latency_ns'] / 1e3:.1f} us, {cost['area_mm2']:.2f} mm2, EDAP {cost['edap']:.3e}")

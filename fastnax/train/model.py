@@ -203,53 +203,34 @@ def hardware_settings(arch: Architecture, preset: str | None = None, nonideality
             "in_bits": knobs["in_bits"], "adc_bits": layer_adc_bits(arch, hw)}
 
 
-def default_hardware(preset=None):
-    """The hardware model ``preset`` (name or model), the package default when None, or None when
-    ``fastnax.hwmodel`` is not importable."""
-    try:
-        from fastnax import hwmodel
-    except ImportError:
-        return None
-    if preset is not None:
-        return hwmodel.get_preset(preset)
-    name = getattr(hwmodel, "DEFAULT_PRESET", None)
-    if name is None:
-        names = hwmodel.presets() if hasattr(hwmodel, "presets") else []
-        name = "puma-32nm" if "puma-32nm" in names or not names else names[0]
-    return hwmodel.get_preset(name)
-
-
 def layer_adc_bits(arch: Architecture, model=None) -> np.ndarray:
-    """ADC precision per weight layer (ndarray of int, shape (n_weight_layers,)).
+    """ADC precision per weight layer (ndarray of int, shape (n_weight_layers,)), clipped to 2..16.
 
-    From the hardware model's ADC rule (``HardwareModel.adc_bits``); without ``fastnax.hwmodel``,
-    the lossless rule (enough bits to resolve the full partial sum of an N-row crossbar of
-    ``cell_bits`` cells read with 1-bit inputs), two bits fewer for the ``reduced`` rule.
+    From the hardware model's ADC rule (:meth:`fastnax.hwmodel.HardwareModel.adc_bits`);
+    ``model`` is a :class:`~fastnax.hwmodel.HardwareModel` or a preset name (default ``puma-32nm``).
     """
+    from fastnax import hwmodel
     from fastnax.arch import hardware_knobs
 
     knobs = hardware_knobs(arch)
     n = np.asarray([layer.crossbar_size or 64 for layer in arch.weight_layers], dtype=float)
-    hw = model if model is not None and not isinstance(model, str) else default_hardware(model)
-    if hw is not None and hasattr(hw, "adc_bits"):
-        bits = hw.adc_bits(n, knobs["cell_bits"], knobs["adc_rule"])
-    else:
-        lossless = np.ceil(np.log2(n * (2 ** knobs["cell_bits"] - 1) + 1))
-        bits = lossless - 2 if knobs["adc_rule"] == 2 else lossless
+    hw = hwmodel.get_preset(model if model is not None else "puma-32nm")
+    bits = hw.adc_bits(n, knobs["cell_bits"], knobs["adc_rule"])
     return np.clip(np.asarray(bits), 2, 16).astype(np.int64).reshape(-1)
 
 
-def hardware_cost(arch: Architecture, preset=None, nonideality=None) -> dict | None:
-    """Energy, latency, area and EDAP of ``arch`` from the hardware model (None without one).
+def hardware_cost(arch: Architecture, preset=None, nonideality=None) -> dict:
+    """Energy, latency, area and EDAP of ``arch`` from the hardware model.
 
     Returns
     -------
-    dict or None
-        ``preset``, ``energy_pj``, ``latency_ns``, ``area_mm2``, ``edap``, ``mean_noise_sigma``.
+    dict
+        ``preset`` (the model's name), ``energy_pj``, ``latency_ns``, ``area_mm2``, ``edap``,
+        ``mean_noise_sigma``.
     """
-    hw = default_hardware(preset)
-    if hw is None or not hasattr(hw, "evaluate_archs"):
-        return None
+    from fastnax import hwmodel
+
+    hw = hwmodel.get_preset(preset if preset is not None else "puma-32nm")
     cost = hw.evaluate_archs([arch], nonideality)
     return {"preset": hw.name, "energy_pj": float(cost.energy_pj[0]),
             "latency_ns": float(cost.latency_ns[0]), "area_mm2": float(cost.area_mm2[0]),
