@@ -31,7 +31,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from fastnax.errors import BoundsError, PredictorFileError, RecordsError
+from fastnax.errors import BoundsError, FastnaxError, PredictorFileError, RecordsError
 
 FORMAT = "fastnax-predictor"
 FORMAT_VERSION = 1
@@ -44,6 +44,21 @@ ESTIMATOR_CHECK_EXCEPTIONS = {
     "check_sample_weight_equivalence_on_sparse_data":
         "fit takes no sample_weight (records are unweighted)",
 }
+
+
+#: What to do when xgboost is missing (it is an extra: the search evaluates saved trees with NumPy).
+XGBOOST_MISSING = ("fitting or loading an XGBoost predictor needs xgboost, which is not installed: "
+                   "pip install 'fastnax[fit]' (CPU-only xgboost-cpu where it exists, ~5 MB), or "
+                   "pip install xgboost for the CUDA build; never both")
+
+
+def import_xgboost():
+    """``import xgboost``, or a one-line :class:`FastnaxError` saying how to install it."""
+    try:
+        import xgboost
+    except ImportError:
+        raise FastnaxError(XGBOOST_MISSING) from None
+    return xgboost
 
 
 def _sha256(data: bytes) -> str:
@@ -148,7 +163,7 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
 
     def fit(self, X, y):
         """Fit on a feature matrix X (n, k) and accuracies y (n,) in percent; returns self."""
-        import xgboost
+        xgboost = import_xgboost()
 
         params = self._booster_params()
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, ensure_min_samples=2)
@@ -347,7 +362,7 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
             Missing files, a file that is not JSON (pickle payloads are refused, never unpickled),
             a model whose sha256 differs from the sidecar's, or a model of another feature set.
         """
-        import xgboost
+        xgboost = import_xgboost()
 
         from fastnax.predictors.files import read_predictor_file
 
@@ -417,6 +432,6 @@ from fastnax.predictors.files import read_json as _read_json  # noqa: E402,F401
 
 def _versions() -> dict:
     import sklearn
-    import xgboost
+    xgboost = import_xgboost()
 
     return {"xgboost": xgboost.__version__, "numpy": np.__version__, "scikit-learn": sklearn.__version__}
