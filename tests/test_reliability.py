@@ -358,7 +358,7 @@ def test_sigkilled_train_resumes_from_a_whole_checkpoint(tmp_path):
 FLAT = r"""
 import resource, sys
 from fastnax import search
-search.optimizers.RANDOM_BATCH = 20000
+search.optimizers.random.RANDOM_BATCH = 20000
 search.run("nb201", method="random", budget=int(sys.argv[1]), seed=0, keep_evaluated=False)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """

@@ -14,6 +14,7 @@ import pytest
 from fastnax import graph, spaces
 from fastnax.errors import BoundsError, FastnaxError, RecordsError, UnknownNameError
 from fastnax.search import Restriction, SearchResult, hypervolume_2d, non_dominated_mask, run
+from fastnax.search import evaluator as evaluator_module
 from fastnax.search import objectives as obj
 from fastnax.search.optimizers import enumerate_space
 from fastnax.search.pareto import non_dominated_mask_bruteforce
@@ -84,7 +85,7 @@ def test_unique_rows_matches_numpy():
 
 def test_unique_rows_survives_hash_collisions(monkeypatch):
     """With every row hashing alike the exact fallback must still separate different rows."""
-    monkeypatch.setattr(obj, "_row_hash_weights", lambda d: np.zeros(d, dtype=np.int64))
+    monkeypatch.setattr(evaluator_module, "_row_hash_weights", lambda d: np.zeros(d, dtype=np.int64))
     A = np.random.default_rng(1).integers(0, 3, size=(300, 4))
     first, inverse = obj.unique_rows(A)
     _, ref_first = np.unique(A, axis=0, return_index=True)
@@ -270,17 +271,56 @@ def test_cli_bad_options_exit_nonzero_one_line(capsys):
 
 
 def test_default_search_does_not_import_scipy_stats():
-    """SHGO's unconditional ``from scipy.stats import qmc`` is deferred (~0.2 s of a CLI run); the
-    real module still loads on first use afterwards."""
+    """The default search finds the relaxation's minima with numpy: neither scipy.stats (SHGO's
+    unconditional ``from scipy.stats import qmc``) nor scipy.optimize is imported, and nothing is
+    swapped into ``sys.modules`` (scipy.stats imports normally afterwards)."""
     import subprocess
     import sys
 
     code = ("import sys; from fastnax import search; search.run('imc'); "
             "assert 'scipy.stats' not in sys.modules, 'scipy.stats imported'; "
+            "assert 'scipy.optimize' not in sys.modules, 'scipy.optimize imported'; "
             "from scipy.stats import norm, qmc; print(norm.cdf(0.0), qmc.Sobol.__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-500:]
     assert out.stdout.split() == ["0.5", "Sobol"]
+
+
+def test_relaxation_minima_are_the_local_minima_of_the_interpolant():
+    """The seeds are the grid points with no lower axis neighbour: every grid point that is a local
+    minimum of the multilinear interpolant is among them, and every strict one is one."""
+    from fastnax.search.optimizers.hierarchical import _Multilinear, relaxation_minima
+
+    rng = np.random.default_rng(3)
+    for trial in range(20):
+        shape = tuple(int(v) for v in rng.integers(2, 5, size=int(rng.integers(2, 5))))
+        values = rng.integers(0, 6, size=shape).astype(float)  # ties on purpose
+        f = _Multilinear(values)
+        found = relaxation_minima(values.reshape(-1), list(shape), limit=10**6)
+        minima = {tuple(int(v) for v in z) for z in found}
+        steps = np.vstack([np.eye(len(shape), dtype=int), -np.eye(len(shape), dtype=int)])
+        for point in np.ndindex(*shape):
+            neighbours = [tuple(p) for p in np.asarray(point) + steps
+                          if np.all(p >= 0) and np.all(p < np.asarray(shape))]
+            lowest = all(values[q] >= values[point] for q in neighbours)
+            strict = all(values[q] > values[point] for q in neighbours)
+            probes = np.vstack([rng.uniform(-0.05, 0.05, size=(64, len(shape))), 0.05 * steps])
+            near = np.clip(np.asarray(point) + probes, 0, np.asarray(shape) - 1)
+            local_min = all(f(x) >= values[point] - 1e-12 for x in near)
+            assert (point in minima) == lowest, (trial, point)
+            if local_min:
+                assert point in minima, (trial, point)
+            if strict:
+                assert local_min, (trial, point)
+        order = [values[tuple(z)] for z in found]
+        assert order == sorted(order)
+
+
+def test_hierarchical_shgo_level1_still_runs():
+    from fastnax.search.optimizers.hierarchical import Hierarchical
+
+    result = run("nb201", optimizer=Hierarchical(level1="shgo"), predictor=PRED, seed=0)
+    assert result.settings["method_details"]["level1"] == "shgo" and result.best is not None
 
 
 @pytest.mark.parametrize("name, options", [("imc", {}), ("imc", {"input_size": 8, "stages": 2}),

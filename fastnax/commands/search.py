@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastnax.commands.options import add_common, parse_space_options
 
-OBJECTIVES = ("acc-edap", "acc-latency", "acc-energy", "accuracy", "energy", "latency", "area", "edap")
-METHODS = ("hierarchical", "de", "shgo", "random", "exhaustive", "bo")
+from fastnax.search.optimizers import names as optimizer_names
+from fastnax.search.spec import ACCURACY_MODES, OBJECTIVES
 
 
 def register(sub) -> None:
@@ -19,15 +19,17 @@ def register(sub) -> None:
                         "mnist, cifar10 (default for nax and nb201), cifar100, tinyimagenet")
     p.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE",
                    help="space option, e.g. input_size=8 (repeatable)")
-    p.add_argument("--objective", default="acc-edap", choices=OBJECTIVES, help="default acc-edap")
-    p.add_argument("--method", default="hierarchical", choices=METHODS, help="default hierarchical")
+    p.add_argument("--objective", default="acc-edap", choices=list(OBJECTIVES), help="default acc-edap")
+    p.add_argument("--method", default="hierarchical", choices=optimizer_names(), help="default hierarchical")
     p.add_argument("--preset", default="puma-32nm", help="hardware preset (default puma-32nm)")
     p.add_argument("--config", metavar="FILE", help="hardware model from a TOML/JSON file that overrides "
                    "fields of a base preset (instead of --preset)")
     p.add_argument("--predictor", metavar="FILE", help="predictor file (default: the packaged one if "
                    "fitted for this space, else the training-free score)")
-    p.add_argument("--accuracy", default="clean", choices=("clean", "noisy"),
-                   help="optimise the clean prediction or the one under non-idealities")
+    p.add_argument("--accuracy", default="auto", choices=ACCURACY_MODES,
+                   help="auto (default): what the predictor predicts (the packaged one: accuracy under "
+                        "non-idealities); clean: needs a clean-accuracy predictor; noisy: a noisy "
+                        "predictor as it is, a clean one minus the non-ideality penalty")
     p.add_argument("--max-area", type=float, metavar="MM2", help="chip area budget (mm²)")
     p.add_argument("--max-latency", type=float, metavar="NS", help="latency budget per inference (ns)")
     p.add_argument("--min-accuracy", type=float, metavar="PCT", help="minimum accuracy (percent)")

@@ -6,15 +6,14 @@ import time
 
 import numpy as np
 
-from fastnax.errors import BoundsError, unknown
-from fastnax.search.objectives import (DEFAULT_BETA, DEFAULT_NOISE_PENALTY, Evaluator, ObjectiveSpec,
-                                       resolve_accuracy_model)
-from fastnax.search.optimizers import METHODS
+from fastnax.errors import BoundsError
+from fastnax.search.accuracy import QUANTITIES, resolve_accuracy_model
+from fastnax.search.evaluator import Evaluator
+from fastnax.search.optimizers import get_optimizer, optimizer_name
+from fastnax.search.optimizers.hierarchical import FRONT_BETAS  # noqa: F401  (re-exported)
 from fastnax.search.pareto import non_dominated_mask
 from fastnax.search.result import SearchResult
-
-#: Scalarisation weights swept for the Pareto front (``beta`` of the combined costs).
-FRONT_BETAS = (0.0, 0.02, 0.2, 1.0)
+from fastnax.search.spec import DEFAULT_BETA, DEFAULT_NOISE_PENALTY, ObjectiveSpec
 
 
 def _get_space(space, space_options: dict | None):
@@ -37,12 +36,12 @@ def _get_hardware(preset):
     return hwmodel.get_preset(preset), preset
 
 
-def run(space="imc", objective: str = "acc-edap", method: str = "hierarchical", predictor=None,
+def run(space="imc", objective: str = "acc-edap", optimizer="hierarchical", predictor=None,
         preset="puma-32nm", seed: int = 0, budget: int | None = None, *, max_area: float | None = None,
-        max_latency: float | None = None, min_accuracy: float | None = None, accuracy: str = "clean",
+        max_latency: float | None = None, min_accuracy: float | None = None, accuracy: str = "auto",
         nonideality=None, noise_penalty: float = DEFAULT_NOISE_PENALTY, beta: float = DEFAULT_BETA,
         dataset: str | None = None, space_options: dict | None = None,
-        keep_evaluated: bool = True) -> SearchResult:
+        keep_evaluated: bool = True, method: str | None = None) -> SearchResult:
     """Search a co-design space; returns the Pareto front and the best design.
 
     Parameters
@@ -52,8 +51,11 @@ def run(space="imc", objective: str = "acc-edap", method: str = "hierarchical", 
     objective : str
         ``acc-edap`` (default), ``acc-latency``, ``acc-energy``, ``accuracy``, ``energy``,
         ``latency``, ``area``, ``edap`` (see :mod:`fastnax.search.objectives`).
-    method : str
-        ``hierarchical`` (default), ``de``, ``shgo``, ``random``, ``exhaustive``, ``bo``.
+    optimizer : str or Optimizer
+        A registered name (``fastnax.search.optimizers.names()``: ``hierarchical`` (default),
+        ``de``, ``shgo``, ``random``, ``exhaustive``, ``bo``) or an object with
+        ``optimize(evaluator, rng, budget) -> dict`` (see :mod:`fastnax.search.optimizers.base`).
+        ``method`` is accepted as an alias.
     predictor : None, path or fitted predictor
         ``None``: the packaged predictor when fitted for this space, else the training-free score.
     preset : str or HardwareModel
@@ -66,7 +68,10 @@ def run(space="imc", objective: str = "acc-edap", method: str = "hierarchical", 
     max_area, max_latency, min_accuracy : float, optional
         Hard constraints (mm², ns, percent).
     accuracy : str
-        ``"clean"`` or ``"noisy"`` (prediction minus the non-ideality penalty).
+        ``"auto"`` (default: what the accuracy model predicts: the packaged predictor predicts the
+        accuracy under non-idealities), ``"clean"`` or ``"noisy"`` (a noisy model's prediction as it
+        is; a clean prediction minus the non-ideality penalty). ``settings["accuracy_quantity"]``
+        of the result says which quantity was reported.
     nonideality : fastnax.hwmodel.NonIdeality, optional
         Non-idealities for the noise sigma (default: the preset's own).
     noise_penalty : float
@@ -83,8 +88,11 @@ def run(space="imc", objective: str = "acc-edap", method: str = "hierarchical", 
     SearchResult
     """
     t0 = time.perf_counter()
-    if method not in METHODS:
-        raise unknown("search method", method, METHODS)
+    if method is not None:
+        if optimizer not in ("hierarchical", method):
+            raise BoundsError("give the optimizer once: optimizer= or its alias method=, not both")
+        optimizer = method
+    optimizer = get_optimizer(optimizer)
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise BoundsError(f"seed must be a non-negative integer, got {seed!r}")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, np.integer))
@@ -95,27 +103,25 @@ def run(space="imc", objective: str = "acc-edap", method: str = "hierarchical", 
     hardware, preset_name = _get_hardware(preset)
     model = resolve_accuracy_model(predictor, space, dataset)
     model.calibrate(space)
-    evaluator = Evaluator(space, hardware, model, spec, nonideality=nonideality, budget=budget)
+    limit = budget if budget is not None else getattr(optimizer, "default_budget", None)
+    evaluator = Evaluator(space, hardware, model, spec, nonideality=nonideality, budget=limit)
     t1 = time.perf_counter()
-    if method == "hierarchical":
-        from fastnax.search.hierarchical import hierarchical
-
-        betas = FRONT_BETAS if objective in ("acc-edap", "acc-latency", "acc-energy") else None
-        details = hierarchical(evaluator, seed=int(seed), betas=betas)
-    else:
-        details = METHODS[method](evaluator, seed=int(seed), budget=budget)
+    details = optimizer.optimize(evaluator, np.random.default_rng(int(seed)), limit)
     t2 = time.perf_counter()
-    result = _assemble(space, evaluator, spec, int(seed), method, preset_name, budget, details,
-                       keep_evaluated)
+    result = _assemble(space, evaluator, spec, int(seed), optimizer_name(optimizer), preset_name, budget,
+                       details, keep_evaluated)
     result.timings = {"search_s": t2 - t1, "setup_s": t1 - t0, "total_s": time.perf_counter() - t0}
     return result
 
 
-def _point(space_archs, cols: dict, i: int, J=None) -> dict:
+def _point(space_archs, cols: dict, i: int, J=None, target: str = "accuracy_clean") -> dict:
+    """One design of a result: ``accuracy`` (what the objective used), the costs, the noise sigma
+    and the accuracy model's own prediction under its target's name (``accuracy_clean``,
+    ``accuracy_noisy`` or ``score``): a noisy prediction is never labelled clean."""
     p = {"arch": space_archs[i], "accuracy": float(cols["accuracy"][i])}
     for key in ("energy_pj", "latency_ns", "area_mm2", "edap"):
         p[key] = float(cols[key][i])
-    p["accuracy_clean"] = float(cols["accuracy_clean"][i])
+    p[target] = float(cols["accuracy_predicted"][i])
     p["noise_sigma"] = float(cols["noise_sigma"][i])
     if J is not None:
         p["objective"] = float(J[i])
@@ -140,9 +146,10 @@ def _assemble(space, evaluator: Evaluator, spec: ObjectiveSpec, seed: int, metho
         Jf = np.where(feasible, J, np.inf)
         best_id = int(np.argmin(Jf))
     wanted = list(front_ids) + ([best_id] if best_id is not None else [])
+    target = evaluator.accuracy_model.target
     names = {i: str(a) for i, a in zip(wanted, space.decode(index[wanted].astype(float)))} if wanted else {}
-    front = [_point(names, cols, i) for i in front_ids]
-    best = _point(names, cols, best_id, J) if best_id is not None else None
+    front = [_point(names, cols, i, target=target) for i in front_ids]
+    best = _point(names, cols, best_id, J, target) if best_id is not None else None
     baselines = []
     base_names = space.baselines()
     if base_names:
@@ -151,14 +158,18 @@ def _assemble(space, evaluator: Evaluator, spec: ObjectiveSpec, seed: int, metho
         b_J = spec.scalar(b_cols)
         b_names = {i: str(a) for i, a in enumerate(space.decode(b_index.astype(float)))}
         for i, name in enumerate(base_names):
-            baselines.append({"name": name, **_point(b_names, b_cols, i, b_J)})
+            baselines.append({"name": name, **_point(b_names, b_cols, i, b_J, target)})
     settings = {"space": space.name, "space_options": dict(getattr(space, "options", {})),
                 "objective": spec.objective, "cost": cost, "beta": spec.beta, "accuracy": spec.accuracy,
+                "accuracy_quantity": evaluator.quantity, "accuracy_meaning": QUANTITIES[evaluator.quantity],
                 "noise_penalty": spec.noise_penalty, "constraints": spec.constraints(),
                 "method": method, "preset": preset_name, "budget": budget,
                 "method_details": details, "n_feasible": int(feasible.sum()),
                 "n_unique_evaluated": int(len(index))}
-    evaluated = {"index": index, **cols, "objective": J, "feasible": feasible} if keep_evaluated else None
+    evaluated = None
+    if keep_evaluated:
+        evaluated = {"index": index, **cols, target: cols["accuracy_predicted"], "objective": J,
+                     "feasible": feasible}
     return SearchResult(front=front, best=best, baselines=baselines,
                         n_evaluations=int(evaluator.n_evaluations), timings={}, seed=seed,
                         settings=_plain(settings), accuracy_model=_plain(evaluator.accuracy_model.describe()),

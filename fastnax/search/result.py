@@ -56,7 +56,11 @@ class SearchResult:
         ``search_s`` (the optimisation), ``total_s`` (including the accuracy model's setup).
     seed : int
     settings : dict
-        Space, options, objective, method, preset, constraints, budget, method details.
+        Space, options, objective, method, preset, constraints, budget, method details;
+        ``accuracy_quantity`` says what every ``accuracy`` is (``accuracy_clean``,
+        ``accuracy_noisy``, ``accuracy_noisy_penalized``, ``score``...; see
+        ``fastnax.search.accuracy.QUANTITIES``), and each point also carries the accuracy model's
+        own prediction under its target's name.
     accuracy_model : dict
         Which accuracy model scored the candidates (predictor file and its records, or
         ``"training-free score"``).
@@ -152,6 +156,8 @@ class SearchResult:
         lines = [f"fastnax search: space {s.get('space')} ({s.get('space_options')}), objective "
                  f"{s.get('objective')}, method {s.get('method')}, preset {s.get('preset')}, seed {self.seed}",
                  f"accuracy model: {_model_text(self.accuracy_model)}",
+                 *([f"accuracy column: {s['accuracy_quantity']} ({s.get('accuracy_meaning', '')})"]
+                   if s.get("accuracy_quantity") else []),
                  f"{self.n_evaluations} candidates priced in {self.timings.get('search_s', 0):.3f} s; "
                  f"Pareto front: {len(self.front)} designs (accuracy vs {s.get('cost')})", "", head]
         front = self.front

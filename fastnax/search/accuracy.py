@@ -1,0 +1,273 @@
+"""Accuracy models of the search: what a candidate's accuracy column is, and where it comes from.
+
+An :class:`AccuracyModel` wraps a fitted predictor (``predict(F) -> percent``) or the
+training-free score, and states three things the evaluator relies on:
+
+- its **target**: ``accuracy_clean``, ``accuracy_noisy`` (under the non-idealities its records
+  were measured with: the packaged predictor) or ``score`` (training-free, not a percent);
+- the **quantity** a search reports for a requested accuracy mode (:meth:`quantity`): a clean
+  prediction may be lowered by the non-ideality penalty, a noisy one never is (that would count
+  the non-idealities twice), and a clean quantity cannot be made from a noisy model;
+- the **features it reads** (:meth:`feature_mask`): the split features of a tree ensemble, the
+  terms of the training-free score, all of them for a model that does not say. The evaluator
+  shares one prediction among candidates only over coordinates none of these features depends on.
+
+:func:`resolve_accuracy_model` turns the ``predictor`` argument of ``search.run`` into a model,
+reading files through :mod:`fastnax.predictors.files` (the one reader of predictor files).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from fastnax.errors import BoundsError, PredictorFileError
+
+PACKAGED_PREDICTOR = Path(__file__).resolve().parents[1] / "data" / "predictor.json"
+
+#: Quantities a search can report in its ``accuracy`` column, and what each one is.
+QUANTITIES = {
+    "accuracy_clean": "predicted accuracy without non-idealities (percent)",
+    "accuracy_noisy": "predicted accuracy under the non-idealities the predictor's records were "
+                      "measured with (percent)",
+    "accuracy_noisy_penalized": "clean prediction minus noise_penalty * (sigma / 0.1)^2, sigma the "
+                                "hardware model's effective weight noise (percent)",
+    "score": "training-free score on an accuracy-like scale (not a percent)",
+    "score_penalized": "training-free score minus the non-ideality penalty (accuracy-like scale, not "
+                       "a percent)",
+}
+TARGETS = ("accuracy_clean", "accuracy_noisy", "score")
+
+
+class AccuracyModel:
+    """Predicted accuracy (percent) of a batch of canonical index rows of a space.
+
+    The score is not a percent: it is mapped to an accuracy-like scale by a fixed, rank-preserving
+    logistic map calibrated on the space itself (see :meth:`calibrate`), and labelled as such.
+    Dead networks (graph feature ``dead``: no input-output path) are at chance, 100 / classes.
+
+    Parameters
+    ----------
+    model : object with ``predict(F)``
+    kind : str
+        ``"predictor"`` or ``"training-free score"``.
+    info : dict
+        What is known of the model (file, records, space, dataset...), copied into results.
+    target : str, optional
+        ``accuracy_clean``, ``accuracy_noisy`` or ``score``; default: ``score`` for the
+        training-free score, else ``accuracy_clean``.
+    """
+
+    def __init__(self, model, kind: str, info: dict, target: str | None = None):
+        self.model = model
+        self.kind = kind  # "predictor" or "training-free score"
+        self.info = dict(info)
+        if target is None:
+            target = "score" if kind == "training-free score" else "accuracy_clean"
+        if target not in TARGETS:
+            raise PredictorFileError(f"accuracy model target {target!r} is not one of {', '.join(TARGETS)}")
+        self.target = target
+        self._center = 0.0
+        self._scale = 1.0
+        self._chance = 10.0
+
+    def quantity(self, mode: str) -> tuple[str, bool]:
+        """(quantity reported, apply the non-ideality penalty?) for an accuracy mode.
+
+        ``auto``: the target as predicted. ``clean``: a clean target (or the score). ``noisy``: a
+        noisy target as predicted, or a clean prediction (or the score) minus the penalty.
+        """
+        if mode == "auto":
+            return self.target, False
+        if mode == "clean":
+            if self.target == "accuracy_noisy":
+                raise BoundsError("accuracy 'clean' needs a model of the clean accuracy, but this "
+                                  "predictor predicts accuracy_noisy (under non-idealities); use "
+                                  "accuracy 'auto' or 'noisy', or a predictor fitted with --target "
+                                  "accuracy_clean")
+            return self.target, False
+        if mode == "noisy":
+            if self.target == "accuracy_noisy":
+                return "accuracy_noisy", False
+            return ("score_penalized" if self.target == "score" else "accuracy_noisy_penalized"), True
+        raise BoundsError(f"accuracy mode {mode!r} is not one of auto, clean, noisy")
+
+    def feature_mask(self) -> np.ndarray:
+        """Boolean (k,) over ``graph.feature_names()``: the columns a prediction may depend on
+        (the model's own, plus ``dead``, which this wrapper reads)."""
+        from fastnax import graph
+
+        names = graph.feature_names()
+        read = _features_read(self.model, len(names))
+        mask = np.ones(len(names), dtype=bool) if read is None else np.zeros(len(names), dtype=bool)
+        if read is not None:
+            mask[read] = True
+        mask[names.index("dead")] = True
+        return mask
+
+    def calibrate(self, space, n: int = 256) -> None:
+        """Fix the score-to-accuracy-like map from a seeded sample of the space.
+
+        ``accuracy_like = chance + (100 - chance) * sigmoid((score - median) / iqr)``: the median
+        candidate of the space maps to the middle of the range; only the ranking carries
+        information. The sample is drawn with a fixed generator of its own (seed 12345), so the map
+        is the same for every search of the space, whatever the search's seed.
+        """
+        self._chance = 100.0 / float(space.options.get("num_classes", 10) or 10)
+        if self.kind != "training-free score":
+            return
+        X = space.sample_vectors(n, seed=np.random.default_rng(12345))
+        score = np.asarray(self.model.predict(space.features(X)), dtype=float)
+        q25, q50, q75 = np.percentile(score, [25, 50, 75])
+        self._center = float(q50)
+        self._scale = float(max(q75 - q25, 1e-12))
+        self.info["score_to_accuracy"] = {"center": self._center, "scale": self._scale,
+                                          "chance": self._chance}
+
+    @property
+    def chance(self) -> float:
+        return self._chance
+
+    def predict(self, space, X: np.ndarray) -> np.ndarray:
+        """Accuracy (percent, or the accuracy-like scale of the score) of vectors X (n, d)."""
+        return self._from_features(space.features(np.asarray(X, dtype=float)))
+
+    def predict_index(self, space, index: np.ndarray) -> np.ndarray:
+        """:meth:`predict` of canonical index rows (``space.to_index`` output), shape (n,)."""
+        return self._from_features(space.features_from_index(index))
+
+    def _from_features(self, F: np.ndarray) -> np.ndarray:
+        raw = np.asarray(self.model.predict(F), dtype=float).reshape(-1)
+        if self.kind == "training-free score":
+            z = np.clip((raw - self._center) / self._scale, -50, 50)
+            acc = self._chance + (100.0 - self._chance) / (1.0 + np.exp(-z))
+        else:
+            acc = np.clip(raw, 0.0, 100.0)
+        # A dead network (no input-output path: its output does not depend on its input) answers
+        # the same class for every image, so its accuracy is chance, whatever a predictor fitted on
+        # a few live networks extrapolates (it has often never seen a dead one).
+        return np.where(F[:, _dead_column()] > 0, self._chance, acc)
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "target": self.target, **self.info}
+
+
+@lru_cache(maxsize=None)
+def _dead_column() -> int:
+    from fastnax import graph
+
+    return graph.feature_names().index("dead")
+
+
+def _features_read(model, n_features: int) -> np.ndarray | None:
+    """Column indices a model's ``predict(F)`` reads, or None when it does not say.
+
+    ``features_read_`` (any model may set it); the split features of a NumPy tree ensemble or of
+    an XGBoost booster (``model_``); the terms of the training-free score."""
+    read = getattr(model, "features_read_", None)
+    if read is not None:
+        return np.asarray(read, dtype=np.int64)
+    from fastnax.predictors.treeeval import TreeEnsemble
+
+    if isinstance(model, TreeEnsemble):
+        return np.unique(model.feature[~model.is_leaf]) if model.n_features == n_features else None
+    booster = getattr(model, "model_", None)
+    if booster is not None and hasattr(booster, "save_raw") and getattr(model, "n_features_in_", None) == n_features:
+        try:
+            trees = TreeEnsemble(json.loads(bytes(booster.save_raw("json")).decode("utf-8")))
+        except (PredictorFileError, ValueError, TypeError):
+            return None
+        return np.unique(trees.feature[~trees.is_leaf])
+    from fastnax.predictors.training_free import WEIGHTS, TrainingFreeScore
+
+    if type(model) is TrainingFreeScore:
+        from fastnax import graph
+
+        names = graph.feature_names()
+        return np.asarray([names.index(name) for name in WEIGHTS], dtype=np.int64)
+    return None
+
+
+def load_predictor(path) -> tuple[object, dict]:
+    """(model with ``predict(F)``, sidecar) of a saved predictor, without importing xgboost.
+
+    The file is read and checked by :func:`fastnax.predictors.files.read_predictor_file`; the
+    trees are evaluated by the NumPy :class:`~fastnax.predictors.treeeval.TreeEnsemble`
+    (importing xgboost costs more than a whole search); a model it cannot read falls back to
+    ``XGBPredictor.load``.
+    """
+    from fastnax.predictors.files import read_predictor_file
+    from fastnax.predictors.treeeval import TreeEnsemble
+
+    checked = read_predictor_file(path)
+    try:
+        model = TreeEnsemble(checked.model_json)
+    except PredictorFileError:
+        from fastnax.predictors import XGBPredictor
+
+        model = XGBPredictor.load(path)
+    return model, checked
+
+
+def _training_free(reason: str) -> AccuracyModel:
+    from fastnax.predictors import TrainingFreeScore
+
+    return AccuracyModel(TrainingFreeScore(), "training-free score",
+                         {"note": "graph-metric score mapped to an accuracy-like scale; not a percent",
+                          "why": reason})
+
+
+def _from_file(path: Path, space, dataset) -> AccuracyModel:
+    model, checked = load_predictor(path)
+    checked.check_for(space, dataset)
+    desc = {"file": str(path), **checked.info()}
+    return AccuracyModel(model, "predictor", desc, target=checked.target or "accuracy_clean")
+
+
+def resolve_accuracy_model(predictor, space, dataset: str | None = None) -> AccuracyModel:
+    """The accuracy model of a search.
+
+    Parameters
+    ----------
+    predictor : None, str, path, or fitted predictor
+        ``None``: the packaged predictor ``fastnax/data/predictor.json`` when its sidecar says it
+        was fitted for this space, its options (and ``dataset`` when given); otherwise the
+        training-free score. A path: that predictor file (it must say it was fitted for this
+        space). An object: a fitted predictor with ``predict(F)`` (percent); its ``target_``
+        says what it predicts (a predictor that does not say is taken as clean accuracy).
+    space : SearchSpace
+    dataset : str, optional
+    """
+    if predictor is None:
+        if not PACKAGED_PREDICTOR.exists():
+            return _training_free("no packaged predictor")
+        try:
+            return _from_file(PACKAGED_PREDICTOR, space, dataset)
+        except PredictorFileError as exc:  # unusable or fitted elsewhere: never breaks the default
+            return _training_free(f"packaged predictor: {exc}")
+    if isinstance(predictor, (str, Path)):
+        path = Path(predictor)
+        if not path.exists():
+            raise PredictorFileError(f"predictor file {str(path)!r} does not exist")
+        return _from_file(path, space, dataset)
+    if not hasattr(predictor, "predict"):
+        raise PredictorFileError(
+            f"predictor must be a fitted predictor (with predict), a file path or None; got "
+            f"{type(predictor).__name__}")
+    if getattr(predictor, "kind", None) == "training-free score" or type(predictor).__name__ == "TrainingFreeScore":
+        return AccuracyModel(predictor, "training-free score",
+                             {"note": "graph-metric score mapped to an accuracy-like scale; not a percent",
+                              "why": "given"})
+    desc = {"file": None, "class": type(predictor).__name__}
+    for key, attr in (("space", "space_"), ("space_options", "space_options_"), ("dataset", "dataset_"),
+                      ("records", "records_info_")):
+        value = getattr(predictor, attr, None)
+        if value is not None:
+            desc[key] = value
+    target = getattr(predictor, "target_", None)
+    if target is None:
+        desc["target_assumed"] = "the predictor does not say what it predicts; taken as accuracy_clean"
+    return AccuracyModel(predictor, "predictor", desc, target=target or "accuracy_clean")

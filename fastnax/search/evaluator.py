@@ -1,0 +1,189 @@
+"""The evaluator: prices batches of candidates, keeps the archive, enforces the budget.
+
+One :class:`Evaluator` call prices a whole batch ``X`` of shape (n, d): the space builds the
+:class:`~fastnax.arch.LayerTable` (``space.layer_table_from_index``), the hardware model prices
+it, the space's graph features feed the accuracy model. Optimizers call it once per generation
+(or sweep, or sample set), never per candidate, and everything it sees is kept in an
+:class:`Archive` from which the Pareto front is taken.
+
+Every column of every candidate is a function of that candidate alone. To save predictor calls,
+candidates that agree on every coordinate the accuracy model's features depend on share one
+prediction (crossbar-size variants, typically); the coordinates come from the model
+(``AccuracyModel.feature_mask``: which features it reads) and the space
+(``SearchSpace.feature_coordinates``: which coordinates each feature depends on, checked by
+``check_search_space``), so a model that reads the bit widths gets a prediction per bit width.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from fastnax.search.accuracy import AccuracyModel
+from fastnax.search.spec import COST_COLUMNS, NOISE_SIGMA_REF, ObjectiveSpec
+
+#: Archive columns: the accuracy the objective uses, the model's own prediction, the noise
+#: sigma and the costs.
+COLUMNS = ("accuracy", "accuracy_predicted", *COST_COLUMNS, "noise_sigma")
+
+
+def first_occurrences(index: np.ndarray) -> np.ndarray:
+    """Positions (sorted) of the first occurrence of each distinct row of an int matrix (n, d)."""
+    return unique_rows(index)[0]
+
+
+@lru_cache(maxsize=32)
+def _row_hash_weights(d: int) -> np.ndarray:
+    """Fixed odd 64-bit multipliers (d,) for row hashes (a seeded generator of its own)."""
+    return np.random.default_rng(2024).integers(1, 2**62, size=d, dtype=np.int64) | 1
+
+
+def unique_rows(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of an int matrix (n, d): (sorted first positions (u,), inverse (n,)).
+
+    Rows are grouped by a 64-bit hash (one stable argsort), then every row is compared in full
+    with its group's first row: two different rows are never merged. On a hash collision (never
+    seen in practice) the exact ``np.unique(axis=0)`` path is taken instead; it is ~10x slower.
+    """
+    index = np.asarray(index)
+    n, d = index.shape
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    with np.errstate(over="ignore"):
+        h = (index.astype(np.int64, copy=False) * _row_hash_weights(d)).sum(axis=1)
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(hs[1:], hs[:-1], out=new[1:])
+    leader = order[new]  # first position of each hash group (stable sort: smallest index)
+    group = np.empty(n, dtype=np.int64)
+    group[order] = np.cumsum(new) - 1
+    if not (index == index[leader[group]]).all():
+        _, first, inverse = np.unique(index, axis=0, return_index=True, return_inverse=True)
+        leader, group = first, inverse.reshape(-1)
+    rank = np.argsort(leader, kind="stable")  # groups renumbered by first position
+    renumber = np.empty_like(rank)
+    renumber[rank] = np.arange(len(rank))
+    return leader[rank], renumber[group]
+
+
+@dataclass
+class Archive:
+    """Everything evaluated: canonical integer vectors and their objective columns."""
+
+    index: list = field(default_factory=list)
+    columns: dict = field(default_factory=lambda: {k: [] for k in COLUMNS})
+
+    def add(self, index: np.ndarray, cols: dict) -> None:
+        self.index.append(index)
+        for key in self.columns:
+            self.columns[key].append(cols[key])
+
+    def arrays(self) -> tuple[np.ndarray, dict]:
+        """Unique evaluated candidates (first occurrence order) and their columns."""
+        if not self.index:
+            return np.zeros((0, 0), dtype=np.int64), {k: np.zeros(0) for k in self.columns}
+        index = np.concatenate(self.index)
+        cols = {k: np.concatenate(v) for k, v in self.columns.items()}
+        first = first_occurrences(index)
+        return index[first], {k: v[first] for k, v in cols.items()}
+
+
+class BudgetExhausted(Exception):
+    """Raised inside an optimizer's callback when the evaluation budget is spent."""
+
+
+class Evaluator:
+    """Prices batches of candidates of one space under one objective, and keeps the archive.
+
+    Parameters
+    ----------
+    space : SearchSpace
+    hardware : HardwareModel
+        Anything with ``evaluate(table, nonideality=None) -> Cost``.
+    accuracy_model : AccuracyModel
+    spec : ObjectiveSpec
+    nonideality : optional
+        Passed to the hardware model (noise sigma).
+    budget : int or None
+        Maximum number of candidates to evaluate (``None``: unlimited). Set by the caller of
+        ``search.run``; optimizers read it and never change it.
+
+    Attributes
+    ----------
+    quantity : str
+        What the ``accuracy`` column is (a key of ``fastnax.search.accuracy.QUANTITIES``).
+    prediction_coordinates : int array
+        Coordinates that identify a prediction (see the module docstring).
+    """
+
+    def __init__(self, space, hardware, accuracy_model: AccuracyModel, spec: ObjectiveSpec,
+                 nonideality=None, budget: int | None = None):
+        self.space = space
+        self.hardware = hardware
+        self.accuracy_model = accuracy_model
+        self.spec = spec
+        self.nonideality = nonideality
+        self.budget = budget
+        self.n_evaluations = 0
+        self.n_calls = 0
+        self.archive = Archive()
+        self.quantity, self.penalize = accuracy_model.quantity(spec.accuracy)
+        depends = np.asarray(space.feature_coordinates(), dtype=bool)[accuracy_model.feature_mask()]
+        self.prediction_coordinates = np.flatnonzero(depends.any(axis=0))
+
+    @property
+    def remaining(self) -> float:
+        return float("inf") if self.budget is None else self.budget - self.n_evaluations
+
+    def columns(self, X) -> tuple[np.ndarray, dict]:
+        """Canonical index (n, d) and objective columns of a batch, without archiving."""
+        index = self.space.to_index(X)
+        n = index.shape[0]
+        if n == 0:
+            return index, {k: np.zeros(0) for k in COLUMNS}
+        table = self.space.layer_table_from_index(index)
+        cost = self.hardware.evaluate(table, self.nonideality)
+        first, inverse = unique_rows(index[:, self.prediction_coordinates])
+        predicted = self.accuracy_model.predict_index(self.space, index[first])[inverse]
+        sigma = np.asarray(getattr(cost, "mean_noise_sigma", np.zeros(n)), dtype=float).reshape(-1)
+        if sigma.shape != (n,):
+            sigma = np.zeros(n)
+        if self.penalize:  # only ever a clean prediction (or the score): see AccuracyModel.quantity
+            drop = self.spec.noise_penalty * (sigma / NOISE_SIGMA_REF) ** 2
+            acc = np.maximum(predicted - drop, np.minimum(predicted, self.accuracy_model.chance))
+        else:
+            acc = predicted
+        cols = {"accuracy": np.asarray(acc, float), "accuracy_predicted": np.asarray(predicted, float),
+                "noise_sigma": sigma}
+        for key in COST_COLUMNS:
+            cols[key] = np.asarray(getattr(cost, key), dtype=float).reshape(-1)
+        return index, cols
+
+    def __call__(self, X, limit: bool = True) -> tuple[np.ndarray, dict]:
+        """Evaluate a batch (one hardware call, one predictor call) and archive it.
+
+        With ``limit``, a batch larger than the remaining budget is truncated to it, and a call
+        with no budget left raises :class:`BudgetExhausted`.
+        """
+        X = np.asarray(X, dtype=float)
+        if X.ndim == 1:
+            X = X[None]
+        if limit and self.budget is not None:
+            left = int(self.remaining)
+            if left <= 0:
+                raise BudgetExhausted
+            X = X[:left]
+        index, cols = self.columns(X)
+        self.n_evaluations += index.shape[0]
+        self.n_calls += 1
+        self.archive.add(index, cols)
+        return index, cols
+
+    def scalar(self, X, beta=None) -> np.ndarray:
+        """Scalar cost J (n,) of a batch (archived)."""
+        _, cols = self(X)
+        return self.spec.scalar(cols, beta)
