@@ -96,34 +96,46 @@ def test_robustness_features():
 
 
 # --- multi-fidelity predictor --------------------------------------------------------------------
-def _records(n=60, labelled=15, seed=0):
-    """Synthetic records: clean accuracy from the graph, the target a noisy function of it."""
+def _records(n=60, labelled=15, seed=0, shape="drop"):
+    """Synthetic records: clean accuracy from the graph; the target the clean accuracy minus a drop
+    that grows with the robustness score (``shape="drop"``) or a linear map of it (``"linear"``)."""
     from fastnax import graph
 
     archs = NB201.sample(n, seed=seed)
+    X = NB201.encode(archs).astype(float)
     F = graph.features(archs)
     names = graph.feature_names()
     clean = 50 + 4 * F[:, names.index("n_conv_large_effective")] / 10 + F[:, names.index("log10_params")]
     clean = np.clip(clean, 0, 100)
+    score = robustness.robustness_features(NB201, X, 1.0, F)[:, 1]
     rng = np.random.default_rng(seed)
-    target = np.clip(0.9 * clean - 5 + rng.normal(0, 0.5, n), 0, 100)
+    if shape == "drop":
+        target = clean - np.where(score < robustness.DEAD_LOG10_NSR, 3.0 + 2.0 * score, 0.0)
+    else:
+        target = 0.9 * clean - 5
+    target = np.clip(target + rng.normal(0, 0.3, n), 0, 100)
     recs = []
     for i, a in enumerate(archs):
         named = {"accuracy_analog": float(target[i])} if i < labelled else {}
         recs.append(Record(str(a), "nb201", "cifar10", 200, i, float(clean[i]), None, 0.0, "0.1.0",
                            accuracies=named))
-    return recs, F, clean, target
+    return recs, X, clean, target
 
 
 def test_multifidelity_fit_save_load(tmp_path):
     from fastnax.predictors import MultiFidelityPredictor, XGBPredictor
+    from fastnax.predictors.multifidelity import analog_feature_names, analog_features
 
-    recs, F, clean, target = _records()
+    recs, X, clean, target = _records(labelled=20)
     model = MultiFidelityPredictor(random_state=0).fit_records(recs, target="accuracy_analog")
-    assert model.n_labelled_ == 15 and model.n_clean_ == 60
-    assert model.coef_[1] == pytest.approx(0.9, abs=0.2)
+    assert model.n_labelled_ == 20 and model.n_clean_ == 60 and model.mode_ == "drop"
+    assert model.feature_names_ == analog_feature_names("nb201")
+    assert model.coef_[1] == pytest.approx(2.0, abs=0.6)  # the drop's slope on the robustness score
+    F = analog_features(NB201, X)
+    assert F.shape == (len(X), len(model.feature_names_))
     pred = model.predict(F)
-    assert np.corrcoef(pred[15:], target[15:])[0, 1] > 0.9  # the 45 clean-only records
+    np.testing.assert_array_equal(model.predict_archs([r.arch for r in recs]), pred)
+    assert np.corrcoef(pred[20:], target[20:])[0, 1] > 0.9  # the 40 clean-only records
     mean, lo, hi = model.predict_interval(F, coverage=0.8)
     assert np.array_equal(mean, pred) and (lo <= mean).all() and (mean <= hi).all()
     _, lo50, hi50 = model.predict_interval(F, coverage=0.5)
@@ -132,7 +144,7 @@ def test_multifidelity_fit_save_load(tmp_path):
     loaded = MultiFidelityPredictor.load(path)
     np.testing.assert_array_equal(loaded.predict(F), pred)
     np.testing.assert_array_equal(loaded.predict_interval(F)[1], lo)
-    assert loaded.target_ == "accuracy_analog"
+    assert loaded.target_ == "accuracy_analog" and loaded.mode_ == "drop"
     # same records, same seed: byte-identical files
     again = MultiFidelityPredictor(random_state=0).fit_records(recs, target="accuracy_analog").save(tmp_path / "b.json")
     assert again.read_bytes() == path.read_bytes()
@@ -140,6 +152,11 @@ def test_multifidelity_fit_save_load(tmp_path):
     # the plain loader refuses it; tampering and pickles are refused
     with pytest.raises(PredictorFileError):
         XGBPredictor.load(path)
+    meta = json.loads((tmp_path / "mf.meta.json").read_text())
+    meta["calibration"]["robustness_column"] = 10_000
+    (tmp_path / "mf.meta.json").write_text(json.dumps(meta))
+    with pytest.raises(PredictorFileError, match="outside"):
+        MultiFidelityPredictor.load(path)
     path.write_bytes(path.read_bytes().replace(b"0", b"1", 1))
     with pytest.raises(PredictorFileError, match="sha256"):
         MultiFidelityPredictor.load(path)
@@ -148,15 +165,29 @@ def test_multifidelity_fit_save_load(tmp_path):
         MultiFidelityPredictor.load(path)
 
 
+def test_multifidelity_linear_calibration():
+    from fastnax.predictors import MultiFidelityPredictor
+    from fastnax.predictors.multifidelity import analog_features
+
+    recs, X, clean, target = _records(labelled=20, shape="linear")
+    model = MultiFidelityPredictor(calibration="linear").fit_records(recs, target="accuracy_analog")
+    assert model.mode_ == "linear" and model.coef_[1] == pytest.approx(0.9, abs=0.2)
+    assert np.corrcoef(model.predict(analog_features(NB201, X))[20:], target[20:])[0, 1] > 0.9
+
+
 def test_multifidelity_errors():
     from fastnax.predictors import MultiFidelityPredictor
 
-    recs, F, clean, target = _records(labelled=2)
+    recs, X, clean, target = _records(labelled=2)
+    F = np.zeros((3, 5))
     with pytest.raises(RecordsError, match="at least 3"):
         MultiFidelityPredictor().fit_records(recs, target="accuracy_analog")
     with pytest.raises(BoundsError, match="not a noisy accuracy"):
         MultiFidelityPredictor().fit_records(recs, target="accuracy_clean")
+    with pytest.raises(BoundsError, match="calibration must be one of"):
+        MultiFidelityPredictor(calibration="magic").fit_records(_records()[0], target="accuracy_analog")
     model = MultiFidelityPredictor().fit_records(_records()[0], target="accuracy_analog")
+    F = np.zeros((3, model.n_features_in_))
     for bad in (0.0, 1.0, "x"):
         with pytest.raises(BoundsError, match="coverage"):
             model.predict_interval(F, coverage=bad)
@@ -168,7 +199,7 @@ def test_fit_command_any_target(tmp_path, capsys):
     from fastnax.cli import main
     from fastnax.predictors import MultiFidelityPredictor
 
-    recs, F, clean, target = _records()
+    recs, X, clean, target = _records()
     path = write_records(tmp_path / "r.csv", recs)
     out = tmp_path / "p.json"
     # some records lack the target: the multi-fidelity predictor uses them all

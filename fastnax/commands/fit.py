@@ -84,7 +84,8 @@ def _run_multifidelity(args, lacking: int) -> int:
     info = model.records_info_
     report = {"records": info, "space": model.space_, "dataset": model.dataset_, "target": model.target_,
               "method": "multifidelity", "labelled": model.n_labelled_, "clean_only": lacking,
-              "calibration": {"intercept": float(model.coef_[0]), "slope": float(model.coef_[1])},
+              "calibration": {"mode": model.mode_, "intercept": float(model.coef_[0]),
+                              "slope": float(model.coef_[1])},
               "loo_mae": float(abs(model.residuals_).mean()), "model": str(args.out),
               "sidecar": str(meta_path(args.out)), "seed": args.seed}
     if args.json:
@@ -92,7 +93,11 @@ def _run_multifidelity(args, lacking: int) -> int:
         return 0
     print(f"fitted MultiFidelityPredictor on {info['count']} records of space {model.space_} "
           f"({model.dataset_}): {model.n_labelled_} with {model.target_}, {lacking} clean-only")
-    print(f"{model.target_} = {model.coef_[0]:.2f} + {model.coef_[1]:.3f} * predicted accuracy_clean; "
-          f"leave-one-out MAE {report['loo_mae']:.2f} percentage points")
+    if model.mode_ == "drop":
+        fitted = (f"{model.target_} = predicted accuracy_clean - ({model.coef_[0]:.2f} + "
+                  f"{model.coef_[1]:.3f} * robustness score)")
+    else:
+        fitted = f"{model.target_} = {model.coef_[0]:.2f} + {model.coef_[1]:.3f} * predicted accuracy_clean"
+    print(f"{fitted}; leave-one-out MAE {report['loo_mae']:.2f} percentage points")
     print(f"wrote {args.out} and {meta_path(args.out)}")
     return 0

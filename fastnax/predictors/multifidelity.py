@@ -5,20 +5,25 @@ A clean accuracy costs one digital training; an accuracy on a noisy chip (``accu
 records hold the target for a few architectures and ``accuracy_clean`` for many,
 :class:`MultiFidelityPredictor` uses both:
 
-1. a clean model ``g``: :class:`~fastnax.predictors.XGBPredictor` on the graph features of every
-   record (all have ``accuracy_clean``);
-2. a calibration of the target on ``g``: ``target = a + b * g`` fitted by least squares on the
-   records that hold the target, with ``g`` taken out-of-fold (5-fold) on those records so the
-   calibration sees the clean model's real error, not its training fit.
+1. a clean model ``g``: :class:`~fastnax.predictors.XGBPredictor` on every record (all have
+   ``accuracy_clean``), over :func:`analog_features` on ``nb201`` (graph features, the cell's
+   one-hot edge ops, the robustness features of :mod:`fastnax.robustness` and the training-free
+   score) or the graph features elsewhere;
+2. a calibration on the records that hold the target, with ``g`` taken out-of-fold (5-fold) on
+   them so it sees the clean model's real error: on ``nb201`` a model of the drop,
+   ``target = g - (a + c * robustness_score)`` (``calibration = "drop"``), elsewhere
+   ``target = a + b * g`` (``"linear"``), least squares over the live labelled records.
 
-Why this form (AnalogNAS-Bench, CIFAR-10, development column ``analog_drift_86400``; 25 labelled +
-500 clean-only records, Kendall tau on the other 15,100 cells, 4 seeds): the calibration 0.630;
-the clean prediction as an extra XGBoost feature 0.562; a clean model plus an XGBoost model of the
-drop 0.594; the calibration plus the robustness score of :mod:`fastnax.robustness` 0.628, plus an
-XGBoost residual 0.604; XGBoost on the 25 labels alone 0.487 (0.537 with robustness features).
-With 25 labels a two-parameter map is what the data can pin down. ``analog_accuracy`` ranks the
-same way (0.615 / 0.553 / 0.603 / 0.610 / 0.608 / 0.487). ``benchmarks/predictor_analog.py``
-reports 20 seeds.
+Why this form (AnalogNAS-Bench, CIFAR-10, development columns only; 25 labelled + 500 clean-only
+records, Kendall tau on the other 15,100 cells). First round, graph (+ robustness) features, 4
+seeds, ``analog_drift_86400``: ``a + b g`` 0.630; the clean prediction as an extra XGBoost
+feature 0.562; a clean model plus an XGBoost model of the drop 0.594; ``a + b g + c r`` 0.628, plus
+an XGBoost residual 0.604; XGBoost on the 25 labels alone 0.487. Second round, 8 seeds, clean
+model on the graph features / on :func:`analog_features`: ``a + b g`` 0.624 / 0.634, ``a + b g +
+c r`` 0.624 / 0.621, ``g - (a + c r)`` 0.642 / 0.643; on ``analog_accuracy`` 0.608 / 0.619,
+0.607 / 0.601, 0.611 / 0.616. With 25 labels a two-parameter map is what the data can pin down,
+and a slope fixed at 1 (the target *is* the clean accuracy minus a drop) spends them on the drop.
+``benchmarks/predictor_analog.py`` reports 20 seeds.
 
 Intervals: the calibration's leave-one-out residuals on the labelled records (exact for least
 squares: ``e_i / (1 - h_ii)``) give split-conformal bounds ``mean + quantile(residuals)``
@@ -39,12 +44,49 @@ from pathlib import Path
 import numpy as np
 
 from fastnax.errors import BoundsError, PredictorFileError, RecordsError
+from fastnax.robustness import DEAD_LOG10_NSR
 
 KIND = "multifidelity"
 #: sidecar format: distinct from XGBPredictor's, so XGBPredictor.load refuses these files
 FORMAT = "fastnax-multifidelity-predictor"
 FORMAT_VERSION = 1
 FOLDS = 5
+CALIBRATIONS = ("drop", "linear")
+
+
+def analog_feature_names(space_name: str = "nb201") -> list[str]:
+    """Column names of :func:`analog_features` for a space."""
+    from fastnax import graph
+    from fastnax.robustness import FEATURE_NAMES
+
+    names = graph.feature_names()
+    if space_name != "nb201":
+        return names
+    ops = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+    return (names + [f"edge{e}_{op}" for op in ops for e in range(6)]
+            + [f"robustness:{n}" for n in FEATURE_NAMES] + ["training_free"])
+
+
+def analog_features(space, X, F=None, sigma=1.0) -> np.ndarray:
+    """Features (n, k) for accuracy under non-idealities of a batch of space vectors (vectorized).
+
+    On ``nb201``: the graph features, the one-hot op of each of the six cell edges (30 columns),
+    :func:`fastnax.robustness.robustness_features` (2) and the training-free score (1); names in
+    :func:`analog_feature_names`. Other spaces: the graph features alone.
+    """
+    from fastnax import graph
+    from fastnax.predictors.training_free import TrainingFreeScore
+
+    X = np.asarray(X, dtype=np.float64)
+    F = graph.features_from_vectors(space, X) if F is None else np.asarray(F, dtype=np.float64)
+    if getattr(space, "name", None) != "nb201":
+        return F
+    from fastnax.robustness import robustness_features
+
+    ops = np.rint(X[:, :6]).astype(np.int64)
+    onehot = np.concatenate([(ops == o) for o in range(5)], axis=1).astype(np.float64)
+    tf = TrainingFreeScore().predict(F)[:, None]
+    return np.concatenate([F, onehot, robustness_features(space, X, sigma, F), tf], axis=1)
 
 
 class MultiFidelityPredictor:
@@ -56,27 +98,35 @@ class MultiFidelityPredictor:
         Seed of the clean model and of the out-of-fold split.
     n_jobs : int, default 1
         XGBoost threads.
+    calibration : {"drop", "linear"}, default "drop"
+        How the target is tied to the clean prediction (see the module docstring); ``"drop"``
+        needs the robustness features (``nb201``), elsewhere ``"linear"`` is used.
 
     Attributes
     ----------
     clean_model_ : XGBPredictor
         The clean-accuracy model (graph features -> accuracy_clean, percent).
+    mode_ : str
+        ``"drop"``: ``target = clean - (coef_[0] + coef_[1] * robustness_score)`` (dead networks:
+        ``clean``); ``"linear"``: ``target = coef_[0] + coef_[1] * clean``.
     coef_ : ndarray (2,)
-        Calibration ``target = coef_[0] + coef_[1] * clean``.
     residuals_ : ndarray (n_labelled,)
         Leave-one-out residuals (target - prediction, percentage points) of the calibration.
     target_, n_labelled_, n_clean_ : str, int, int
     """
 
-    def __init__(self, random_state: int = 0, n_jobs: int = 1):
+    def __init__(self, random_state: int = 0, n_jobs: int = 1, calibration: str = "drop"):
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.calibration = calibration
 
     # --- fitting -------------------------------------------------------------------------------
-    def fit(self, F, clean, target):
+    def fit(self, F, clean, target, robustness=None):
         """Fit on a feature matrix F (n, k), clean accuracies (n,) and target accuracies (n,).
 
         ``target`` holds NaN where a record did not measure it; at least 3 must be finite.
+        ``robustness`` is the column of F holding ``robustness_score`` (needed by the ``"drop"``
+        calibration; ``fit_records`` sets it); without it the calibration is ``"linear"``.
         """
         from sklearn.model_selection import KFold
 
@@ -102,13 +152,30 @@ class MultiFidelityPredictor:
         for train, test in KFold(folds, shuffle=True, random_state=seed).split(F):
             model = XGBPredictor(random_state=seed, n_jobs=self.n_jobs).fit(F[train], clean[train])
             oof[test] = model.predict(F[test])
-        g, y = oof[labelled], target[labelled]
-        Z = np.stack([np.ones_like(g), g], axis=1)
+        if self.calibration not in CALIBRATIONS:
+            raise BoundsError(f"calibration must be one of {', '.join(CALIBRATIONS)}, got {self.calibration!r}")
+        mode = self.calibration if robustness is not None else "linear"
+        if mode == "drop":
+            r = F[labelled, int(robustness)]
+            keep = r < DEAD_LOG10_NSR  # dead networks sit at chance: no drop to model
+            labelled = labelled[keep]
+            if len(labelled) < 3:
+                raise RecordsError(f"the drop calibration needs at least 3 live records with the target, "
+                                   f"got {len(labelled)}")
+            Z = np.stack([np.ones(len(labelled)), F[labelled, int(robustness)]], axis=1)
+            y = oof[labelled] - target[labelled]  # the drop below the clean prediction
+        else:
+            Z = np.stack([np.ones(len(labelled)), oof[labelled]], axis=1)
+            y = target[labelled]
         coef, *_ = np.linalg.lstsq(Z, y, rcond=None)
         if not np.all(np.isfinite(coef)):
             raise RecordsError("the calibration of the target on the clean prediction is singular")
         hat = np.einsum("ij,jk,ik->i", Z, np.linalg.pinv(Z.T @ Z), Z)
         resid = (y - Z @ coef) / np.maximum(1.0 - hat, 1e-6)
+        if mode == "drop":
+            resid = -resid  # residuals of the target, not of the drop
+        self.mode_ = mode
+        self.robustness_column_ = None if robustness is None else int(robustness)
         self.coef_ = coef
         self.residuals_ = np.sort(resid)
         self.n_labelled_ = int(len(labelled))
@@ -120,7 +187,6 @@ class MultiFidelityPredictor:
 
     def fit_records(self, records, target: str):
         """Fit on records (Records or a records file): all give ``accuracy_clean``, some ``target``."""
-        from fastnax import graph
         from fastnax.arch import Architecture
         from fastnax.datasets.records import Record, is_accuracy_name, read_records
         from fastnax.predictors.xgb import _check_record_spaces
@@ -144,8 +210,10 @@ class MultiFidelityPredictor:
             raise RecordsError(f"records mix {len(spaces_seen)} spaces/option sets; fit one space at a time")
         y = np.asarray([np.nan if r.accuracy(target) is None else r.accuracy(target) for r in records])
         self.target_ = target
-        self.feature_names_ = graph.feature_names()
-        self.fit(graph.features(archs), [r.accuracy_clean for r in records], y)
+        F, self.feature_names_ = self._features(archs)
+        column = self.feature_names_.index("robustness:robustness_score") \
+            if "robustness:robustness_score" in self.feature_names_ else None
+        self.fit(F, [r.accuracy_clean for r in records], y, robustness=column)
         self.space_ = archs[0].space
         self.space_options_ = dict(archs[0].options)
         self.dataset_ = ",".join(sorted({r.dataset for r in records}))
@@ -160,7 +228,11 @@ class MultiFidelityPredictor:
     def predict(self, F) -> np.ndarray:
         """Predicted target accuracy (n,) in percent of a feature matrix F (n, n_features_in_)."""
         self._check()
+        F = np.asarray(F, dtype=np.float64)
         g = self.clean_model_.predict(F)
+        if self.mode_ == "drop":
+            r = F[:, self.robustness_column_]
+            return np.where(r < DEAD_LOG10_NSR, g - (self.coef_[0] + self.coef_[1] * r), g)
         return self.coef_[0] + self.coef_[1] * g
 
     def predict_clean(self, F) -> np.ndarray:
@@ -191,14 +263,26 @@ class MultiFidelityPredictor:
         hi = r[hi_k] if hi_k < n else np.inf
         return mean, mean + lo, mean + hi
 
+    @staticmethod
+    def _features(archs):
+        """(F, names): :func:`analog_features` of architectures of one space."""
+        from fastnax import spaces
+        from fastnax.arch import Architecture
+
+        archs = [Architecture.from_string(a) if isinstance(a, str) else a for a in archs]
+        if not archs:
+            raise BoundsError("no architectures given")
+        space = spaces.get(archs[0].space, **archs[0].option_dict)
+        X = np.asarray([a.genotype for a in archs], dtype=np.float64)
+        return analog_features(space, X), analog_feature_names(space.name)
+
     def predict_archs(self, archs) -> np.ndarray:
         """Predicted target accuracy (n,) of architectures (or canonical strings)."""
-        from fastnax import graph
-
         self._check()
-        if self.feature_names_ is not None and self.feature_names_ != graph.feature_names():
-            raise PredictorFileError("this predictor was fitted on another graph feature set; refit it")
-        return self.predict(graph.features(archs))
+        F, names = self._features(archs)
+        if self.feature_names_ is not None and self.feature_names_ != names:
+            raise PredictorFileError("this predictor was fitted on another feature set; refit it")
+        return self.predict(F)
 
     # --- files ---------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
@@ -215,15 +299,17 @@ class MultiFidelityPredictor:
         meta = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "kind": KIND,
             "model_file": path.name, "model_sha256": hashlib.sha256(raw).hexdigest(),
-            "feature_set": {"kind": "fastnax.graph" if names else "matrix",
+            "feature_set": {"kind": "fastnax.analog" if names else "matrix",
                             "id": feature_set_id(names) if names else None,
                             "names": names, "n_features": int(self.n_features_in_)},
             "target": self.target_,
             "clean_params": self.clean_model_.get_params(),
-            "calibration": {"intercept": float(self.coef_[0]), "slope": float(self.coef_[1]),
+            "calibration": {"mode": self.mode_, "robustness_column": self.robustness_column_,
+                            "intercept": float(self.coef_[0]), "slope": float(self.coef_[1]),
                             "loo_residuals": [float(v) for v in self.residuals_],
                             "n_labelled": self.n_labelled_, "n_clean": self.n_clean_},
-            "params": {"random_state": self.random_state, "n_jobs": self.n_jobs},
+            "params": {"random_state": self.random_state, "n_jobs": self.n_jobs,
+                       "calibration": self.calibration},
             "space": getattr(self, "space_", None), "space_options": getattr(self, "space_options_", None),
             "dataset": getattr(self, "dataset_", None), "records": getattr(self, "records_info_", None),
             "versions": {**_versions(), "fastnax": __version__},
@@ -257,6 +343,8 @@ class MultiFidelityPredictor:
         try:
             cal = meta["calibration"]
             coef = np.asarray([float(cal["intercept"]), float(cal["slope"])])
+            mode = cal["mode"]
+            column = cal["robustness_column"]
             residuals = np.sort(np.asarray([float(v) for v in cal["loo_residuals"]]))
             fs = meta["feature_set"]
             n_features = int(fs["n_features"])
@@ -264,6 +352,9 @@ class MultiFidelityPredictor:
             own = meta.get("params") or {}
         except (KeyError, TypeError, ValueError) as exc:
             raise PredictorFileError(f"{meta_file}: malformed multi-fidelity sidecar ({exc})") from None
+        if mode not in CALIBRATIONS or (mode == "drop") != isinstance(column, int) or isinstance(column, bool):
+            raise PredictorFileError(f"{meta_file}: calibration mode {mode!r} / robustness column {column!r} "
+                                     f"is not valid (modes: {', '.join(CALIBRATIONS)})")
         if not np.all(np.isfinite(coef)) or len(residuals) < 2 or not np.all(np.isfinite(residuals)):
             raise PredictorFileError(f"{meta_file}: calibration holds a non-finite value or too few residuals")
         valid = XGBPredictor().get_params()
@@ -281,7 +372,12 @@ class MultiFidelityPredictor:
         clean.n_features_in_ = n_features
         clean.feature_names_ = fs.get("names")
         clean.target_ = "accuracy_clean"
-        est = cls(random_state=own.get("random_state", 0), n_jobs=own.get("n_jobs", 1))
+        if mode == "drop" and not 0 <= column < n_features:
+            raise PredictorFileError(f"{meta_file}: robustness column {column} is outside the {n_features} features")
+        est = cls(random_state=own.get("random_state", 0), n_jobs=own.get("n_jobs", 1),
+                  calibration=own.get("calibration", mode))
+        est.mode_ = mode
+        est.robustness_column_ = column
         est.clean_model_ = clean
         est.coef_ = coef
         est.residuals_ = residuals
@@ -297,7 +393,8 @@ class MultiFidelityPredictor:
         return est
 
     def __repr__(self) -> str:
-        return f"MultiFidelityPredictor(random_state={self.random_state!r}, n_jobs={self.n_jobs!r})"
+        return (f"MultiFidelityPredictor(random_state={self.random_state!r}, n_jobs={self.n_jobs!r}, "
+                f"calibration={self.calibration!r})")
 
 
-__all__ = ["MultiFidelityPredictor", "KIND"]
+__all__ = ["MultiFidelityPredictor", "KIND", "CALIBRATIONS", "analog_features", "analog_feature_names"]
