@@ -322,7 +322,7 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
         Both files are written atomically (temporary file, fsync, rename).
         """
         from fastnax import __version__
-        from fastnax.io import atomic_write_text
+        from fastnax.io import atomic_write_json, atomic_write_text
 
         check_is_fitted(self, "model_")
         path = Path(path)
@@ -349,7 +349,7 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
         }
         meta["versions"]["fastnax"] = __version__
         atomic_write_text(path, raw.decode("utf-8"))
-        atomic_write_text(meta_path(path), json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        atomic_write_json(meta_path(path), meta, indent=2, sort_keys=True)  # strict: NaN -> null
         return path
 
     @classmethod
