@@ -379,7 +379,7 @@ def test_random_search_memory_is_flat_in_the_budget():
 def test_batched_random_search_equals_one_batch(monkeypatch):
     """Pruning the archive between batches changes neither the front nor the best."""
     from fastnax import search
-    from fastnax.search import optimizers
+    from fastnax.search.optimizers import random as optimizers
 
     one = search.run("imc", method="random", budget=3000, seed=4)
     monkeypatch.setattr(optimizers, "RANDOM_BATCH", 700)
