@@ -248,8 +248,9 @@ def test_layer_noise_sigma_matches_cost():
 
 # --- configuration and errors ---------------------------------------------------------------------
 def test_presets_and_errors():
-    assert PRESETS == ["neurosim-22nm-rram", "neurosim-22nm-sram", "puma-32nm"]
-    with pytest.raises(UnknownNameError, match="expected one of: neurosim-22nm-rram"):
+    assert PRESETS == sorted(PRESETS)
+    assert {"neurosim-22nm-rram", "neurosim-22nm-sram", "puma-32nm"} <= set(PRESETS)
+    with pytest.raises(UnknownNameError, match="expected one of: .*neurosim-22nm-rram, neurosim-22nm-sram, puma-32nm"):
         get_preset("puma-23nm")
     m = get_preset("puma-32nm")
     with pytest.raises(HardwareError):
@@ -481,7 +482,12 @@ def test_cli_hw_config_reports_the_modified_name(tmp_path, capsys):
     chip = tmp_path / "my_chip.toml"
     chip.write_text('base = "neurosim-22nm-rram"\n[adc]\nbits = 4\n')
     assert cli_main(["hw", "--config", str(chip), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["preset"] == "neurosim-22nm-rram+my_chip.toml"
+    out = json.loads(capsys.readouterr().out)
+    assert out["preset"] == "neurosim-22nm-rram+my_chip.toml"
+    # the output holds every field of the model it priced on: re-pricing from it gives the same cost
+    model = HardwareModel.from_dict(out["hardware"])
+    assert model == HardwareModel.from_file(chip) and model.adc.bits == 4
+    assert model.evaluate_archs([out["arch"]]).energy_pj[0] == out["energy_pj"]
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -504,7 +510,10 @@ def test_to_dict_holds_every_field_and_reads_back(name):
 
 def test_fields_no_formula_reads_are_refused(tmp_path):
     puma = get_preset("puma-32nm")  # ADC rule partial_sum: adc.bits is not read
-    assert puma.unread_fields() == ("technology_nm", "clock_ghz", "adc.bits")
+    # (and the tile fields of the mapping conventions: puma-32nm has no tiles)
+    assert puma.unread_fields() == ("technology_nm", "clock_ghz", "adc.bits", "mapping.tile_area_mm2",
+                                    "mapping.buffer_power_mw_per_crossbar", "mapping.transfer_bits_per_ns",
+                                    "mapping.transfer_hops")
     for overrides, field_name in (({"clock_ghz": 2.0}, "clock_ghz"), ({"technology_nm": 7.0}, "technology_nm"),
                                   ({"adc": {"bits": 5}}, "adc.bits"),
                                   ({"nonideality": {"drift_time_s": 0.0, "drift_nu_sigma": 0.05}},
@@ -591,4 +600,5 @@ def test_hwmodel_modules_import_no_circle():
         visit(m)
     assert "fastnax.hwmodel.presets" not in graph["fastnax.hwmodel.model"]
     assert graph["fastnax.hwmodel.engine"] <= {"fastnax.hwmodel._fastpath", "fastnax.hwmodel.breakdown",
-                                               "fastnax.hwmodel.nonideal", "fastnax.hwmodel.tables"}
+                                               "fastnax.hwmodel.nonideal", "fastnax.hwmodel.tables",
+                                               "fastnax.hwmodel.mapping"}

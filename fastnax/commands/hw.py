@@ -72,7 +72,7 @@ def run(args) -> int:
               "area_mm2": float(cost.area_mm2[0]), "edap": float(cost.edap[0]),
               "tops": float(cost.tops[0]), "tops_per_w": float(cost.tops_per_w[0]),
               "macs": int(cost.macs[0]), "mean_noise_sigma": round(float(cost.mean_noise_sigma[0]), 8),
-              "layers": layers}
+              "layers": layers, "hardware": model.to_dict()}
     if args.export_neurosim:
         result["neurosim_csv"] = str(export_neurosim(arch, args.export_neurosim))
     if args.json:
@@ -155,7 +155,7 @@ def _run_model(args, model) -> int:
                         "mean_noise_sigma": round(float(cost.mean_noise_sigma[0]), 8), "layers": layers})
     result = {"model": net.name, "input_shape": list(net.input_shape), "preset": model.name,
               "params": net.params, "macs": net.macs, "act_elems": net.act_elems, **bits,
-              "adc_rule": args.adc_rule, "results": results}
+              "adc_rule": args.adc_rule, "results": results, "hardware": model.to_dict()}
     if args.export_neurosim:
         from fastnax.io import atomic_write_text
 
