@@ -218,3 +218,26 @@ def test_fit_command_any_target(tmp_path, capsys):
     assert "have no accuracy_analog" in capsys.readouterr().err
     assert main(["fit", str(path), "--out", str(out), "--target", "Accuracy"]) != 0
     assert "not an accuracy name" in capsys.readouterr().err
+
+
+def test_benchmark_quick(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    from conftest import shared_file
+
+    shared_file("analognasbench/analognasbench_c10.csv")
+    spec = importlib.util.spec_from_file_location(
+        "predictor_analog", Path(__file__).resolve().parents[1] / "benchmarks" / "predictor_analog.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--quick"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["seeds"] == 2 and out["cells"] == 15625
+    assert out["robustness"]["fast_equals_reference_max_rel_err"] < 1e-12
+    for target in ("analog_drift_86400", "analog_accuracy", "noisy_accuracy"):
+        res = out["predictors"][target]
+        assert set(res) >= {"xgb_graph", "xgb_analog", "multifidelity_25+500"}
+        assert -1 <= res["multifidelity_25+500"]["kendall"]["mean"] <= 1
+    assert out["predictors"]["noisy_accuracy"]["held_out"] is True
+    assert all(set(g) == {"measured", "met", "short_by"} for g in out["goals"].values())
