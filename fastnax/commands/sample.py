@@ -31,6 +31,10 @@ def register(sub) -> None:
     p.add_argument("--max-test", type=int, default=DEFAULT_MAX_TEST,
                    help=f"test on a seeded subset of this many images (default {DEFAULT_MAX_TEST}; 0: all)")
     p.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
+    p.add_argument("--lr", type=float, default=0.05, help="peak learning rate (default 0.05)")
+    p.add_argument("--downsample", type=int, default=1,
+                   help="train and test at 1/N of the image resolution, each network built for that "
+                        "size (default 1; 2: CIFAR-10 at 16x16)")
     p.add_argument("--n", type=int, default=25, help="number of candidates (default 25)")
     p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
                    help=f"training epochs per candidate (default {DEFAULT_EPOCHS})")
@@ -74,10 +78,11 @@ def run(args) -> int:
     records = run_sampling(args.space, args.dataset, args.n, args.epochs, args.out, seed=args.seed,
                            jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
                            root=args.root, dataset_options=options, noise_trials=args.noise_trials,
-                           batch_size=args.batch_size, progress=progress,
+                           batch_size=args.batch_size, lr=args.lr, downsample=args.downsample,
+                           progress=progress,
                            max_macs=None if str(args.max_macs).lower() == "none" else args.max_macs)
     summary = {"out": str(args.out), "space": args.space, "dataset": args.dataset, "n": args.n,
-               "epochs": args.epochs, "max_train": args.max_train, "max_test": args.max_test, "seed": args.seed, "seconds": round(time.perf_counter() - t0, 2),
+               "epochs": args.epochs, "max_train": args.max_train, "max_test": args.max_test, "downsample": args.downsample, "seed": args.seed, "seconds": round(time.perf_counter() - t0, 2),
                **summarize(records)}
     if args.json:
         print(json.dumps(summary, indent=2))

@@ -11,6 +11,8 @@ submodules ``records`` and ``nb201`` are imported on use, not here.
 
 from __future__ import annotations
 
-from fastnax.datasets.images import DATASETS, SHAPES, ImageDataset, default_root, load, space_options_for
+from fastnax.datasets.images import (DATASETS, SHAPES, ImageDataset, default_root, ensure_cifar10, load,
+                                     shared_data_folder, space_options_for)
 
-__all__ = ["DATASETS", "SHAPES", "ImageDataset", "default_root", "load", "space_options_for"]
+__all__ = ["DATASETS", "SHAPES", "ImageDataset", "default_root", "ensure_cifar10", "load", "shared_data_folder",
+           "space_options_for"]

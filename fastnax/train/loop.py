@@ -10,6 +10,7 @@ call gives the same network on CPU and leaves the caller's RNG state alone.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -120,9 +121,15 @@ def _split_of(data, which: str, device) -> TensorSplit:
     return to_tensors(getattr(data, f"x_{which}"), getattr(data, f"y_{which}"), device)
 
 
-def evaluate(model: nn.Module, data, noise_trials: int = 5, seed: int = 0, batch_size: int = 512,
-             device=None, scale: float = 1.0, recalibrate: bool | None = None) -> dict:
+def evaluate(model: nn.Module, data, noise_trials: int = 5, seed: int = 0, batch_size: int = 128,
+             device=None, scale: float = 1.0, recalibrate: bool | None = None,
+             calibration_images: int | None = 2048, chip_calibration_images: int | None = 512) -> dict:
     """Clean accuracy and accuracy under the crossbar non-idealities.
+
+    Cost: one pass over the test split for the clean accuracy, one per chip, and the batch-norm
+    calibration passes (``calibration_images`` once, ``chip_calibration_images`` per chip, in
+    training mode); with the defaults and a 10,000-image test split, about ``K + 1.5`` clean
+    passes for ``K`` chips (``benchmarks/train_cifar10_speed.py`` measures it).
 
     Parameters
     ----------
@@ -137,14 +144,21 @@ def evaluate(model: nn.Module, data, noise_trials: int = 5, seed: int = 0, batch
         ``seed * 1_000_003 + t`` and keeps that draw over the whole split (with input and ADC
         quantization). The same ``seed`` gives the same chips to every network of the same
         architecture.
+    batch_size : int
+        Test images per forward pass (the input and ADC ranges are each batch's own).
     scale : float
         Every noise figure times ``scale`` (1: the hardware model's non-idealities).
     recalibrate : bool, optional
-        Re-estimate the batch-norm statistics on the training images before each measurement:
-        without non-idealities for the clean accuracy, with them on (a fresh draw every batch,
-        at ``scale``, never the evaluated chips) for the accuracy under non-idealities, so each
-        is normalized with the statistics it sees; the model's own statistics are restored
-        afterwards. Default: True when ``data`` has a training split (an ``ImageDataset``).
+        Re-estimate the batch-norm statistics on training images before each measurement, the
+        way a deployed network is calibrated: without non-idealities on ``calibration_images``
+        of them for the clean accuracy, and for each chip, once it is programmed, through that
+        chip (its frozen weights, input and ADC quantization) on ``chip_calibration_images`` of
+        them, so each chip is normalized with the statistics it produces itself. The model's own
+        statistics are restored afterwards. Default: True when ``data`` has a training split
+        (an ``ImageDataset``).
+    calibration_images, chip_calibration_images : int or None
+        Training images of the clean and of each chip's calibration (a subset seeded with
+        ``seed``, the same for every chip; None or more than the split: all of it).
 
     Returns
     -------
@@ -164,17 +178,19 @@ def evaluate(model: nn.Module, data, noise_trials: int = 5, seed: int = 0, batch
     saved = [{k: v.clone() for k, v in m.state_dict().items()} for m in bns]
     try:
         if recalibrate:
-            recalibrate_batch_norm(model, data, device=device)
+            calib = _split_of(data, "train", device)
+            clean_calib = _calibration_subset(calib, calibration_images, seed)
+            chip_calib = _calibration_subset(calib, chip_calibration_images, seed)
+            recalibrate_batch_norm(model, clean_calib, device=device)
         with nonideal(model, False):
             clean = accuracy(model, split, batch_size)
         trials = []
-        if recalibrate and int(noise_trials) > 0:
-            with noise_scale(model, scale):
-                recalibrate_batch_norm(model, data, device=device, noisy=True, seed=int(seed) + 1)
         for t in range(int(noise_trials)):
             gen = torch.Generator(device=device)
             gen.manual_seed(int(seed) * 1_000_003 + t)
             with noise_scale(model, scale), frozen_noise(model, gen):
+                if recalibrate:
+                    recalibrate_batch_norm(model, chip_calib, device=device, noisy=None)
                 trials.append(accuracy(model, split, batch_size))
     finally:
         for m, state in zip(bns, saved):
@@ -184,6 +200,18 @@ def evaluate(model: nn.Module, data, noise_trials: int = 5, seed: int = 0, batch
             "accuracy_noisy_mean": float(arr.mean()) if len(arr) else float("nan"),
             "accuracy_noisy_std": float(arr.std()) if len(arr) else float("nan"),
             "accuracy_noisy_trials": [float(a) for a in arr], "noise_trials": int(noise_trials)}
+
+
+def _calibration_subset(split: TensorSplit, limit: int | None, seed: int) -> TensorSplit:
+    """``limit`` images of ``split`` (a seeded subset, kept in split order), or all of it."""
+    n = len(split)
+    if limit is None or int(limit) >= n:
+        return split
+    if int(limit) < 2:
+        raise BoundsError(f"calibration needs at least 2 images, got {limit}")
+    keep = np.sort(np.random.default_rng([int(seed), 7717]).permutation(n)[:int(limit)])
+    idx = torch.as_tensor(keep, device=split.x.device)
+    return TensorSplit(split.x[idx], split.y[idx.to(split.y.device)])
 
 
 @dataclass
@@ -347,14 +375,17 @@ def clip_weights(model: nn.Module, n_sigma: float) -> None:
 
 @torch.no_grad()
 def recalibrate_batch_norm(model: nn.Module, data, batch_size: int = 128, device=None,
-                           noisy: bool = False, seed: int = 0) -> None:
+                           noisy: bool | None = False, seed: int = 0) -> None:
     """Re-estimate every batch norm's running mean and variance over the training images.
 
     After a short training the running statistics (an exponential average with momentum 0.1 over
     a few dozen steps) lag the weights and evaluation sits near chance; one forward pass with
     cumulative averaging (``momentum=None``) gives the exact statistics of the final weights.
-    With ``noisy``, the pass runs with the non-idealities on (a fresh draw per batch from a
-    generator seeded with ``seed``): the statistics averaged over the noise.
+    ``data`` is an ``ImageDataset`` (its training split), an ``(x, y)`` pair or a
+    :class:`TensorSplit`. With ``noisy`` True, the pass runs with the non-idealities on (a fresh
+    draw per batch from a generator seeded with ``seed``): the statistics averaged over the
+    noise; with ``noisy`` None, the layers stay as they are (inside
+    :func:`~fastnax.train.noise.frozen_noise`: the statistics of that chip).
     """
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not bns:
@@ -371,9 +402,11 @@ def recalibrate_batch_norm(model: nn.Module, data, batch_size: int = 128, device
     if noisy:
         gen = torch.Generator(device=device)
         gen.manual_seed(int(seed) + 104729)
-    with nonideal(model, noisy, gen):
-        for idx in _batches(len(split), batch_size, None, True):
-            model(as_float(split.x[idx.to(split.x.device)]))
-    for m, momentum in zip(bns, saved):
-        m.momentum = momentum
-    model.train(was_training)
+    try:
+        with contextlib.nullcontext() if noisy is None else nonideal(model, noisy, gen):
+            for idx in _batches(len(split), batch_size, None, True):
+                model(as_float(split.x[idx.to(split.x.device)]))
+    finally:
+        for m, momentum in zip(bns, saved):
+            m.momentum = momentum
+        model.train(was_training)

@@ -58,19 +58,38 @@ def quantize_symmetric(x: torch.Tensor, bits: int, scale: torch.Tensor) -> torch
     return _ste(x, q)
 
 
+class _RoundToStep(torch.autograd.Function):
+    """``round(x / step) * step`` forward (two passes, one of them in place), identity backward."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, step: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return torch.div(x, step).round_().mul_(step)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # noqa: D102
+        return grad, None
+
+
 def quantize_activation(x: torch.Tensor, bits: int | None) -> torch.Tensor:
-    """Quantize over the tensor's detached range: unsigned when ``x >= 0`` (post-ReLU), else signed."""
+    """Quantize over the tensor's detached range: unsigned when ``x >= 0`` (post-ReLU), else signed.
+
+    Unsigned: ``2^bits - 1`` levels over ``[0, max x]``; signed: ``2^(bits-1) - 1`` levels per
+    sign over ``[-max|x|, max|x|]``; straight-through (identity) gradient. The range is the
+    tensor's own, so nothing needs clipping: one ``aminmax`` pass for the range, then
+    ``round(x / step) * step``, with no host synchronisation (the signed/unsigned choice is made
+    on the device).
+    """
     if not bits:
         return x
     with torch.no_grad():
-        scale = x.abs().amax().clamp_min(1e-12)
-        unsigned = bool((x.amin() >= 0).item())
-    if unsigned:
-        levels = float(2 ** int(bits) - 1)
-        step = scale / levels
-        q = torch.clamp(torch.round(x / step), 0, levels) * step
-        return _ste(x, q)
-    return quantize_symmetric(x, bits, scale)
+        lo, hi = torch.aminmax(x.detach())
+        unsigned = lo >= 0
+        scale = torch.where(unsigned, hi, torch.maximum(hi, -lo)).clamp_min(1e-12)
+        levels = torch.where(unsigned, float(2 ** int(bits) - 1), float(2 ** (int(bits) - 1) - 1))
+        step = (scale / levels).to(x.dtype)
+    if x.requires_grad:
+        return _RoundToStep.apply(x, step)
+    return torch.div(x, step).round_().mul_(step)
 
 
 @dataclass(frozen=True)
@@ -256,6 +275,8 @@ class NoisyMixin:
         if not self.nonideal:
             return w
         if self.frozen_weight is not None:
+            if not torch.is_grad_enabled():  # evaluation: the chip's weights as they are
+                return self.frozen_weight
             return _ste(w, self.frozen_weight)
         return self.draw_weight(self.generator, self.noise_scale)
 

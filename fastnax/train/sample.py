@@ -31,6 +31,27 @@ def candidate_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
+def at_input_size(arch, size: int):
+    """The same architecture (genotype and knobs) built for ``size x size`` inputs.
+
+    Layer shapes are re-derived by the space (a flatten head reads the smaller feature map), so a
+    network of a 32x32 space trains on 16x16 images: the reduced-resolution proxy of a sampling
+    protocol. Returns an :class:`~fastnax.arch.Architecture`.
+    """
+    import dataclasses
+
+    from fastnax.arch import Architecture
+
+    if isinstance(arch, str):
+        arch = Architecture.from_string(arch)
+    opts = arch.option_dict
+    if "input_size" not in opts:
+        raise BoundsError(f"the {arch.space} space has no input_size option to change")
+    if int(size) == int(opts["input_size"]):
+        return arch
+    return dataclasses.replace(arch, options=tuple({**opts, "input_size": int(size)}.items()))
+
+
 def train_candidate(arch: str, data, epochs: int, seed: int, index: int, noise_trials: int = 2,
                     batch_size: int = 64, lr: float = 0.05, threads: int | None = None,
                     device=None) -> dict:
@@ -41,6 +62,8 @@ def train_candidate(arch: str, data, epochs: int, seed: int, index: int, noise_t
     arch : str
         Canonical architecture string.
     data : ImageDataset
+        When its ``input_size`` differs from the architecture's, the network is built for the
+        data's size (:func:`at_input_size`; the record keeps ``arch``).
     epochs : int
     seed, index : int
         Run seed and candidate index; the candidate trains with ``candidate_seed(seed, index)``
@@ -57,7 +80,8 @@ def train_candidate(arch: str, data, epochs: int, seed: int, index: int, noise_t
     """
     import torch
 
-    from fastnax.train.loop import TrainConfig, evaluate, recalibrate_batch_norm, train_model
+    from fastnax.arch import Architecture
+    from fastnax.train.loop import TrainConfig, evaluate, train_model
     from fastnax.train.model import build_model
 
     cseed = candidate_seed(seed, index)
@@ -67,11 +91,14 @@ def train_candidate(arch: str, data, epochs: int, seed: int, index: int, noise_t
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cseed)
-            model = build_model(arch)
+            built = Architecture.from_string(arch)
+            if "input_size" in built.option_dict and built.option_dict["input_size"] != data.input_size:
+                built = at_input_size(built, data.input_size)
+            model = build_model(built)
         cfg = TrainConfig(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr))
         result = train_model(model, data, cfg, seed=cseed, device=device)
-        # a few dozen steps leave the running statistics far from the weights' (see the function)
-        recalibrate_batch_norm(model, data)
+        # evaluate re-estimates the batch-norm statistics (a few dozen steps leave the running
+        # averages far from the weights'): clean on training images, then through each chip
         scores = evaluate(model, data, noise_trials=noise_trials, seed=cseed)
     finally:
         torch.set_num_threads(saved_threads)
@@ -116,7 +143,7 @@ def run_sampling(space, dataset, n: int, epochs: int, out_path, seed: int = 0, j
                  dataset_options: dict | None = None, noise_trials: int = 2, batch_size: int = 64,
                  lr: float = 0.05, device=None,
                  progress: Callable[[int, int, object], None] | None = None,
-                 max_macs: float | str | None = None) -> list:
+                 max_macs: float | str | None = None, downsample: int = 1) -> list:
     """Train ``n`` sampled candidates and append one record per candidate to ``out_path``.
 
     Parameters
@@ -142,6 +169,11 @@ def run_sampling(space, dataset, n: int, epochs: int, out_path, seed: int = 0, j
         Sample only networks of at most this many multiply-accumulates per image; ``"auto"``:
         twice the space's ``resnet20`` baseline (no cap when the space has none). Uniform draws of
         the imc macro space are mostly networks far too large to train in a sampling budget.
+    downsample : int
+        Train and test every candidate on the images at ``1 / downsample`` of their resolution
+        (:meth:`~fastnax.datasets.images.ImageDataset.downsample`), each network built for that
+        size (:func:`at_input_size`); candidates are still drawn from the full-size space and
+        recorded under their full-size string. 1: full resolution.
 
     Returns
     -------
@@ -160,6 +192,7 @@ def run_sampling(space, dataset, n: int, epochs: int, out_path, seed: int = 0, j
     if scheduler and backend != "dask":
         raise BoundsError("a scheduler address needs --backend dask")
     space, data = _resolve(space, dataset, root, dataset_options)
+    data = data.downsample(int(downsample))
     out_path = Path(out_path)
     archs = [str(a) for a in space.sample(int(n), seed, max_macs=resolve_max_macs(space, max_macs))]
 

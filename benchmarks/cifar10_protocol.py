@@ -1,0 +1,151 @@
+"""CIFAR-10 sampling protocol: does a cheap record rank architectures like a longer training does?
+
+Draws ``--n`` architectures of the ``imc`` space exactly as ``fastnax sample --space imc --dataset
+cifar10`` draws them (seed 0, ``--max-macs auto``: at most twice ResNet-20's MACs) and trains every
+one under several cheap protocols and under one long protocol (>= 4x the training of every cheap
+one), each through ``fastnax.train.sample.run_sampling`` (the sampler's own code and candidate
+seeds, so a cheap protocol's records are the ones ``fastnax sample`` writes with the same flags).
+All protocols test on the same seeded 2,000 test images. Reports the Kendall tau between each
+cheap protocol's accuracies and the long one's (clean and under non-idealities), the seconds per
+record, and the protocol chosen: the cheapest whose clean tau is within 0.05 of the best cheap one.
+
+CPU-expensive (about 40 minutes of one idle core with the defaults): run it in the background; it is
+resumable (records files per protocol under ``--out``, appended as they finish)::
+
+    OMP_NUM_THREADS=1 nohup python benchmarks/cifar10_protocol.py > ~/.cache/fastnax/protocol.log 2>&1 &
+
+Needs ``../shared/data/cifar10`` (the batches are built once into ``~/.cache/fastnax/cifar10``).
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+#: name -> (epochs, training images, downsample factor, noise trials). "long" is the reference.
+PROTOCOLS = {
+    "e1_n2500_r16": (1, 2500, 2, 1),
+    "long_e4_n2500_r32": (4, 2500, 1, 2),
+    "e1_n2500_r32": (1, 2500, 1, 1),
+    "e2_n2500_r16": (2, 2500, 2, 1),
+}
+LONG = "long_e4_n2500_r32"
+MAX_TEST = 2000
+
+
+def command_of(name: str, out: str, n: int, seed: int, batch_size: int, lr: float) -> str:
+    epochs, n_train, factor, trials = PROTOCOLS[name]
+    return (f"fastnax sample --space imc --dataset cifar10 --root ~/.cache/fastnax/cifar10 "
+            f"--max-train {n_train} --max-test {MAX_TEST} --epochs {epochs} --downsample {factor} "
+            f"--batch-size {batch_size} --lr {lr} --noise-trials {trials} --n {n} --seed {seed} "
+            f"--jobs 1 --out {out}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=20, help="architectures (default 20)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--out", default=str(Path.home() / ".cache" / "fastnax" / "cifar10_protocol"),
+                        help="folder of the per-protocol records files (resumable)")
+    parser.add_argument("--cache", default=None, help="CIFAR-10 batches folder (default ~/.cache/fastnax/cifar10)")
+    parser.add_argument("--protocols", default=",".join(PROTOCOLS),
+                        help="comma-separated subset of the protocols to run (the long one is needed for tau)")
+    args = parser.parse_args(argv)
+
+    import torch
+    from scipy.stats import kendalltau
+
+    from fastnax.datasets import ensure_cifar10, load
+    from fastnax.errors import DatasetError
+    from fastnax.train.sample import run_sampling
+
+    torch.set_num_threads(1)
+    try:
+        root = ensure_cifar10(args.cache)
+    except DatasetError as exc:
+        print(json.dumps({"skipped": str(exc)}))
+        return 0
+    full = load("cifar10", root=root)
+    out = Path(args.out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    timing_path = out / "timing.json"
+    timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
+    wanted = [p for p in args.protocols.split(",") if p]
+    unknown = [p for p in wanted if p not in PROTOCOLS]
+    if unknown:
+        parser.error(f"unknown protocol(s) {unknown}; valid: {', '.join(PROTOCOLS)}")
+    results = {}
+    for name in wanted:
+        epochs, n_train, factor, trials = PROTOCOLS[name]
+        data = full.subset(max_train=n_train, max_test=MAX_TEST, seed=args.seed)
+        path = out / f"{name}.jsonl"
+        fresh = []
+
+        def progress(done, total, record, name=name, fresh=fresh):
+            if record is not None:
+                fresh.append(record)
+                sys.stderr.write(f"[protocol] {name} {done}/{total} clean {record.accuracy_clean:.1f} "
+                                 f"noisy {record.accuracy_noisy:.1f} ({record.train_seconds:.1f}s train)\n")
+                sys.stderr.flush()
+
+        t0 = time.perf_counter()
+        records = run_sampling("imc", data, args.n, epochs, path, seed=args.seed, jobs=1,
+                               noise_trials=trials, batch_size=args.batch_size, lr=args.lr,
+                               device="cpu", progress=progress, max_macs="auto", downsample=factor)
+        if fresh:
+            spent = timing.get(name, {"seconds": 0.0, "records": 0})
+            spent = {"seconds": spent["seconds"] + time.perf_counter() - t0,
+                     "records": spent["records"] + len(fresh)}
+            timing[name] = spent
+            timing_path.write_text(json.dumps(timing, indent=1))
+        results[name] = records
+    report = {"benchmark": "cifar10_protocol", "n_archs": args.n, "seed": args.seed,
+              "space": "imc (fastnax sample --space imc --dataset cifar10, --max-macs auto)",
+              "test_images": MAX_TEST, "batch_size": args.batch_size, "lr": args.lr,
+              "threads": 1, "records_folder": str(out), "protocols": {}}
+    long = results.get(LONG)
+    for name, records in results.items():
+        epochs, n_train, factor, trials = PROTOCOLS[name]
+        t = timing.get(name)
+        entry = {"epochs": epochs, "train_images": n_train, "resolution": 32 // factor,
+                 "noise_trials": trials, "records": len(records),
+                 "seconds_per_record": round(t["seconds"] / t["records"], 2) if t else None,
+                 "train_seconds_per_record": round(float(np.mean([r.train_seconds for r in records])), 2),
+                 "accuracy_clean_median": round(float(np.median([r.accuracy_clean for r in records])), 2),
+                 "command": command_of(name, f"{out}/{name}.jsonl", args.n, args.seed, args.batch_size,
+                                       args.lr)}
+        if long is not None and name != LONG:
+            ref = {r.arch: r for r in long}
+            pairs = [(r, ref[r.arch]) for r in records if r.arch in ref]
+            if len(pairs) >= 3:
+                tc = kendalltau([a.accuracy_clean for a, _ in pairs], [b.accuracy_clean for _, b in pairs])
+                tn = kendalltau([a.accuracy_noisy for a, _ in pairs], [b.accuracy_noisy for _, b in pairs])
+                entry.update({"pairs": len(pairs), "kendall_tau_clean": round(float(tc.statistic), 3),
+                              "kendall_tau_noisy": round(float(tn.statistic), 3),
+                              "training_ratio_long_over_this": round(
+                                  (PROTOCOLS[LONG][0] * PROTOCOLS[LONG][1] * 4 ** (PROTOCOLS[LONG][2] == 1))
+                                  / (epochs * n_train * 4 ** (factor == 1)), 1)})
+        report["protocols"][name] = entry
+    cheap = {k: v for k, v in report["protocols"].items() if "kendall_tau_clean" in v}
+    if cheap:
+        best = max(v["kendall_tau_clean"] for v in cheap.values())
+        ok = [k for k, v in cheap.items() if v["kendall_tau_clean"] >= best - 0.05]
+        chosen = min(ok, key=lambda k: cheap[k]["seconds_per_record"] or float("inf"))
+        report["chosen"] = chosen
+        report["rule"] = "cheapest protocol whose clean Kendall tau is within 0.05 of the best cheap one"
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    sys.exit(main())
