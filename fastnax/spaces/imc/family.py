@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastnax.spaces.family import Family
-from fastnax.spaces.imc import space as imc
+from fastnax.spaces.imc import genotype as imc
 
 
 class ImcFamily(Family):

@@ -11,7 +11,7 @@ from functools import lru_cache
 import numpy as np
 
 from fastnax.graph import halving_sides, log10_or_zero, resolution_levels, stack_features
-from fastnax.spaces.imc.space import (BLOCK_TYPES, CELL_BITS, CONVS_PER_BLOCK, FC_HIDDEN, HEAD_POOLS,
+from fastnax.spaces.imc.genotype import (BLOCK_TYPES, CELL_BITS, CONVS_PER_BLOCK, FC_HIDDEN, HEAD_POOLS,
                                       IN_BITS, KERNELS, MAX_BLOCKS, STEM_WIDTHS, W_BITS, WIDTHS, ImcCodec,
                                       Layout)
 

@@ -9,8 +9,9 @@ from fastnax.arch import Architecture, LayerTable
 from fastnax.errors import ArchitectureError
 from fastnax.spaces.base import SearchSpace
 from fastnax.spaces.family import Family
-from fastnax.spaces.imc.space import (BLOCK_TYPES, CELL_BITS, CROSSBARS, IN_BITS, KERNELS, STEM_WIDTHS,
-                                      W_BITS, WIDTHS, ImcSpace)
+from fastnax.spaces.imc.genotype import (BLOCK_TYPES, CELL_BITS, CROSSBARS, IN_BITS, KERNELS,
+                                         STEM_WIDTHS, W_BITS, WIDTHS)
+from fastnax.spaces.imc.space import ImcSpace
 from fastnax.spaces.registry import register_space
 
 

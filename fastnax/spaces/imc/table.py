@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastnax.arch import KIND_CONV, KIND_LINEAR, LayerTable
-from fastnax.spaces.imc.space import (BLOCK_TYPES, CELL_BITS, CROSSBARS, FC_HIDDEN, HEAD_POOLS, IN_BITS,
+from fastnax.spaces.imc.genotype import (BLOCK_TYPES, CELL_BITS, CROSSBARS, FC_HIDDEN, HEAD_POOLS, IN_BITS,
                                       KERNELS, MAX_BLOCKS, SLOTS_PER_STAGE, STEM_WIDTHS, W_BITS, WIDTHS,
                                       ImcCodec)
 

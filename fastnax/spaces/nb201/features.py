@@ -12,7 +12,7 @@ import numpy as np
 
 from fastnax.arch import ADC_RULES
 from fastnax.graph import PATH_WEIGHTS, PathStats, graph_feature_names, log10_or_zero
-from fastnax.spaces.nb201.space import (CELLS_PER_STAGE, EDGES, N_CELLS, STAGE_WIDTHS, Nb201Codec, cell_id,
+from fastnax.spaces.nb201.genotype import (CELLS_PER_STAGE, EDGES, N_CELLS, STAGE_WIDTHS, Nb201Codec, cell_id,
                                         cell_ops)
 
 
