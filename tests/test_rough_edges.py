@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from fastnax.datasets.records import FIELDS, read_records
-from fastnax.errors import RecordsError
+from fastnax.errors import FastnaxError, RecordsError
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGED = REPO / "fastnax" / "data" / "digits_imc_records.jsonl"
@@ -93,3 +93,54 @@ def test_appending_to_a_csv_with_a_bom_keeps_its_columns(tmp_path):
     extra = read_records(write_jsonl(tmp_path / "x.jsonl", packaged_rows(4)[3:]))[0]
     append_record(path, extra)
     assert len(read_records(path)) == 4
+
+
+# --------------------------------------------------------------------------------------------
+# SearchResult: a short repr, arrays and a table
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def result():
+    from fastnax import search
+    from fastnax.datasets import space_options_for
+
+    return search.run(space_options=space_options_for("digits"), dataset="digits", seed=0)
+
+
+def test_repr_is_one_short_line(result):
+    text = repr(result)
+    assert "\n" not in text and len(text) < 300, text
+    assert f"front={len(result.front)} designs" in text and result.front[-1]["arch"] not in text
+    assert f"{result.best['accuracy']:.2f}" in text
+
+
+def test_arrays_and_F(result):
+    import numpy as np
+
+    a = result.arrays()
+    n = len(result.front)
+    assert a["accuracy"].shape == (n,) and a["accuracy"].dtype == float
+    np.testing.assert_array_equal(a["edap"], [p["edap"] for p in result.front])
+    assert list(a["arch"]) == [p["arch"] for p in result.front]
+    cost = result.settings["cost"]
+    np.testing.assert_array_equal(result.F, np.column_stack([-a["accuracy"], a[cost]]))
+    assert list(result.arrays("baselines")["name"]) == [b["name"] for b in result.baselines]
+    with pytest.raises(FastnaxError, match="unknown point set"):
+        result.arrays("candidates")
+
+
+def test_to_dataframe_without_pandas_is_one_line(result, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(FastnaxError, match=r"needs pandas.*pip install pandas") as info:
+        result.to_dataframe()
+    assert "\n" not in str(info.value)
+
+
+def test_to_dataframe(result):
+    pandas = pytest.importorskip("pandas", reason="pandas is optional and not installed here")
+    df = result.to_dataframe()
+    assert isinstance(df, pandas.DataFrame) and len(df) == len(result.front)
+    assert list(df["arch"]) == [p["arch"] for p in result.front]
+    assert list(result.to_dataframe("baselines")["name"]) == [b["name"] for b in result.baselines]

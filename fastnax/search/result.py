@@ -78,6 +78,56 @@ class SearchResult:
     accuracy_model: dict
     evaluated: dict | None = field(default=None, repr=False, compare=False)
 
+    def __repr__(self) -> str:
+        s, best = self.settings, self.best
+        best_text = "None" if best is None else (f"accuracy {best['accuracy']:.2f}, {s.get('cost', 'edap')} "
+                                                  f"{best.get(s.get('cost', 'edap'), float('nan')):.4g}")
+        return (f"SearchResult(space={s.get('space')!r}, objective={s.get('objective')!r}, "
+                f"method={s.get('method')!r}, preset={s.get('preset')!r}, seed={self.seed}, "
+                f"front={len(self.front)} designs, best=({best_text}), n_evaluations={self.n_evaluations})")
+
+    # --- arrays and tables -------------------------------------------------------------------
+    def arrays(self, which: str = "front") -> dict:
+        """The numeric columns of ``which`` (``"front"``, ``"baselines"``) as arrays of shape (n,).
+
+        Keys: every numeric field the points hold (``accuracy`` percent, ``energy_pj``,
+        ``latency_ns``, ``area_mm2``, ``edap`` pJ·ns·mm², ``noise_sigma``...), plus ``arch`` (an
+        object array of the canonical strings) and, for baselines, ``name``.
+        """
+        import numpy as np
+
+        points = self._points(which)
+        keys = [k for k in (points[0] if points else {}) if all(k in p for p in points)]
+        return {k: np.asarray([p[k] for p in points], dtype=object) if isinstance(points[0][k], str) else
+                np.asarray([np.nan if p[k] is None else p[k] for p in points], dtype=float) for k in keys}
+
+    @property
+    def F(self):
+        """pymoo-style objective matrix of the front, shape (n_front, 2): ``-accuracy`` and the
+        objective's cost column (both minimised)."""
+        import numpy as np
+
+        cost = self.settings.get("cost", "edap")
+        return np.asarray([[-p["accuracy"], p[cost]] for p in self.front], dtype=float).reshape(-1, 2)
+
+    def to_dataframe(self, which: str = "front"):
+        """The front (or the baselines) as a pandas DataFrame, one row per design (pandas optional)."""
+        try:
+            import pandas
+        except ImportError:
+            from fastnax.errors import FastnaxError
+
+            raise FastnaxError("to_dataframe needs pandas, which is not installed (pip install pandas); "
+                               "result.arrays() gives the same columns as NumPy arrays") from None
+        return pandas.DataFrame(self._points(which))
+
+    def _points(self, which: str) -> list:
+        if which not in ("front", "baselines"):
+            from fastnax.errors import unknown
+
+            raise unknown("point set", which, ("front", "baselines"))
+        return self.front if which == "front" else self.baselines
+
     # --- serialisation -----------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "seed": self.seed,
