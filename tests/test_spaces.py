@@ -221,3 +221,19 @@ def test_sample_with_macs_cap():
         space.sample_vectors(5, seed=0, max_macs=1)
     with pytest.raises(BoundsError, match="positive"):
         space.sample_vectors(5, seed=0, max_macs=-3)
+
+
+@pytest.mark.parametrize("space", SPACES + [spaces.Restriction(spaces.get("imc"), spaces.get("imc").baseline("resnet20"),
+                                                               ["s0_blocks", "stem_crossbar", "w_bits", "s1_conv2_kernel"])],
+                         ids=IDS + ["restriction"])
+def test_check_search_space(space):
+    """Every built-in space passes the public conformance checks (fast paths = slow defaults)."""
+    report = spaces.check_search_space(space, n=16, seed=1)
+    assert report["features"] == 16 and report["feature_coordinates"] >= 16
+
+
+def test_every_registered_space_is_built_by_get_and_parsed_back():
+    for name in spaces.names():
+        space = spaces.get(name)
+        arch = space.decode(space.sample_vectors(1, seed=0))[0]
+        assert Architecture.from_string(str(arch)) == arch

@@ -100,13 +100,15 @@ class Restriction(SearchSpace):
         return self.base._arch_from_index(self.to_base(np.asarray(row, float)[None])[0])
 
     def _index_from_arch(self, arch: Architecture) -> np.ndarray:
-        g = self.base._index_from_arch(arch)
-        rest = np.ones(self.base.dim, dtype=bool)
-        rest[self.free] = False
-        if not np.array_equal(g[rest], self.fixed[rest]):
+        g = np.asarray(self.base._index_from_arch(arch), dtype=np.int64)
+        row = g[self.free]
+        lo, hi = self._bounds[:, 0], self._bounds[:, 1]
+        # a member is the fixed design with its free coordinates set, canonicalized by the base
+        # (fewer blocks reset the fixed design's kernels of the dropped blocks, say)
+        if np.any(row < lo) or np.any(row > hi) or not np.array_equal(self.base_index(row[None])[0], g):
             raise ArchitectureError(f"architecture {str(arch)[:60]!r} differs from the restriction's "
                                     f"fixed design outside its free coordinates")
-        return g[self.free]
+        return row
 
     @property
     def size(self) -> int:
