@@ -50,11 +50,16 @@ def _round(value) -> float:
     return float(f"{float(value):.6g}")
 
 
-def _check_result(result):
-    from fastnax.search.result import SearchResult
+#: What a result must hold (a :class:`fastnax.search.SearchResult`, or anything shaped like one:
+#: this module sits beside the search, not above it, so it does not import it).
+RESULT_ATTRIBUTES = ("front", "best", "baselines", "settings", "accuracy_model", "seed", "n_evaluations")
 
-    if not isinstance(result, SearchResult):
-        raise RecordsError(f"the explorer takes SearchResult objects, got {type(result).__name__}")
+
+def _check_result(result):
+    missing = [a for a in RESULT_ATTRIBUTES if not hasattr(result, a)]
+    if missing:
+        raise RecordsError(f"the explorer takes SearchResult objects, got {type(result).__name__} "
+                           f"(no {missing[0]!r})")
     return result
 
 
@@ -124,67 +129,12 @@ def layer_breakdown(archs, preset) -> dict:
     return out
 
 
-def _constraint_kwargs(settings: dict) -> dict:
-    c = settings.get("constraints") or {}
-    return {"max_area": c.get("max_area_mm2"), "max_latency": c.get("max_latency_ns"),
-            "min_accuracy": c.get("min_accuracy")}
-
-
-def rerun_candidates(result) -> tuple[dict | None, str]:
-    """Evaluated candidates of a result read from JSON, by running its search again.
-
-    ``result.json`` keeps the front, not the candidates. The search is deterministic (same
-    settings and seed, same result), so the explorer runs it again and keeps the candidates only
-    when the front it finds is the saved one, design for design and number for number.
-
-    Returns
-    -------
-    evaluated : dict or None
-        What :attr:`SearchResult.evaluated` holds, or ``None`` when the search cannot be re-run.
-    note : str
-        One line saying what was done, or why no candidates are shown.
-    """
-    from fastnax import search
-
-    s, model = result.settings, result.accuracy_model
-    if model.get("kind") == "predictor":
-        if not model.get("file") or not Path(model["file"]).exists():
-            return None, (f"candidates not shown: the predictor file {model.get('file')!r} of this "
-                          f"search is not here to re-run it")
-        predictor = model["file"]
-    else:
-        from fastnax.predictors import TrainingFreeScore
-
-        predictor = TrainingFreeScore()
-    from fastnax.hwmodel import presets
-
-    if s.get("preset") not in presets():
-        return None, (f"candidates not shown: hardware model {s.get('preset')!r} is not a preset, so "
-                      f"the search cannot be re-run from its result file")
-    try:
-        again = search.run(s["space"], objective=s["objective"], method=s["method"], predictor=predictor,
-                           preset=s["preset"], seed=result.seed, budget=s.get("budget"),
-                           accuracy=s.get("accuracy", "clean"), noise_penalty=s.get("noise_penalty", 3.0),
-                           beta=s.get("beta", 0.07), space_options=s.get("space_options") or None,
-                           **_constraint_kwargs(s))
-    except (FastnaxError, KeyError, TypeError) as exc:
-        return None, f"candidates not shown: the search could not be re-run ({exc})"
-    same = (len(again.front) == len(result.front) and all(
-        a["arch"] == b["arch"] and np.isclose(a["accuracy"], b["accuracy"], rtol=1e-9, atol=1e-9)
-        and np.isclose(a[s["cost"]], b[s["cost"]], rtol=1e-9) for a, b in zip(again.front, result.front)))
-    if not same or again.evaluated is None:
-        return None, ("candidates not shown: re-running the search gave another front (another "
-                      "fastnax version, predictor or non-ideality setting?)")
-    return again.evaluated, ("candidates recovered by re-running the search (same settings and seed; "
-                             "same front, design for design)")
-
-
 def _pack(values: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(values, dtype="<f4").tobytes()).decode("ascii")
 
 
 def result_data(result, label: str | None = None, max_candidates: int = MAX_CANDIDATES,
-                rerun: bool = True) -> dict:
+                evaluated: dict | None = None, note: str | None = None) -> dict:
     """The JSON-ready data of one result in the explorer.
 
     Parameters
@@ -194,18 +144,26 @@ def result_data(result, label: str | None = None, max_candidates: int = MAX_CAND
         Legend label (default: objective, method, preset and accuracy setting).
     max_candidates : int
         Candidates embedded at most; past it a uniform subsample seeded by the result's seed.
-    rerun : bool
-        For a result without candidates in memory (read from JSON), re-run its search to recover
-        them (:func:`rerun_candidates`).
+    evaluated : dict, optional
+        The evaluated candidates (what :attr:`SearchResult.evaluated` holds: ``accuracy``,
+        ``energy_pj``, ``latency_ns``, ``area_mm2``, ``noise_sigma``, ``feasible``, each (n,)),
+        when the result does not carry them: a result read from JSON keeps its front only;
+        ``fastnax explore`` re-runs its search to recover them
+        (:func:`fastnax.commands.explore.rerun_candidates`).
+    note : str, optional
+        One line saying where ``evaluated`` comes from.
     """
     result = _check_result(result)
     if isinstance(max_candidates, bool) or not isinstance(max_candidates, (int, np.integer)) or max_candidates < 0:
         raise BoundsError(f"max_candidates must be a non-negative integer, got {max_candidates!r}")
     s = result.settings
     label = label or f"{s.get('space')} {s.get('objective')} {s.get('method')} {s.get('preset')} ({s.get('accuracy', 'clean')})"
-    evaluated, note = result.evaluated, "candidates of this search"
     if evaluated is None:
-        evaluated, note = rerun_candidates(result) if rerun else (None, "candidates not shown (front only)")
+        evaluated = getattr(result, "evaluated", None)
+        note = note or ("candidates of this search" if evaluated is not None else
+                        "candidates not shown: result.json keeps the front only ('fastnax explore' re-runs "
+                        "the search to recover them)")
+    note = note or "candidates given"
     candidates = None
     if evaluated is not None and len(evaluated["accuracy"]):
         n = len(evaluated["accuracy"])
@@ -231,8 +189,8 @@ def result_data(result, label: str | None = None, max_candidates: int = MAX_CAND
             "designs": designs, "designs_note": designs_note}
 
 
-def html(results, labels=None, max_candidates: int = MAX_CANDIDATES, rerun: bool = True,
-         title: str = "fastnax explorer", prepared: list | None = None) -> str:
+def html(results, labels=None, max_candidates: int = MAX_CANDIDATES, title: str = "fastnax explorer",
+         prepared: list | None = None) -> str:
     """The explorer page of one or more results, as one self-contained HTML string.
 
     Parameters
@@ -241,7 +199,7 @@ def html(results, labels=None, max_candidates: int = MAX_CANDIDATES, rerun: bool
         Overlaid in one plot, one colour each.
     labels : sequence of str, optional
         Legend labels, one per result.
-    max_candidates, rerun
+    max_candidates : int
         See :func:`result_data`.
     title : str
         The page title.
@@ -259,7 +217,7 @@ def html(results, labels=None, max_candidates: int = MAX_CANDIDATES, rerun: bool
         raise RecordsError(f"{len(labels)} labels for {len(results)} results")
     data = {"title": title, "fastnax_version": __version__, "layer_columns": list(LAYER_COLUMNS),
             "results": prepared if prepared is not None else
-            [result_data(r, lab, max_candidates, rerun) for r, lab in zip(results, labels)]}
+            [result_data(r, lab, max_candidates) for r, lab in zip(results, labels)]}
     text = json.dumps(data, allow_nan=False, separators=(",", ":"))
     # inside <script>, "</script" or "<!--" would end or change the element: "<" occurs only in
     # JSON strings, where the escape \u003c means the same character
@@ -275,9 +233,9 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def write_html(results, path, labels=None, max_candidates: int = MAX_CANDIDATES, rerun: bool = True,
+def write_html(results, path, labels=None, max_candidates: int = MAX_CANDIDATES,
                title: str = "fastnax explorer", prepared: list | None = None) -> Path:
     """Write the explorer (:func:`html`) to ``path``, atomically; returns the path."""
     from fastnax.io import atomic_write_text
 
-    return atomic_write_text(path, html(results, labels, max_candidates, rerun, title, prepared))
+    return atomic_write_text(path, html(results, labels, max_candidates, title, prepared))

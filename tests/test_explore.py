@@ -138,15 +138,24 @@ def test_per_layer_tables_match_the_hardware_model(digits_result):
     assert sum(r["energy_pj"] for r in rows) <= totals["energy_pj"] * (1 + 1e-5)
 
 
+def from_json_rerun(path) -> dict:
+    from fastnax.commands.explore import rerun_candidates
+
+    loaded = SearchResult.from_json(path)
+    evaluated, note = rerun_candidates(loaded)
+    return explore.result_data(loaded, evaluated=evaluated, note=note)
+
+
 def test_result_read_from_json_gets_its_candidates_back(digits_result, saved):
     loaded = SearchResult.from_json(saved)
     assert loaded.evaluated is None
-    d = explore.result_data(loaded)
+    d = from_json_rerun(saved)
     assert d["candidates"] is not None, d["candidates_note"]
     assert "re-running" in d["candidates_note"]
     mem = explore.result_data(digits_result)
     assert d["candidates"] == mem["candidates"]
-    assert explore.result_data(loaded, rerun=False)["candidates"] is None
+    alone = explore.result_data(loaded)  # the Python API shows the front and says why
+    assert alone["candidates"] is None and "fastnax explore" in alone["candidates_note"]
 
 
 def test_a_result_whose_search_cannot_be_reproduced_shows_its_front_only(saved, tmp_path):
@@ -154,13 +163,13 @@ def test_a_result_whose_search_cannot_be_reproduced_shows_its_front_only(saved, 
     data["front"][0]["accuracy"] += 1.0  # not what this search finds
     bad = tmp_path / "edited.json"
     bad.write_text(json.dumps(data))
-    d = explore.result_data(SearchResult.from_json(bad))
+    d = from_json_rerun(bad)
     assert d["candidates"] is None and "another front" in d["candidates_note"]
     data = json.loads(saved.read_text())
     data["accuracy_model"]["file"] = str(tmp_path / "gone.json")
     gone = tmp_path / "gone-predictor.json"
     gone.write_text(json.dumps(data))
-    d = explore.result_data(SearchResult.from_json(gone))
+    d = from_json_rerun(gone)
     assert d["candidates"] is None and "not here" in d["candidates_note"]
     assert len(d["front"]) == len(data["front"])
 
@@ -183,7 +192,7 @@ def test_overlay_and_strict_json(digits_result, tmp_path):
 
 def test_same_result_same_page(digits_result, saved):
     a = explore.html(digits_result)
-    b = explore.html(SearchResult.from_json(saved))
+    b = explore.html(None, prepared=[from_json_rerun(saved)])
     assert page_data(a)["results"][0]["candidates"] == page_data(b)["results"][0]["candidates"]
     assert explore.html(digits_result) == a
 

@@ -94,12 +94,8 @@ def test_the_graph_reader_sees_function_level_imports():
 
 #: Cycles known to remain, each with who owns the fix; a strict xfail below fails as soon as the
 #: last one is gone, so that this list cannot outlive them.
-KNOWN_CYCLES = {
-    frozenset({"fastnax.explore", "fastnax.search", "fastnax.search.api", "fastnax.search.result"}):
-        "added by the explorer work: SearchResult.to_html imports fastnax.explore, which re-runs "
-        "searches through fastnax.search; fix: fastnax.explore.write_html(result, path) as the one "
-        "entry point (drop SearchResult.to_html), or move the re-run into commands/explore.py",
-}
+KNOWN_CYCLES = {}  # the explorer's (SearchResult.to_html <-> fastnax.explore) is gone: the re-run
+#                   of a saved search lives in commands/explore.py
 
 
 def test_no_import_cycle_but_the_known_ones():

@@ -46,10 +46,13 @@ def run(args) -> int:
     results = [SearchResult.from_json(path) for path in args.results]
     if not results:
         raise RecordsError("no search result given")
-    datas = [explore.result_data(r, None if args.label is None else args.label[i], max_candidates,
-                                 rerun=not args.front_only) for i, r in enumerate(results)]
+    datas = []
+    for i, r in enumerate(results):
+        evaluated, note = (None, "candidates not shown (--front-only)") if args.front_only else rerun_candidates(r)
+        datas.append(explore.result_data(r, None if args.label is None else args.label[i], max_candidates,
+                                         evaluated=evaluated, note=note))
     written = explore.write_html(results, out, labels=args.label, max_candidates=max_candidates,
-                                 rerun=not args.front_only, title=args.title, prepared=datas)
+                                 title=args.title, prepared=datas)
     summary = {"out": str(written), "bytes": written.stat().st_size, "results": [
         {"file": str(path), "label": d["label"], "front": len(d["front"]), "baselines": len(d["baselines"]),
          "candidates_shown": d["candidates"]["n_shown"] if d["candidates"] else 0,
@@ -64,3 +67,63 @@ def run(args) -> int:
               f"{row['candidates_shown']} of {row['candidates_total']} candidates ({row['candidates_note']})")
     print(f"wrote {written} ({summary['bytes'] / 1e6:.2f} MB); open it in any browser (works offline)")
     return 0
+
+
+def _constraint_kwargs(settings: dict) -> dict:
+    c = settings.get("constraints") or {}
+    return {"max_area": c.get("max_area_mm2"), "max_latency": c.get("max_latency_ns"),
+            "min_accuracy": c.get("min_accuracy")}
+
+
+def rerun_candidates(result) -> tuple[dict | None, str]:
+    """Evaluated candidates of a result read from JSON, by running its search again.
+
+    ``result.json`` keeps the front, not the candidates. The search is deterministic (same
+    settings and seed, same result), so ``fastnax explore`` runs it again and keeps the candidates only
+    when the front it finds is the saved one, design for design and number for number.
+
+    Returns
+    -------
+    evaluated : dict or None
+        What :attr:`SearchResult.evaluated` holds, or ``None`` when the search cannot be re-run.
+    note : str
+        One line saying what was done, or why no candidates are shown.
+    """
+    from pathlib import Path
+
+    import numpy as np
+
+    from fastnax import search
+    from fastnax.errors import FastnaxError
+
+    s, model = result.settings, result.accuracy_model
+    if model.get("kind") == "predictor":
+        if not model.get("file") or not Path(model["file"]).exists():
+            return None, (f"candidates not shown: the predictor file {model.get('file')!r} of this "
+                          f"search is not here to re-run it")
+        predictor = model["file"]
+    else:
+        from fastnax.predictors import TrainingFreeScore
+
+        predictor = TrainingFreeScore()
+    from fastnax.hwmodel import presets
+
+    if s.get("preset") not in presets():
+        return None, (f"candidates not shown: hardware model {s.get('preset')!r} is not a preset, so "
+                      f"the search cannot be re-run from its result file")
+    try:
+        again = search.run(s["space"], objective=s["objective"], method=s["method"], predictor=predictor,
+                           preset=s["preset"], seed=result.seed, budget=s.get("budget"),
+                           accuracy=s.get("accuracy", "clean"), noise_penalty=s.get("noise_penalty", 3.0),
+                           beta=s.get("beta", 0.07), space_options=s.get("space_options") or None,
+                           **_constraint_kwargs(s))
+    except (FastnaxError, KeyError, TypeError) as exc:
+        return None, f"candidates not shown: the search could not be re-run ({exc})"
+    same = (len(again.front) == len(result.front) and all(
+        a["arch"] == b["arch"] and np.isclose(a["accuracy"], b["accuracy"], rtol=1e-9, atol=1e-9)
+        and np.isclose(a[s["cost"]], b[s["cost"]], rtol=1e-9) for a, b in zip(again.front, result.front)))
+    if not same or again.evaluated is None:
+        return None, ("candidates not shown: re-running the search gave another front (another "
+                      "fastnax version, predictor or non-ideality setting?)")
+    return again.evaluated, ("candidates recovered by re-running the search (same settings and seed; "
+                             "same front, design for design)")
