@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from test_cli_errors import REPO, has_command, nb201_records, run_cli, write_jsonl
+from test_cli_errors import REPO, nb201_records, run_cli, write_jsonl
 
 
 def _timing_key(key: str) -> bool:
@@ -106,8 +106,6 @@ def test_rank_is_deterministic(argv):
 @pytest.mark.slow
 def test_sample_is_deterministic_on_cpu(tmp_path):
     """Two ``fastnax sample`` runs into two files: the same records, ``train_seconds`` aside."""
-    if not has_command("sample"):
-        pytest.skip("'fastnax sample' does not exist yet (fastnax/commands/sample.py missing)")
     from fastnax.datasets.records import read_records
 
     files = []

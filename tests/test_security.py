@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from fastnax.errors import DatasetError, FastnaxError, PredictorFileError, RecordsError
-from test_cli_errors import has_command, nb201_records, pickle_payload, run_main, write_jsonl
+from test_cli_errors import nb201_records, pickle_payload, run_main, write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -230,8 +230,6 @@ def test_tinyimagenet_wnid_never_leaves_the_folder(tmp_path):
 
 
 def test_pickle_checkpoint_is_refused(tmp_path, marker, capsys):
-    if not has_command("train"):
-        pytest.skip("'fastnax train' does not exist yet")
     out = tmp_path / "run"
     out.mkdir()
     (out / "checkpoint.pt").write_bytes(pickle_payload(marker))
@@ -242,8 +240,6 @@ def test_pickle_checkpoint_is_refused(tmp_path, marker, capsys):
 
 
 def test_pickle_result_is_refused_by_train(tmp_path, marker, capsys):
-    if not has_command("train"):
-        pytest.skip("'fastnax train' does not exist yet")
     (tmp_path / "result.json").write_bytes(pickle_payload(marker))
     code, _, err = run_main(["train", "--from-result", str(tmp_path / "result.json"), "--dataset",
                              "synthetic", "--out", str(tmp_path / "run")], capsys)
