@@ -397,3 +397,27 @@ def test_dead_networks_are_predicted_at_chance(kind):
     acc = model.predict(space, X)
     np.testing.assert_array_equal(acc[dead], 10.0)  # 10 classes
     assert np.all(acc[~dead] > 10.0) if kind == "predictor" else np.all(acc[~dead] >= 10.0)
+
+
+@pytest.mark.parametrize("method", ["hierarchical", "de", "shgo", "random", "bo"])
+def test_optimizers_never_change_the_budget(method):
+    """The caller's budget is the evaluator's; an optimizer reads it and never overwrites it."""
+    from fastnax import hwmodel
+    from fastnax.search.evaluator import Evaluator
+    from fastnax.search.optimizers import get_optimizer
+    from fastnax.search.spec import ObjectiveSpec
+
+    space = spaces.get("nb201")
+    model = obj.resolve_accuracy_model(PRED, space)
+    model.calibrate(space)
+    evaluator = Evaluator(space, hwmodel.get_preset("puma-32nm"), model, ObjectiveSpec(), budget=123)
+    get_optimizer(method).optimize(evaluator, np.random.default_rng(0), 123)
+    assert evaluator.budget == 123
+    if method != "hierarchical":  # hierarchical always prices its macro grid and restart pool
+        assert evaluator.n_evaluations <= 123
+
+
+def test_optimizer_given_once():
+    with pytest.raises(BoundsError):
+        run("nb201", optimizer="de", method="random", predictor=PRED)
+    assert run("nb201", method="random", budget=30, predictor=PRED).settings["method"] == "random"

@@ -41,8 +41,8 @@ FRONT_BETAS = (0.0, 0.02, 0.2, 1.0)
 
 @register_optimizer("hierarchical")
 class Hierarchical:
-    """The default method (see the module docstring). It stops at its fixed point: a budget,
-    when given, caps the candidates priced."""
+    """The default method (see the module docstring). It stops at its fixed point; a budget,
+    when given, stops level 2 once spent (the macro grid and the restart pool are always priced)."""
 
     default_budget = None
 
