@@ -37,6 +37,12 @@ arrays are computed on first access by :mod:`fastnax.hwmodel.breakdown`. Both ap
 above to the same tabulated values and are held equal by the tests (and to a per-architecture
 Python loop by ``benchmarks/hwmodel_speed.py``). Shapes: per-layer arrays ``(n_archs, n_slots)``,
 totals ``(n_archs,)``; padded slots cost exactly zero.
+
+These are the formulas of the default mapping conventions. A model with other conventions (its
+``mapping`` table: kernel-aligned rows, one weight slice per crossbar, periphery charged for the
+used rows and columns, whole tiles, buffer and inter-tile transfer time) is priced by
+:func:`fastnax.hwmodel.mapping.evaluate`, from the same tabulated ADC bits, noise sigma and
+per-knob factors.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ import numpy as np
 
 from fastnax.arch import ADC_RULES, LayerTable
 from fastnax.errors import HardwareError
-from fastnax.hwmodel import _fastpath
+from fastnax.hwmodel import _fastpath, mapping
 from fastnax.hwmodel.breakdown import Cost, per_layer
 from fastnax.hwmodel.nonideal import NonIdeality, _sigma
 from fastnax.hwmodel.tables import validate_table
@@ -148,6 +154,9 @@ def evaluate(model, table: LayerTable, nonideality: NonIdeality | None = None) -
         # integral floats or uint64 (checked above): the sizes index the lookup tables
         table = dataclasses.replace(table, crossbar_size=table.crossbar_size.astype(np.int64))
     lut = Lookup(model, nonideality, table)
+    if not model.mapping.is_default:  # other mapping conventions: their own vectorized formulas
+        totals, layers = mapping.evaluate(model, lut, table)
+        return Cost(**totals, _layers=lambda: layers)
     n = table.n_archs
     totals = {name: np.zeros(n) for name in TOTALS}
     if n:

@@ -35,12 +35,13 @@ from fastnax.arch import Architecture, LayerTable
 from fastnax.errors import HardwareError, unknown
 from fastnax.hwmodel import engine
 from fastnax.hwmodel.breakdown import Cost
+from fastnax.hwmodel.mapping import MappingSpec
 from fastnax.hwmodel.nonideal import NonIdeality
 from fastnax.hwmodel.specs import (SPECS, AdcSpec, BufferSpec, CrossbarSpec, DacSpec, PeripherySpec,
                                    ScheduleSpec, check_number)
 
 #: The nested tables of a model (a TOML table or JSON object each in a model file).
-TABLES = {**SPECS, "nonideality": NonIdeality}
+TABLES = {**SPECS, "mapping": MappingSpec, "nonideality": NonIdeality}
 
 #: Numeric fields that document where a preset's constants come from; no formula reads them.
 DOCUMENTATION_FIELDS = ("technology_nm", "clock_ghz")
@@ -66,6 +67,9 @@ class HardwareModel:
     periphery: PeripherySpec = field(default_factory=PeripherySpec)
     buffer: BufferSpec = field(default_factory=BufferSpec)
     schedule: ScheduleSpec = field(default_factory=ScheduleSpec)
+    mapping: MappingSpec = field(default_factory=MappingSpec)
+    """Layer-to-crossbar mapping conventions (:mod:`fastnax.hwmodel.mapping`); the defaults are
+    the engine's own (every preset before ``mnsim2``)."""
     nonideality: NonIdeality = field(default_factory=NonIdeality)
     """Default non-idealities of the technology (used when ``evaluate`` gets none)."""
 
@@ -130,6 +134,7 @@ class HardwareModel:
             unread.append("adc.bits")
         if not self.nonideality.drift_time_s > self.nonideality.drift_t0_s:
             unread.append("nonideality.drift_nu_sigma")
+        unread += self.mapping.unread_fields()
         return tuple(unread)
 
     # --- serialisation ----------------------------------------------------------------------
@@ -248,6 +253,12 @@ def _table(key: str, value, base=None):
 
 
 def _unread_message(name: str, model: HardwareModel) -> str:
+    if name == "mapping.transfer_hops" and model.mapping.crossbars_per_tile:
+        return ("hardware field 'mapping.transfer_hops' is read only with an inter-tile bandwidth; set "
+                "mapping.transfer_bits_per_ns > 0 as well, or remove it")
+    if name.startswith("mapping."):
+        return (f"hardware field {name!r} is read only with tiles; set mapping.crossbars_per_tile > 0 "
+                f"as well, or remove it")
     if name in DOCUMENTATION_FIELDS:
         return (f"hardware field {name!r} is documentation and no formula reads it (the constants "
                 f"are already those of the node, in pJ, ns and mm^2); remove it, or say it in "

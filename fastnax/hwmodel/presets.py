@@ -31,10 +31,30 @@ does so on import.
 
     ``benchmarks/hwmodel_anchors.py`` re-does this fit from the uncalibrated values and reports it;
     the RRAM 64-row and SRAM rows are predictions.
+
+``mnsim2``
+    MNSIM 2.0 (Zhu et al., TCAD 2023) as its public repository ships it: ``SimConfig.ini`` and the
+    component tables of ``MNSIM/Hardware_Model``, field by field below (nothing fitted). 1T1R RRAM
+    at 130 nm, 1 bit per cell (``Device_Level = 2``), a positive and a negative crossbar per weight
+    (``Xbar_Polarity = 2``) sharing 128 ADCs and 128 row DACs (``ADC_Num``, ``DAC_Num``), 2x2
+    processing elements per tile (``PE_Num``), ADC choice 6 (``ADC_Choice``), a 64-bit 90 nm SRAM
+    buffer (``Buffer_Choice``, ``Buffer_Technology``, ``Buffer_Bitwidth``), 20 Gbps between tiles
+    (``Inter_Tile_Bandwidth``), the layer pipeline of MNSIM's default latency mode. Its mapping
+    conventions (kernel-aligned rows, one weight slice per crossbar, periphery of the used rows
+    and columns, whole tiles, tile buffers and inter-tile transfers) are
+    :class:`fastnax.hwmodel.mapping.MappingSpec`'s, with their sources there. MNSIM's networks
+    quantize to 9-bit signed weights and 9-bit inputs: price them with ``w_bits = 8`` (the
+    magnitude, the sign being the crossbar pair), ``in_bits = 9``, ``cell_bits = 1``.
+    :func:`mnsim2_model` builds the same model with any of MNSIM's nine ADC designs
+    (:data:`MNSIM_ADC_DESIGNS`). Not modelled: MNSIM's tile per pooling layer, its global
+    accumulator of residual additions, the digital shift-and-add energy (< 0.5 % of MNSIM's total
+    on its networks), and the per-network buffer sizing (the 1 KB buffer's power throughout).
 """
 
 from __future__ import annotations
 
+from fastnax.errors import unknown
+from fastnax.hwmodel.mapping import MappingSpec
 from fastnax.hwmodel.model import HardwareModel, register_preset
 from fastnax.hwmodel.nonideal import NonIdeality
 from fastnax.hwmodel.specs import AdcSpec, BufferSpec, CrossbarSpec, DacSpec, PeripherySpec, ScheduleSpec
@@ -129,5 +149,93 @@ NEUROSIM_22NM_SRAM = HardwareModel(
                             drift_nu_sigma=0.0),
 )
 
-for _model in (PUMA_32NM, NEUROSIM_22NM_RRAM, NEUROSIM_22NM_SRAM):
+#: MNSIM 2.0's ADC designs (``MNSIM/Hardware_Model/ADC.py``, the published design each cites):
+#: choice -> (bits, power in mW, sample rate in GS/s, area in um^2, reference). A conversion takes
+#: ``(bits + 2) / rate`` ns (``1 / rate`` for the 1-bit sense amplifier, ``2^bits / rate`` for
+#: choice 9) and costs power x time.
+MNSIM_ADC_DESIGNS = {
+    1: (10, 6.92, 1.5, 1600.0, "10b 1.5GS/s pipelined-SAR, 14 nm FinFET"),
+    2: (8, 2.0, 1.28, 1200.0, "ISAAC (ISCA 2016)"),
+    3: (8, 4.0, 1.1, 1650.0, ">3GHz ERBW 1.1GS/s 8b two-step SAR"),
+    4: (6, 1.26, 1.0, 580.0, "area-efficient 1GS/s 6b SAR"),
+    5: (8, 4.0, 1.1, 1650.0, "ASPDAC1"),
+    6: (6, 1.26, 1.0, 1650.0, "ASPDAC2"),
+    7: (4, 0.7, 1.0, 500.0, "ASPDAC3"),
+    8: (1, 0.1086 * 15e-3, 1.0, 1.0, "sense amplifier, 28 nm"),
+    9: (8, 8 * 0.0073, 6.0, 15899.0, "Qi Liu"),
+}
+
+
+def mnsim_adc(choice: int) -> AdcSpec:
+    """The :class:`AdcSpec` of MNSIM 2.0's ADC design ``choice`` (a key of :data:`MNSIM_ADC_DESIGNS`)."""
+    if choice not in MNSIM_ADC_DESIGNS:
+        raise unknown("MNSIM ADC choice", str(choice), [str(c) for c in MNSIM_ADC_DESIGNS])
+    bits, power_mw, rate, area_um2, _ = MNSIM_ADC_DESIGNS[choice]
+    if bits == 1:
+        latency = 1.0 / rate
+    elif choice == 9:
+        latency = 2.0 ** bits / rate
+    else:
+        latency = (bits + 2) / rate
+    return AdcSpec(rule="fixed", bits=bits, scaling="design", energy_pj_per_unit=power_mw * latency,
+                   latency_ns_per_unit=latency, area_mm2_per_unit=area_um2 * 1e-6, columns_per_adc=1)
+
+
+def mnsim2_model(adc_choice: int = 6) -> HardwareModel:
+    """MNSIM 2.0's shipped configuration with ADC design ``adc_choice`` (6 is ``SimConfig.ini``'s:
+    the ``mnsim2`` preset); named ``mnsim2`` or ``mnsim2-adcC``."""
+    return HardwareModel(
+        name="mnsim2" if adc_choice == 6 else f"mnsim2-adc{adc_choice}",
+        technology_nm=130.0,  # SimConfig.ini Device_Tech / Transistor_Tech
+        clock_ghz=0.5,  # SimConfig.ini Digital_Frequency = 500 MHz
+        description=f"MNSIM 2.0 SimConfig.ini and component tables, ADC choice {adc_choice}",
+        crossbar=CrossbarSpec(
+            # Crossbar.py: a read cell draws 75.8 nW at the 0.15 V read voltage (SimConfig
+            # Read_Voltage, Device_Resistance 1e6 / 1e4 ohm), 1.24 mW for 128x128 cells, over the
+            # 3.16 ns read (SimConfig Read_Latency): 3.92 pJ; cells scale as N^2
+            energy_pj_at_128=1.2412e-3 * 3.16 * 1e3, energy_exponent=2.0,
+            area_um2_at_128=1.44 * 128 * 128,  # SimConfig Device_Area 1.44 um^2 per cell
+            area_exponent=2.0,
+            bitline_energy_pj_at_128=0.0,  # in the cell read power above
+            read_latency_ns=3.16 + 3.0,  # array read (SimConfig Read_Latency) + DAC (DAC.py choice 1: 3 ns)
+            rows_parallel=128,  # SimConfig DAC_Num: 128 rows driven at once
+            differential=True),  # SimConfig Xbar_Polarity = 2
+        adc=mnsim_adc(adc_choice),  # ADC.py tables, SimConfig ADC_Choice
+        dac=DacSpec(bits=1,  # DAC.py choice 1 (SimConfig DAC_Choice): 1 bit,
+                    energy_pj=3.9e-6 * 3.0 * 1e3,  # 3.9 uW over 3 ns
+                    area_mm2=0.166e-6),  # 0.166 um^2
+        periphery=PeripherySpec(
+            shift_add_energy_pj=0.0,  # MNSIM's digital energy is < 0.5 % of its total: left out
+            shift_add_area_mm2=0.0,  # in the tile's digital area below
+            line_area_um2=1150.0 / 2,  # Crossbar.py: a 1150 um^2 driver per row (N rows = 2N lines)
+            tile_overhead=0.0),  # tiles are explicit (mapping)
+        # Buffer.py, SRAM at 90 nm (SimConfig Buffer_Choice 1, Buffer_Technology 90), 1 KB: a
+        # 64-bit access (SimConfig Buffer_Bitwidth) every 20 ns; 27.7 pJ per read and 33.3 pJ per
+        # write of 64 bits, 0.476 pJ/bit on average
+        buffer=BufferSpec(energy_pj_per_bit=(27.69806 + 33.26466) / 2 / 64, bandwidth_bits_per_ns=64 / 20.0),
+        schedule=ScheduleSpec(pipeline_fill_steps=0.0, replication=1.0,
+                              layer_pipelined=True),  # main.py: calculate_model_latency(mode=1)
+        mapping=MappingSpec(
+            rows="kernel_aligned", slices="per_crossbar", periphery="used",
+            adcs_per_crossbar=128,  # SimConfig ADC_Num (per crossbar pair: analog subtraction, Sub_Position 0)
+            crossbars_per_tile=4,  # SimConfig PE_Num = 2,2 (a PE is one crossbar pair)
+            # MNSIM's tile area parts besides its PEs' crossbars, ADCs and DACs, from its area model
+            # on SimConfig.ini (Tile.py): buffers 202,901.5 um^2 (Buffer.py), 64 pooling units
+            # 91,917.2 um^2 (Pooling.py, SimConfig Pooling_unit_num), adders, shift and other
+            # registers, multiplexers and joint modules 67,919.7 um^2 (Adder.py, ShiftReg.py,
+            # Reg.py, JointModule.py, PE.py)
+            tile_area_mm2=(202901.5 + 91917.1562 + 67919.7484) * 1e-6,
+            # Buffer.py, 1 KB SRAM at 90 nm: 1.385 mW reading, 1.663 mW writing (mean)
+            buffer_power_mw_per_crossbar=(1.384903 + 1.663233) / 2,
+            transfer_bits_per_ns=20.0,  # SimConfig Inter_Tile_Bandwidth = 20 Gbps
+            # Tile_connection_graph.py measures a transfer from the midline of the tile mesh,
+            # |row - Tile_Num / 2| + column: 32 hops on the default 64 x 64 mesh from its first row
+            transfer_hops=32.0),
+        nonideality=NonIdeality(),
+    )
+
+
+MNSIM2 = mnsim2_model(6)
+
+for _model in (PUMA_32NM, NEUROSIM_22NM_RRAM, NEUROSIM_22NM_SRAM, MNSIM2):
     register_preset(_model)

@@ -21,7 +21,7 @@ import numpy as np
 from fastnax.errors import HardwareError, unknown
 
 ADC_PRESET_RULES = ("partial_sum", "fixed")
-ADC_SCALINGS = ("linear", "levels")
+ADC_SCALINGS = ("linear", "levels", "design")
 
 # Validation limits that keep every cost finite in float64 (2**bits levels, N**exponent scaling).
 MAX_CONVERTER_BITS = 32
@@ -112,8 +112,10 @@ class AdcSpec:
     """ADC resolution under the ``fixed`` rule."""
 
     scaling: str = "linear"
-    """How ADC cost grows with resolution: ``linear`` in bits (SAR) or ``levels`` (``2^b - 1``,
-    flash / multi-level sense amplifiers)."""
+    """How ADC cost grows with resolution: ``linear`` in bits (SAR), ``levels`` (``2^b - 1``,
+    flash / multi-level sense amplifiers) or ``design`` (one published design picked from a table,
+    e.g. ``fastnax.hwmodel.presets.MNSIM_ADC_DESIGNS``: the ``*_per_unit`` fields are that
+    design's cost per conversion, whatever the bits)."""
 
     energy_pj_per_unit: float = 0.225
     """Energy per conversion per bit (linear) or per level (levels), pJ."""
@@ -136,6 +138,8 @@ class AdcSpec:
     def units(self, bits):
         """Cost units of a ``bits``-bit conversion: ``bits`` (linear) or ``2**bits - 1`` (levels)."""
         bits = np.asarray(bits, dtype=np.float64)
+        if self.scaling == "design":
+            return np.ones_like(bits)
         return bits if self.scaling == "linear" else 2.0 ** bits - 1.0
 
 

@@ -1,0 +1,258 @@
+"""Mapping conventions: how a simulator lays a layer onto crossbars and tiles, and what it charges.
+
+Simulators that agree on the physics of a crossbar still disagree on the bookkeeping around it.
+:class:`MappingSpec` (the ``mapping`` table of a :class:`fastnax.hwmodel.HardwareModel`) names
+those choices, each a documented field; its defaults are the conventions of the engine's formulas
+(:mod:`fastnax.hwmodel.engine`: ISAAC/PUMA-style, what every preset used before this spec), and a
+model left at the defaults is priced by the engine's fast path exactly as before. A model that
+changes any field is priced by :func:`evaluate` below, vectorized over the batch (no loop over
+architectures) but without the fast path's buffering.
+
+The conventions, and where each non-default one comes from (MNSIM 2.0, Zhu et al., TCAD 2023;
+the files of its public repository):
+
+- ``rows``: ``packed`` (a layer's ``k^2 C_in`` rows fill crossbars end to end) or
+  ``kernel_aligned`` (a crossbar holds whole input channels, ``floor(N / k^2)`` of them, so its
+  used rows are ``min(floor(N / k^2), C_in) k^2``; ``Mapping_Model/Tile_connection_graph.py``,
+  ``my`` and ``max_row``);
+- ``slices``: ``packed`` (the ``ceil(w_bits / cell_bits)`` weight slices of an output channel sit
+  side by side on one crossbar's columns, x2 for differential pairs) or ``per_crossbar`` (each
+  slice on its own crossbar, ``slices ceil(C_out / N)`` crossbars across; a differential pair is
+  two crossbars sharing one set of ADCs; ``Tile_connection_graph.py`` ``mx``,
+  ``Hardware_Model/PE.py`` ``PE_multiplex_xbar_num``);
+- ``periphery``: ``crossbar`` (every firing reads all ``N`` rows in ``ceil(N / rows_parallel)``
+  groups and converts all ``N`` columns in each: an under-used crossbar pays its full periphery)
+  or ``used`` (the groups and conversions of the rows and columns the layer's fullest crossbar
+  uses, and the array energy of the used cells; the ADCs are ``adcs_per_crossbar`` converters
+  each multiplexed over ``ceil(N / adcs)``
+  columns, so a firing takes ``ceil(c / adcs)`` conversion steps with ``ceil(c / ceil(N / adcs))``
+  converters active, and every step waits for its array read; ``PE.py``
+  ``calculate_PE_read_power_fast``, ``Latency_Model/PE_latency.py`` ``multiple_time``);
+- ``adcs_per_crossbar``: 0 (one ADC per ``adc.columns_per_adc`` columns) or a fixed count built
+  whatever ``N`` (``SimConfig.ini`` ``ADC_Num``);
+- tiles (``crossbars_per_tile`` > 0): a layer takes whole tiles, ``T = ceil(X / crossbars_per_tile)``;
+  area is ``T`` full tiles (their crossbars and periphery plus ``tile_area_mm2`` of buffers,
+  pooling units and joint modules) and the energy of ``T min(X, crossbars_per_tile)`` crossbars
+  (every tile as busy as the layer's fullest; ``Power_Model/Model_inference_power.py``,
+  ``Area_Model/Model_Area.py``); the weight layers' activations move through the tile buffers:
+  per output pixel ``c B (b + ceil(log2 B) + in_bits) + 2 in_bits rows / k`` bits with ``B =
+  min(X, crossbars_per_tile)`` (the tile output buffer written with ``b``-bit partial sums merged
+  over ``B`` crossbars and read as outputs, the input line buffer written and read;
+  ``Latency_Model/Tile_latency.py``, ``Model_latency.py``) at ``buffer.bandwidth_bits_per_ns``, drawing ``buffer_power_mw_per_crossbar``
+  per charged crossbar meanwhile (``Energy_Model/Model_energy.py``: energy = power x latency);
+- inter-tile transfer (``transfer_bits_per_ns`` > 0): per output pixel the ``C_out in_bits``
+  output vector travels ``transfer_hops`` tile-to-tile hops, and a layer spread over more than
+  one tile first merges ``c min(X, crossbars_per_tile) in_bits`` partial-sum bits over one hop
+  (``Model_latency.py`` ``transfer_time`` and ``merge_time``).
+
+The layer latency is ``P`` times the per-pixel compute, buffer and transfer times; the schedule
+(sum over layers, or the slowest layer plus the others' one-pixel fill) is ``schedule``'s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from fastnax.arch import KIND_PAD, LayerTable
+from fastnax.hwmodel.specs import _check_fields
+
+ROW_MAPPINGS = ("packed", "kernel_aligned")
+SLICE_MAPPINGS = ("packed", "per_crossbar")
+PERIPHERY_CHARGES = ("crossbar", "used")
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    """Layer-to-crossbar mapping conventions (see the module docstring for each one's source)."""
+
+    rows: str = "packed"
+    """``packed`` (``ceil(k^2 C_in / N)`` crossbars down) or ``kernel_aligned`` (whole input
+    channels per crossbar: ``ceil(C_in / floor(N / k^2))``; packed where ``k^2 > N``)."""
+
+    slices: str = "packed"
+    """``packed`` (weight slices side by side on one crossbar's columns) or ``per_crossbar``
+    (one slice per crossbar; a differential pair is two crossbars sharing their ADCs)."""
+
+    periphery: str = "crossbar"
+    """``crossbar`` (all ``N`` rows and columns of every crossbar converted every cycle) or
+    ``used`` (the rows and columns the layer's fullest crossbar uses)."""
+
+    adcs_per_crossbar: int = 0
+    """ADCs built per crossbar (per pair under ``per_crossbar`` differential slices); 0: one per
+    ``adc.columns_per_adc`` columns, ``ceil(N / columns_per_adc)``."""
+
+    crossbars_per_tile: int = 0
+    """Crossbars (pairs) per tile; 0: no tiles (area and energy per crossbar)."""
+
+    tile_area_mm2: float = 0.0
+    """Area of one tile besides its crossbars and their periphery (buffers, pooling units, joint
+    modules, control), mm^2. Read only with tiles."""
+
+    buffer_power_mw_per_crossbar: float = 0.0
+    """Power drawn per charged crossbar while the tile buffers move a pixel's data, mW (energy
+    = power x buffer time). Read only with tiles."""
+
+    transfer_bits_per_ns: float = 0.0
+    """Inter-tile link bandwidth, bits per ns; 0: no transfer time. Read only with tiles."""
+
+    transfer_hops: float = 0.0
+    """Tile-to-tile hops of each output vector. Read only with a transfer bandwidth."""
+
+    def __post_init__(self) -> None:
+        _check_fields(self, ints={"adcs_per_crossbar": 0, "crossbars_per_tile": 0},
+                      choices={"rows": ROW_MAPPINGS, "slices": SLICE_MAPPINGS,
+                               "periphery": PERIPHERY_CHARGES})
+
+    @property
+    def is_default(self) -> bool:
+        """True when every field holds the engine's own convention (priced by the fast path)."""
+        return self == MappingSpec()
+
+    def unread_fields(self) -> tuple[str, ...]:
+        """Dotted names of the fields no formula reads under this configuration."""
+        unread = []
+        if self.crossbars_per_tile == 0:
+            unread += ["mapping.tile_area_mm2", "mapping.buffer_power_mw_per_crossbar",
+                       "mapping.transfer_bits_per_ns", "mapping.transfer_hops"]
+        elif self.transfer_bits_per_ns == 0:
+            unread.append("mapping.transfer_hops")
+        return tuple(unread)
+
+
+def evaluate(model, lut, table: LayerTable) -> tuple[dict, dict]:
+    """Totals and per-layer arrays of ``table`` under ``model``'s mapping conventions.
+
+    Parameters
+    ----------
+    model : HardwareModel
+    lut : fastnax.hwmodel.engine.Lookup
+        The table's per-crossbar costs (ADC bits, noise sigma, per-knob factors).
+    table : LayerTable
+        Validated by the caller.
+
+    Returns
+    -------
+    totals : dict of ndarray of shape (n_archs,)
+        ``energy_pj``, ``latency_ns``, ``area_mm2``, ``macs``, ``mean_noise_sigma``.
+    layers : dict of ndarray of shape (n_archs, n_slots)
+        :data:`fastnax.hwmodel.breakdown.Cost.PER_LAYER`.
+    """
+    from fastnax.hwmodel.tables import check_block
+
+    mp, xb, adc, dac, per, buf, sch = (model.mapping, model.crossbar, model.adc, model.dac,
+                                       model.periphery, model.buffer, model.schedule)
+    n, slots = table.n_archs, table.n_slots
+    mask = table.kind != KIND_PAD
+    key = table.crossbar_size + lut.key_base[:, None]
+    N = lut.n_safe.take(key)  # 1 in padded slots
+    k = np.maximum(table.kernel, 1).astype(np.float64)
+    c_in = table.c_in.astype(np.float64)
+    c_out = table.c_out.astype(np.float64)
+    R = k * k * c_in
+    P = (table.out_h * table.out_w).astype(np.float64)
+    in_act = table.in_h * table.in_w * table.c_in
+    if not np.array_equal((R * c_out * P * in_act * table.crossbar_size) != 0, mask):
+        check_block(table, slice(0, n), mask)
+    w_bits, in_bits, cell_bits = (getattr(table, f).astype(np.float64)[:, None]
+                                  for f in ("w_bits", "in_bits", "cell_bits"))
+    pair_factor = 2.0 if xb.differential else 1.0
+    slices = np.ceil(w_bits / cell_bits)
+    # --- mapping: crossbars across (mx) and down (my), used columns and rows ---------------------
+    if mp.slices == "per_crossbar":
+        mx = slices * np.ceil(c_out / N)
+        cols = np.minimum(c_out, N)
+        pair = pair_factor
+    else:
+        mx = np.ceil(c_out * slices * pair_factor / N)
+        cols = np.minimum(c_out * slices * pair_factor, N)
+        pair = 1.0
+    channels = np.floor(N / (k * k))
+    aligned = (mp.rows == "kernel_aligned") & (channels >= 1)
+    my = np.where(aligned, np.ceil(c_in / np.maximum(channels, 1.0)), np.ceil(R / N))
+    rows = np.where(aligned, np.minimum(channels, c_in) * k * k, np.minimum(R, N))
+    X = mx * my
+    # --- periphery per firing ------------------------------------------------------------------
+    rp = float(xb.rows_parallel) if xb.rows_parallel > 0 else None
+    n_adc = float(mp.adcs_per_crossbar) if mp.adcs_per_crossbar else None
+    if mp.periphery == "used":
+        groups = np.ceil(rows / rp) if rp else np.ones_like(rows)
+        adcs = np.full_like(N, n_adc) if n_adc else np.ceil(N / adc.columns_per_adc)
+        mux = np.ceil(N / adcs)
+        steps = np.ceil(cols / adcs)  # conversion steps per row group
+        conversions = steps * np.ceil(cols / mux)
+        drivers = rows
+    else:
+        groups = np.ceil(N / rp) if rp else np.ones_like(N)
+        adcs = np.full_like(N, n_adc) if n_adc else np.ceil(N / adc.columns_per_adc)
+        steps = np.full_like(N, float(adc.columns_per_adc))
+        conversions = N
+        drivers = N
+    bits = lut.adc_bits.take(key)
+    units = adc.units(bits)
+    cycles = np.ceil(in_bits / dac.bits)
+    # the array: all N x N cells, or (used) the cells of the used rows and columns
+    cells_read = rows * cols / (N * N) if mp.periphery == "used" else 1.0
+    e_firing = (pair * xb.energy_pj_at_128 * (N / 128.0) ** xb.energy_exponent * cells_read
+                + groups * conversions * (xb.bitline_energy_pj_at_128 * N / 128.0 + adc.energy_pj_per_unit * units
+                                          + per.shift_add_energy_pj)
+                + drivers * dac.energy_pj)
+    if mp.periphery == "used":  # every conversion step waits for its array read
+        t_step = groups * steps * (adc.latency_ns_per_unit * units + xb.read_latency_ns)
+    else:
+        t_step = groups * steps * adc.latency_ns_per_unit * units + xb.read_latency_ns
+    t_compute = t_step * (cycles + sch.pipeline_fill_steps) / sch.replication
+    a_crossbar = (pair * xb.area_um2_at_128 * 1e-6 * (N / 128.0) ** xb.area_exponent
+                  + adcs * adc.area_mm2_per_unit * units + N * dac.area_mm2
+                  + pair * 2.0 * N * per.line_area_um2 * 1e-6 + per.shift_add_area_mm2)
+    # --- tiles, buffers, transfers ---------------------------------------------------------------
+    act = P * c_out + in_act
+    bit_energy, bit_time = lut.bit_energy[:, None], lut.bit_time[:, None]
+    if mp.crossbars_per_tile:
+        cpt = float(mp.crossbars_per_tile)
+        tiles = np.ceil(X / cpt)
+        busy = np.minimum(X, cpt)
+        charged = tiles * busy
+        area = tiles * (cpt * a_crossbar + mp.tile_area_mm2)
+        # the tile output buffer: partial sums of adc_bits + log2(busy) bits written, the
+        # in_bits outputs read; the input line buffer: a new column of rows / k inputs written, read
+        buffer_bits = cols * busy * (bits + np.ceil(np.log2(np.maximum(busy, 1.0))) + in_bits) + 2.0 * in_bits * rows / k
+        t_buffer = buffer_bits / buf.bandwidth_bits_per_ns
+        e_buffer = charged * P * t_buffer * mp.buffer_power_mw_per_crossbar  # mW x ns = pJ
+        if mp.transfer_bits_per_ns:
+            t_transfer = (mp.transfer_hops * c_out + (tiles > 1) * cols * busy) * in_bits / mp.transfer_bits_per_ns
+        else:
+            t_transfer = 0.0
+        pixel_ns = t_compute + t_buffer + t_transfer
+        energy = P * cycles * charged * e_firing + e_buffer
+        latency = P * pixel_ns
+    else:
+        charged = X
+        area = X * a_crossbar * (1.0 + per.tile_overhead)
+        energy = P * cycles * X * e_firing + act * bit_energy
+        pixel_ns = t_compute + act * bit_time / np.maximum(P, 1.0)
+        latency = P * t_compute + act * bit_time
+    zero = lambda a: np.where(mask, a, 0.0)  # noqa: E731  (padded slots cost nothing)
+    energy, latency, area, pixel_ns = zero(energy), zero(latency), zero(area), zero(pixel_ns)
+    macs = zero(R * c_out * P)
+    sigma = zero(lut.sigma.take(key))
+    traffic = table.act_elems.astype(np.float64)
+    if sch.layer_pipelined and slots:
+        slowest = latency.argmax(axis=1)[:, None]
+        total_latency = (np.take_along_axis(latency, slowest, 1)[:, 0] + pixel_ns.sum(axis=1)
+                         - np.take_along_axis(pixel_ns, slowest, 1)[:, 0])
+    else:
+        total_latency = latency.sum(axis=1)
+    m = macs.sum(axis=1)
+    totals = {"energy_pj": energy.sum(axis=1) + traffic * lut.bit_energy,
+              "latency_ns": total_latency + traffic * lut.bit_time,
+              "area_mm2": area.sum(axis=1), "macs": m,
+              "mean_noise_sigma": (sigma * macs).sum(axis=1) / np.maximum(m, 1.0)}
+    layers = {"layer_energy_pj": energy, "layer_latency_ns": latency, "layer_area_mm2": area,
+              "crossbars": zero(X * pair), "adc_bits": zero(bits), "noise_sigma": sigma,
+              "utilization": zero(R * c_out * slices * pair_factor / np.maximum(X * pair * N * N, 1.0))}
+    return totals, layers
+
+
+MAPPING_FIELDS = tuple(f.name for f in fields(MappingSpec))
