@@ -14,10 +14,12 @@ Modules, one concern each (imports run down this list, never up):
 - ``specs`` (the parts as frozen, validated dataclasses) and ``nonideal`` (non-idealities, the
   noise-sigma formulas);
 - ``tables`` (checks of a layer table), ``breakdown`` (:class:`Cost`, the per-layer arrays),
-  ``_fastpath`` (the buffered totals) and ``engine`` (the cost formulas, :func:`engine.evaluate`);
+  ``_fastpath`` (the buffered totals), ``mapping`` (mapping conventions other than the engine's:
+  :class:`MappingSpec` and their formulas) and ``engine`` (the cost formulas, :func:`engine.evaluate`);
 - ``model`` (:class:`HardwareModel`: overrides, files, serialisation, the preset registry) and
   ``presets`` (the built-in presets, registered on import);
-- ``export`` (DNN+NeuroSim network files).
+- ``export`` (DNN+NeuroSim network files) and ``importer`` (any torch or ONNX network as a layer
+  table: :func:`layer_table_from_torch`; torch and onnx are imported inside its functions only).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from fastnax.arch import Architecture
 from fastnax.hwmodel import presets as _builtin  # noqa: F401  (registers the built-in presets)
 from fastnax.hwmodel.breakdown import Cost
 from fastnax.hwmodel.export import export_neurosim, neurosim_rows
+from fastnax.hwmodel.importer import (import_onnx, import_torch, layer_table_from_onnx,  # torch/onnx
+                                   layer_table_from_torch)  # imported lazily, inside
+from fastnax.hwmodel.mapping import MappingSpec
 from fastnax.hwmodel.model import HardwareModel, get_preset, presets, register_preset
 from fastnax.hwmodel.nonideal import NonIdeality
 from fastnax.hwmodel.specs import AdcSpec, BufferSpec, CrossbarSpec, DacSpec, PeripherySpec, ScheduleSpec
@@ -58,6 +63,7 @@ def layer_noise_sigma(arch, model: HardwareModel | str | None = None,
     return np.asarray(cost.noise_sigma[0, :n_layers], dtype=np.float64)
 
 
-__all__ = ["AdcSpec", "BufferSpec", "Cost", "CrossbarSpec", "DacSpec", "HardwareModel", "NonIdeality",
-           "PeripherySpec", "ScheduleSpec", "export_neurosim", "get_preset", "layer_noise_sigma",
+__all__ = ["AdcSpec", "BufferSpec", "Cost", "CrossbarSpec", "DacSpec", "HardwareModel", "MappingSpec",
+           "NonIdeality", "PeripherySpec", "ScheduleSpec", "export_neurosim", "get_preset", "import_onnx",
+           "import_torch", "layer_noise_sigma", "layer_table_from_onnx", "layer_table_from_torch",
            "neurosim_rows", "presets", "register_preset"]
