@@ -282,6 +282,35 @@ def compare(rows: list[dict], sizes) -> dict:
     return out
 
 
+def nax_study() -> dict:
+    """benchmarks/hwmodel_anchors.py's per-layer crossbar study (ResNet-20 of the nax space, best
+    per-layer mix of crossbar sizes against the best single size, EDAP) under three models: its own
+    puma-32nm, puma-32nm with MNSIM's mapping conventions (kernel-aligned rows, one slice per
+    crossbar, periphery of the used rows and columns; no tiles), and mnsim2."""
+    import importlib.util
+
+    from fastnax import hwmodel
+
+    spec = importlib.util.spec_from_file_location("hwmodel_anchors", Path(__file__).with_name("hwmodel_anchors.py"))
+    anchors = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(anchors)
+    puma = hwmodel.get_preset("puma-32nm")
+    models = {
+        "puma-32nm": puma,
+        "puma-32nm+mnsim-conventions": dataclasses.replace(
+            puma, name="puma-32nm+mnsim-conventions",
+            mapping=hwmodel.MappingSpec(rows="kernel_aligned", slices="per_crossbar", periphery="used")),
+        "mnsim2": hwmodel.get_preset("mnsim2"),
+    }
+    out = {}
+    for name, model in models.items():
+        anchors.get_preset = lambda _name, model=model: model  # the study, on this model
+        nax = anchors.nax_effect()
+        out[name] = {"edap_reduction_mixed_vs_best_uniform": round(nax["reduction"], 4),
+                     "best_uniform_crossbar": nax["best_uniform_crossbar"], "mixed_crossbars": nax["mixed_crossbars"]}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mnsim-root", default=os.environ.get("MNSIM_ROOT"),
@@ -347,6 +376,7 @@ def main() -> None:
         others[preset] = {key: c[key] for key in ("kendall_all", "kendall_within_network_min",
                                                   "best_size_agree_shipped_adc", "ratio_fastnax_over_mnsim")}
     report["other_presets_at_adc6"] = others
+    report["nax_per_layer_crossbar_study"] = nax_study()
     # speed: the conventions path against the default fast path, same batch, one run
     space = spaces.get("imc")
     table = space.layer_table(space.sample_vectors(200_000, seed=0))

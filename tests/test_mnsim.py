@@ -39,7 +39,8 @@ def test_default_conventions_reproduce_the_engine():
                                             schedule=dataclasses.replace(model.schedule, layer_pipelined=pipelined))
                 fast = model.evaluate(table)
                 lut = engine.Lookup(model, model.nonideality, table)
-                totals, layers = mapping.evaluate(model, lut, table)
+                totals, make_layers = mapping.evaluate(model, lut, table)
+                layers = make_layers()
                 for key in engine.TOTALS:
                     np.testing.assert_allclose(totals[key], getattr(fast, key), rtol=1e-9, err_msg=key)
                 for key, value in layers.items():

@@ -156,7 +156,7 @@ def evaluate(model, table: LayerTable, nonideality: NonIdeality | None = None) -
     lut = Lookup(model, nonideality, table)
     if not model.mapping.is_default:  # other mapping conventions: their own vectorized formulas
         totals, layers = mapping.evaluate(model, lut, table)
-        return Cost(**totals, _layers=lambda: layers)
+        return Cost(**totals, _layers=layers)
     n = table.n_archs
     totals = {name: np.zeros(n) for name in TOTALS}
     if n:

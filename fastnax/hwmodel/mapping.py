@@ -59,6 +59,8 @@ from fastnax.arch import KIND_PAD, LayerTable
 from fastnax.hwmodel.specs import _check_fields
 
 ROW_MAPPINGS = ("packed", "kernel_aligned")
+# Rows per block of the evaluation: a block's (rows x slots) temporaries stay in the CPU caches.
+BLOCK_ROWS = 2048
 SLICE_MAPPINGS = ("packed", "per_crossbar")
 PERIPHERY_CHARGES = ("crossbar", "used")
 
@@ -121,8 +123,8 @@ class MappingSpec:
         return tuple(unread)
 
 
-def evaluate(model, lut, table: LayerTable) -> tuple[dict, dict]:
-    """Totals and per-layer arrays of ``table`` under ``model``'s mapping conventions.
+def evaluate(model, lut, table: LayerTable) -> tuple[dict, callable]:
+    """Totals of ``table`` under ``model``'s mapping conventions, and the per-layer arrays' maker.
 
     Parameters
     ----------
@@ -136,26 +138,47 @@ def evaluate(model, lut, table: LayerTable) -> tuple[dict, dict]:
     -------
     totals : dict of ndarray of shape (n_archs,)
         ``energy_pj``, ``latency_ns``, ``area_mm2``, ``macs``, ``mean_noise_sigma``.
-    layers : dict of ndarray of shape (n_archs, n_slots)
-        :data:`fastnax.hwmodel.breakdown.Cost.PER_LAYER`.
+    layers : callable
+        Returns the :data:`fastnax.hwmodel.breakdown.Cost.PER_LAYER` arrays, each of shape
+        (n_archs, n_slots) (computed again, on first access: the search reads only totals).
     """
+    n = table.n_archs
+    totals = {name: np.zeros(n) for name in ("energy_pj", "latency_ns", "area_mm2", "macs", "mean_noise_sigma")}
+    for start in range(0, n, BLOCK_ROWS):  # blocks of rows whose temporaries stay in cache
+        rows = slice(start, min(n, start + BLOCK_ROWS))
+        for name, value in _block(model, lut, table, rows, None).items():
+            totals[name][rows] = value
+
+    def layers() -> dict:
+        from fastnax.hwmodel.breakdown import Cost
+
+        store = {name: np.zeros((n, table.n_slots)) for name in Cost.PER_LAYER}
+        for start in range(0, n, BLOCK_ROWS):
+            _block(model, lut, table, slice(start, min(n, start + BLOCK_ROWS)), store)
+        return store
+
+    return totals, layers
+
+
+def _block(model, lut, table: LayerTable, block: slice, store: dict | None) -> dict:
+    """The totals of the ``block`` of rows of the table (and their per-layer arrays into ``store``)."""
     from fastnax.hwmodel.tables import check_block
 
     mp, xb, adc, dac, per, buf, sch = (model.mapping, model.crossbar, model.adc, model.dac,
                                        model.periphery, model.buffer, model.schedule)
-    n, slots = table.n_archs, table.n_slots
-    mask = table.kind != KIND_PAD
-    key = table.crossbar_size + lut.key_base[:, None]
+    n, slots = block.stop - block.start, table.n_slots
+    mask = table.kind[block] != KIND_PAD
+    key = table.crossbar_size[block] + lut.key_base[block, None]
     N = lut.n_safe.take(key)  # 1 in padded slots
-    k = np.maximum(table.kernel, 1).astype(np.float64)
-    c_in = table.c_in.astype(np.float64)
-    c_out = table.c_out.astype(np.float64)
+    k = np.maximum(table.kernel[block], 1).astype(np.float64)
+    c_in = table.c_in[block].astype(np.float64)
+    c_out = table.c_out[block].astype(np.float64)
     R = k * k * c_in
-    P = (table.out_h * table.out_w).astype(np.float64)
-    in_act = table.in_h * table.in_w * table.c_in
-    if not np.array_equal((R * c_out * P * in_act * table.crossbar_size) != 0, mask):
-        check_block(table, slice(0, n), mask)
-    w_bits, in_bits, cell_bits = (getattr(table, f).astype(np.float64)[:, None]
+    P = (table.out_h[block] * table.out_w[block]).astype(np.float64)
+    in_act = table.in_h[block] * table.in_w[block] * table.c_in[block]
+    if not np.array_equal((R * c_out * P * in_act * table.crossbar_size[block]) != 0, mask):
+        check_block(table, block, mask)
+    w_bits, in_bits, cell_bits = (getattr(table, f)[block].astype(np.float64)[:, None]
                                   for f in ("w_bits", "in_bits", "cell_bits"))
     pair_factor = 2.0 if xb.differential else 1.0
     slices = np.ceil(w_bits / cell_bits)
@@ -208,7 +231,7 @@ def evaluate(model, lut, table: LayerTable) -> tuple[dict, dict]:
                   + pair * 2.0 * N * per.line_area_um2 * 1e-6 + per.shift_add_area_mm2)
     # --- tiles, buffers, transfers ---------------------------------------------------------------
     act = P * c_out + in_act
-    bit_energy, bit_time = lut.bit_energy[:, None], lut.bit_time[:, None]
+    bit_energy, bit_time = lut.bit_energy[block, None], lut.bit_time[block, None]
     if mp.crossbars_per_tile:
         cpt = float(mp.crossbars_per_tile)
         tiles = np.ceil(X / cpt)
@@ -237,7 +260,7 @@ def evaluate(model, lut, table: LayerTable) -> tuple[dict, dict]:
     energy, latency, area, pixel_ns = zero(energy), zero(latency), zero(area), zero(pixel_ns)
     macs = zero(R * c_out * P)
     sigma = zero(lut.sigma.take(key))
-    traffic = table.act_elems.astype(np.float64)
+    traffic = table.act_elems[block].astype(np.float64)
     if sch.layer_pipelined and slots:
         slowest = latency.argmax(axis=1)[:, None]
         total_latency = (np.take_along_axis(latency, slowest, 1)[:, 0] + pixel_ns.sum(axis=1)
@@ -245,14 +268,17 @@ def evaluate(model, lut, table: LayerTable) -> tuple[dict, dict]:
     else:
         total_latency = latency.sum(axis=1)
     m = macs.sum(axis=1)
-    totals = {"energy_pj": energy.sum(axis=1) + traffic * lut.bit_energy,
-              "latency_ns": total_latency + traffic * lut.bit_time,
+    totals = {"energy_pj": energy.sum(axis=1) + traffic * lut.bit_energy[block],
+              "latency_ns": total_latency + traffic * lut.bit_time[block],
               "area_mm2": area.sum(axis=1), "macs": m,
               "mean_noise_sigma": (sigma * macs).sum(axis=1) / np.maximum(m, 1.0)}
-    layers = {"layer_energy_pj": energy, "layer_latency_ns": latency, "layer_area_mm2": area,
-              "crossbars": zero(X * pair), "adc_bits": zero(bits), "noise_sigma": sigma,
-              "utilization": zero(R * c_out * slices * pair_factor / np.maximum(X * pair * N * N, 1.0))}
-    return totals, layers
+    if store is not None:
+        layers = {"layer_energy_pj": energy, "layer_latency_ns": latency, "layer_area_mm2": area,
+                  "crossbars": zero(X * pair), "adc_bits": zero(bits), "noise_sigma": sigma,
+                  "utilization": zero(R * c_out * slices * pair_factor / np.maximum(X * pair * N * N, 1.0))}
+        for name, value in layers.items():
+            store[name][block] = value
+    return totals
 
 
 MAPPING_FIELDS = tuple(f.name for f in fields(MappingSpec))
