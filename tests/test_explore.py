@@ -309,3 +309,19 @@ def test_twenty_thousand_candidates_render_in_a_browser(tmp_path):
     draw_ms = float(re.search(r'data-draw-ms="([0-9.]+)"', text).group(1))
     assert draw_ms < 2000, draw_ms  # a canvas draws 20,000 points in milliseconds
     assert 'id="layer-table"' in text
+
+
+@needs_chromium
+def test_accuracy_intervals_are_drawn_and_shown(digits_result, tmp_path):
+    import dataclasses
+
+    front = [dict(p, accuracy_lower=p["accuracy"] - 3.0, accuracy_upper=min(100.0, p["accuracy"] + 2.0))
+             for p in digits_result.front]
+    with_intervals = dataclasses.replace(digits_result, front=front, evaluated=digits_result.evaluated)
+    page = with_intervals.to_html(tmp_path / "intervals.html")
+    text = chromium(page.resolve().as_uri() + "?click=0:front:0", "--dump-dom")
+    p = front[0]
+    assert f"(interval {p['accuracy_lower']:.2f} – {p['accuracy_upper']:.2f})" in text
+    plain = chromium(digits_result.to_html(tmp_path / "plain.html").resolve().as_uri() + "?click=0:front:0",
+                     "--dump-dom")
+    assert not re.search(r"\(interval \d", plain) and 'id="layer-table"' in plain
