@@ -144,3 +144,43 @@ def test_to_dataframe(result):
     assert isinstance(df, pandas.DataFrame) and len(df) == len(result.front)
     assert list(df["arch"]) == [p["arch"] for p in result.front]
     assert list(result.to_dataframe("baselines")["name"]) == [b["name"] for b in result.baselines]
+
+
+# --------------------------------------------------------------------------------------------
+# option checks (argparse types) and devices
+# --------------------------------------------------------------------------------------------
+
+def test_argument_types():
+    import argparse
+
+    from fastnax.commands import argtypes
+
+    assert argtypes.positive_float("0.05") == 0.05 and argtypes.non_negative_int("0") == 0
+    assert argtypes.positive_int("3") == 3 and argtypes.records_path("r.CSV") == "r.CSV"
+    for check, bad in ((argtypes.positive_float, ["-1", "0", "nan", "inf", "abc"]),
+                       (argtypes.non_negative_int, ["-3", "1.5", "x"]),
+                       (argtypes.positive_int, ["0", "-2", "two"]),
+                       (argtypes.device_name, ["gpu0", "cuda0", "cuda:x", ""]),
+                       (argtypes.records_path, ["x.txt", "records", "r.jsonl.bak"])):
+        for text in bad:
+            with pytest.raises(argparse.ArgumentTypeError) as info:
+                check(text)
+            assert "\n" not in str(info.value)
+    assert [argtypes.device_name(d) for d in ("cpu", "cuda", "cuda:1", "mps")] == ["cpu", "cuda", "cuda:1", "mps"]
+
+
+def test_resolve_device_on_this_torch():
+    torch = pytest.importorskip("torch")
+    from fastnax.commands.argtypes import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(None).type in ("cpu", "cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(FastnaxError, match="device 'cuda' is not available.*use --device cpu"):
+            resolve_device("cuda")
+    else:
+        n = torch.cuda.device_count()
+        with pytest.raises(FastnaxError, match="does not exist"):
+            resolve_device(f"cuda:{n}")
+    with pytest.raises(FastnaxError):
+        resolve_device("gpu0")  # the same check from Python

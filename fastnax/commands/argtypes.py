@@ -66,7 +66,10 @@ def resolve_device(text: str | None):
 
     if text is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    name = device_name(text)  # the same check when called from Python
+    try:
+        name = device_name(text)  # the same check when called from Python
+    except argparse.ArgumentTypeError as exc:
+        raise BoundsError(str(exc)) from None
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
