@@ -81,15 +81,20 @@ def quantize_activation(x: torch.Tensor, bits: int | None) -> torch.Tensor:
     """
     if not bits:
         return x
-    with torch.no_grad():
-        lo, hi = torch.aminmax(x.detach())
-        unsigned = lo >= 0
-        scale = torch.where(unsigned, hi, torch.maximum(hi, -lo)).clamp_min(1e-12)
-        levels = torch.where(unsigned, float(2 ** int(bits) - 1), float(2 ** (int(bits) - 1) - 1))
-        step = (scale / levels).to(x.dtype)
+    step = activation_step(x, bits)
     if x.requires_grad:
         return _RoundToStep.apply(x, step)
     return torch.div(x, step).round_().mul_(step)
+
+
+@torch.no_grad()
+def activation_step(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """The quantization step (a 0-d tensor on ``x``'s device) of :func:`quantize_activation`."""
+    lo, hi = torch.aminmax(x.detach())
+    unsigned = lo >= 0
+    scale = torch.where(unsigned, hi, torch.maximum(hi, -lo)).clamp_min(1e-12)
+    levels = torch.where(unsigned, float(2 ** int(bits) - 1), float(2 ** (int(bits) - 1) - 1))
+    return (scale / levels).to(x.dtype)
 
 
 @dataclass(frozen=True)
@@ -229,9 +234,26 @@ class NoisyMixin:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.nonideal:
             return super().forward(x)  # type: ignore[misc]
+        if not torch.is_grad_enabled():
+            return self._forward_inference(x)
         x = quantize_activation(x, self.in_bits)
         out = self._apply_weight(x, self.effective_weight())
         return quantize_activation(out, self.adc_bits)
+
+    def _forward_inference(self, x: torch.Tensor) -> torch.Tensor:
+        """The non-ideal forward without autograd, with fewer passes over the activations: the
+        input step is folded into the (small) weight, ``conv(round(x / s), s W) = conv(q(x), W)``
+        (up to float rounding), and the ADC quantization rounds the fresh output in place."""
+        weight = self.effective_weight()
+        if self.in_bits:
+            step = activation_step(x, self.in_bits)
+            x = torch.div(x, step).round_()
+            weight = weight * step
+        out = self._apply_weight(x, weight)
+        if self.adc_bits:
+            step = activation_step(out, self.adc_bits)
+            out = out.div_(step).round_().mul_(step)
+        return out
 
     def configure(self, sigma=0.0, w_bits=None, in_bits=None, adc_bits=None,
                   cells: CellNoise | None = None) -> None:
