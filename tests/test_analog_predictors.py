@@ -111,6 +111,8 @@ def _records(n=60, labelled=15, seed=0, shape="drop"):
     rng = np.random.default_rng(seed)
     if shape == "drop":
         target = clean - np.where(score < robustness.DEAD_LOG10_NSR, 3.0 + 2.0 * score, 0.0)
+    elif shape == "constant":
+        target = clean - 4.0
     else:
         target = 0.9 * clean - 5
     target = np.clip(target + rng.normal(0, 0.3, n), 0, 100)
@@ -129,6 +131,7 @@ def test_multifidelity_fit_save_load(tmp_path):
     recs, X, clean, target = _records(labelled=20)
     model = MultiFidelityPredictor(random_state=0).fit_records(recs, target="accuracy_analog")
     assert model.n_labelled_ == 20 and model.n_clean_ == 60 and model.mode_ == "drop"
+    assert model.drop_t_ > 2.0
     assert model.feature_names_ == analog_feature_names("nb201")
     assert model.coef_[1] == pytest.approx(2.0, abs=0.6)  # the drop's slope on the robustness score
     F = analog_features(NB201, X)
@@ -173,6 +176,11 @@ def test_multifidelity_linear_calibration():
     model = MultiFidelityPredictor(calibration="linear").fit_records(recs, target="accuracy_analog")
     assert model.mode_ == "linear" and model.coef_[1] == pytest.approx(0.9, abs=0.2)
     assert np.corrcoef(model.predict(analog_features(NB201, X))[20:], target[20:])[0, 1] > 0.9
+    # a drop that does not grow with the robustness score: auto keeps the linear map
+    recs, X, clean, target = _records(labelled=20, shape="constant")
+    model = MultiFidelityPredictor().fit_records(recs, target="accuracy_analog")
+    assert model.mode_ == "linear" and model.drop_t_ < 2.0
+    assert model.predict(analog_features(NB201, X)) == pytest.approx(target, abs=3.0)
 
 
 def test_multifidelity_errors():
@@ -241,3 +249,18 @@ def test_benchmark_quick(capsys):
         assert -1 <= res["multifidelity_25+500"]["kendall"]["mean"] <= 1
     assert out["predictors"]["noisy_accuracy"]["held_out"] is True
     assert all(set(g) == {"measured", "met", "short_by"} for g in out["goals"].values())
+
+
+def test_training_free_analog_score():
+    from fastnax.predictors.training_free import DEAD_SCORE, NOISE_WEIGHT, TrainingFreeScore, analog_score
+
+    X, archs = _cells(20)
+    score = analog_score(NB201, X, 0.1)
+    base = TrainingFreeScore().predict_archs(archs)
+    nsr = robustness.noise_to_signal(NB201, X, 0.1)
+    live = np.isfinite(nsr)
+    np.testing.assert_allclose(score[live], base[live] - NOISE_WEIGHT * np.log10(nsr[live]))
+    assert (score[~live] == DEAD_SCORE).all() and (~live).sum() == 2
+    # a uniform sigma shifts every live score equally: the ranking does not change
+    shifted = analog_score(NB201, X, 0.2)
+    np.testing.assert_allclose(shifted[live] - score[live], -NOISE_WEIGHT * np.log10(4.0))
