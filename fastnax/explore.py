@@ -98,13 +98,21 @@ def layer_breakdown(archs, preset) -> dict:
     out = {}
     for i, (name, arch) in enumerate(zip(archs, parsed)):
         layers = arch.layers
-        # a projection shortcut is a conv on a skip connection that feeds nothing but that add (the
-        # source of an identity skip, e.g. the stem, also feeds the block's first conv)
+        # a projection shortcut: a conv on a skip connection, parallel to the block it bypasses (it
+        # feeds nothing but that add, and its input also feeds another branch); the source of an
+        # identity skip (a stem feeding a block and its add, or a NAS-Bench-201 cell) is not one
         consumers = [0] * len(layers)
         for layer in layers:
             for j in layer.inputs:
                 consumers[j] += 1
-        shortcuts = {j for layer in layers for j in layer.skip_inputs if consumers[j] == 1}
+
+        def branches_off(j: int) -> bool:  # through a pooling of its own (NAS-Bench-201's reductions)
+            i = layers[j].inputs[0] if layers[j].inputs else None
+            while i is not None and layers[i].op in ("avgpool", "maxpool") and consumers[i] == 1 and layers[i].inputs:
+                i = layers[i].inputs[0]
+            return i is not None and consumers[i] > 1
+
+        shortcuts = {j for layer in layers for j in layer.skip_inputs if consumers[j] == 1 and branches_off(j)}
         rows = []
         j = 0
         for index, layer in enumerate(layers):

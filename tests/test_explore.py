@@ -146,6 +146,20 @@ def from_json_rerun(path) -> dict:
     return explore.result_data(loaded, evaluated=evaluated, note=note)
 
 
+def test_projection_shortcuts_are_told_from_identity_skips():
+    from fastnax import spaces
+
+    cols = explore.LAYER_COLUMNS
+    nb = spaces.get("nb201")
+    # NAS-Bench-201: the stem feeds the first cell over a skip edge (an identity skip, not a
+    # projection); each of the two reductions has an avg-pool + 1x1 conv shortcut
+    for arch in [str(nb.baseline(name)) for name in nb.baselines()] + [
+            "nb201:3x32x32:10:w8a8c2:preset:x64:|skip_connect~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|nor_conv_1x1~2|"]:
+        rows = [dict(zip(cols, r)) for r in explore.layer_breakdown([arch], "puma-32nm")[arch]["layers"]]
+        assert rows[0]["kind"] == "conv", arch
+        assert [(r["c_in"], r["c_out"], r["kernel"]) for r in rows if r["kind"] == "shortcut"] == [(16, 32, 1), (32, 64, 1)]
+
+
 def test_result_read_from_json_gets_its_candidates_back(digits_result, saved):
     loaded = SearchResult.from_json(saved)
     assert loaded.evaluated is None
