@@ -338,7 +338,7 @@ def _columns(records: Iterable[Record]) -> list[str]:
 def _line(record: Record, fmt: str, columns: list[str] | None = None) -> str:
     row = record.to_dict()
     if fmt == "jsonl":
-        return json.dumps(row, sort_keys=False) + "\n"
+        return json.dumps(row, sort_keys=False, allow_nan=False) + "\n"  # records are finite
     columns = list(FIELDS) if columns is None else columns
     extra = [name for name in row if name not in columns]
     if extra:
