@@ -172,7 +172,7 @@ def files(tmp_path_factory) -> dict:
 
     sha = hashlib.sha256(f["other_features"].read_bytes()).hexdigest()
     (d / "other.meta.json").write_text(json.dumps({
-        "format": "fastnax-xgb-predictor", "format_version": 1, "model_file": "other.json",
+        "format": "fastnax-predictor", "format_version": 1, "model_file": "other.json",
         "model_sha256": sha, "space": "nb201",
         "feature_set": {"kind": "fastnax.graph", "id": "old", "names": ["params", "flops"], "n_features": 2}}))
     # cost CSVs for rank
