@@ -248,6 +248,9 @@ class LayerTable:
     act_elems : int64 array (n,)
         Activation elements moved between non-weight nodes (pooling, additions) per inference,
         priced by the hardware model as buffer traffic.
+    n_pool : int64 array (n,)
+        Max/average pooling nodes, for simulators that give each its own tile (MNSIM 2.0); set by
+        :mod:`fastnax.hwmodel.importer`, 0 (the default) in the spaces' tables.
     """
 
     kind: np.ndarray
@@ -266,14 +269,17 @@ class LayerTable:
     adc_rule: np.ndarray
     n_skip: np.ndarray
     act_elems: np.ndarray = field(default=None)  # type: ignore[assignment]
+    n_pool: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     PER_LAYER = ("kind", "kernel", "stride", "c_in", "c_out", "in_h", "in_w", "out_h", "out_w",
                  "crossbar_size")
-    PER_ARCH = ("w_bits", "in_bits", "cell_bits", "adc_rule", "n_skip", "act_elems")
+    PER_ARCH = ("w_bits", "in_bits", "cell_bits", "adc_rule", "n_skip", "act_elems", "n_pool")
 
     def __post_init__(self) -> None:
         if self.act_elems is None:
             self.act_elems = np.zeros(self.kind.shape[0], dtype=np.int64)
+        if self.n_pool is None:
+            self.n_pool = np.zeros(self.kind.shape[0], dtype=np.int64)
         n, slots = self.kind.shape
         for name in self.PER_LAYER:
             arr = np.asarray(getattr(self, name))

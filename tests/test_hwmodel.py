@@ -512,7 +512,7 @@ def test_fields_no_formula_reads_are_refused(tmp_path):
     puma = get_preset("puma-32nm")  # ADC rule partial_sum: adc.bits is not read
     # (and the tile fields of the mapping conventions: puma-32nm has no tiles)
     assert puma.unread_fields() == ("technology_nm", "clock_ghz", "adc.bits", "mapping.tile_area_mm2",
-                                    "mapping.buffer_power_mw_per_crossbar", "mapping.transfer_bits_per_ns",
+                                    "mapping.tiles_per_pool", "mapping.buffer_power_mw_per_crossbar", "mapping.transfer_bits_per_ns",
                                     "mapping.transfer_hops")
     for overrides, field_name in (({"clock_ghz": 2.0}, "clock_ghz"), ({"technology_nm": 7.0}, "technology_nm"),
                                   ({"adc": {"bits": 5}}, "adc.bits"),

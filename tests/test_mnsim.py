@@ -158,6 +158,12 @@ def test_mnsim2_on_an_imported_network_and_batch_equals_single():
         for key in ("energy_pj", "latency_ns", "area_mm2"):
             assert math.isclose(getattr(batch, key)[i], getattr(single, key)[0], rel_tol=1e-12)
             assert np.isfinite(getattr(single, key)[0]) and getattr(single, key)[0] > 0
+    # the max pooling takes one whole tile of its own: 4 pairs of 64x64 crossbars (cells, 128 ADCs of
+    # ADC choice 7's 500 um^2, DACs, row drivers) and the tile's 362,738.4 um^2
+    assert tables[0].n_pool[0] == 1
+    no_pool = model.evaluate(dataclasses.replace(tables[0], n_pool=np.array([0])))
+    tile_um2 = 4 * (2 * 64 * 64 * 1.44 + 128 * 500 + 64 * 0.166 + 2 * 64 * 1150) + 362738.4046
+    assert math.isclose(singles[0].area_mm2[0] - no_pool.area_mm2[0], tile_um2 * 1e-6, rel_tol=1e-9)
     # per-layer energies plus the pooling traffic are the total
     cost = singles[0]
     traffic = 6 * 14 * 14 * 2 * 9 * model.buffer.energy_pj_per_bit

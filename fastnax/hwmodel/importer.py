@@ -153,6 +153,11 @@ class ImportedNetwork:
         return sum(max(len(layer.inputs) - 1, 0) for layer in self.layers if layer.op == "add")
 
     @property
+    def n_pool(self) -> int:
+        """Max and average pooling nodes (global average pooling not counted)."""
+        return sum(layer.op in ("maxpool", "avgpool") for layer in self.layers)
+
+    @property
     def act_elems(self) -> int:
         """Activation elements moved by the weight-free nodes (see the module docstring)."""
         total = 0
@@ -220,7 +225,8 @@ class ImportedNetwork:
         per_arch = {name: np.array([value], dtype=np.int64) for name, value in knobs.items()}
         return LayerTable(**arrays, **per_arch, adc_rule=np.array([rule], dtype=np.int64),
                           n_skip=np.array([self.n_skip], dtype=np.int64),
-                          act_elems=np.array([self.act_elems], dtype=np.int64))
+                          act_elems=np.array([self.act_elems], dtype=np.int64),
+                          n_pool=np.array([self.n_pool], dtype=np.int64))
 
     def neurosim_rows(self) -> list[tuple[int, ...]]:
         """DNN+NeuroSim ``NetWork.csv`` rows (see :mod:`fastnax.hwmodel.export`), one per table

@@ -40,6 +40,8 @@ the files of its public repository):
   over ``B`` crossbars and read as outputs, the input line buffer written and read;
   ``Latency_Model/Tile_latency.py``, ``Model_latency.py``) at ``buffer.bandwidth_bits_per_ns``, drawing ``buffer_power_mw_per_crossbar``
   per charged crossbar meanwhile (``Energy_Model/Model_energy.py``: energy = power x latency);
+- ``tiles_per_pool``: a max or average pooling node takes that many whole tiles of its own
+  (``Tile_connection_graph.py``: a pooling layer's ``PEnum`` is 1, so one tile);
 - inter-tile transfer (``transfer_bits_per_ns`` > 0): per output pixel the ``C_out in_bits``
   output vector travels ``transfer_hops`` tile-to-tile hops, and a layer spread over more than
   one tile first merges ``c min(X, crossbars_per_tile) in_bits`` partial-sum bits over one hop
@@ -56,6 +58,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from fastnax.arch import KIND_PAD, LayerTable
+from fastnax.errors import HardwareError
 from fastnax.hwmodel.specs import _check_fields
 
 ROW_MAPPINGS = ("packed", "kernel_aligned")
@@ -96,6 +99,10 @@ class MappingSpec:
     """Power drawn per charged crossbar while the tile buffers move a pixel's data, mW (energy
     = power x buffer time). Read only with tiles."""
 
+    tiles_per_pool: int = 0
+    """Tiles each max/average pooling node occupies (``LayerTable.n_pool``, set by the importer),
+    at the architecture's largest crossbar size. Read only with tiles."""
+
     transfer_bits_per_ns: float = 0.0
     """Inter-tile link bandwidth, bits per ns; 0: no transfer time. Read only with tiles."""
 
@@ -103,7 +110,7 @@ class MappingSpec:
     """Tile-to-tile hops of each output vector. Read only with a transfer bandwidth."""
 
     def __post_init__(self) -> None:
-        _check_fields(self, ints={"adcs_per_crossbar": 0, "crossbars_per_tile": 0},
+        _check_fields(self, ints={"adcs_per_crossbar": 0, "crossbars_per_tile": 0, "tiles_per_pool": 0},
                       choices={"rows": ROW_MAPPINGS, "slices": SLICE_MAPPINGS,
                                "periphery": PERIPHERY_CHARGES})
 
@@ -116,8 +123,9 @@ class MappingSpec:
         """Dotted names of the fields no formula reads under this configuration."""
         unread = []
         if self.crossbars_per_tile == 0:
-            unread += ["mapping.tile_area_mm2", "mapping.buffer_power_mw_per_crossbar",
-                       "mapping.transfer_bits_per_ns", "mapping.transfer_hops"]
+            unread += ["mapping.tile_area_mm2", "mapping.tiles_per_pool",
+                       "mapping.buffer_power_mw_per_crossbar", "mapping.transfer_bits_per_ns",
+                       "mapping.transfer_hops"]
         elif self.transfer_bits_per_ns == 0:
             unread.append("mapping.transfer_hops")
         return tuple(unread)
@@ -268,9 +276,18 @@ def _block(model, lut, table: LayerTable, block: slice, store: dict | None) -> d
     else:
         total_latency = latency.sum(axis=1)
     m = macs.sum(axis=1)
+    total_area = area.sum(axis=1)
+    if mp.crossbars_per_tile and mp.tiles_per_pool and slots:
+        n_pool = table.n_pool[block]
+        if n_pool.min() < 0:
+            raise HardwareError(f"n_pool must be >= 0, got {n_pool.min()}")
+        largest = np.where(mask, N, 0.0).argmax(axis=1)[:, None]  # a pooling tile: a whole tile
+        pool_tile = mp.crossbars_per_tile * np.take_along_axis(a_crossbar * np.ones_like(N), largest, 1)[:, 0] \
+            + mp.tile_area_mm2
+        total_area = total_area + n_pool * mp.tiles_per_pool * pool_tile
     totals = {"energy_pj": energy.sum(axis=1) + traffic * lut.bit_energy[block],
               "latency_ns": total_latency + traffic * lut.bit_time[block],
-              "area_mm2": area.sum(axis=1), "macs": m,
+              "area_mm2": total_area, "macs": m,
               "mean_noise_sigma": (sigma * macs).sum(axis=1) / np.maximum(m, 1.0)}
     if store is not None:
         layers = {"layer_energy_pj": energy, "layer_latency_ns": latency, "layer_area_mm2": area,

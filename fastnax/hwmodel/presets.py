@@ -46,7 +46,8 @@ does so on import.
     quantize to 9-bit signed weights and 9-bit inputs: price them with ``w_bits = 8`` (the
     magnitude, the sign being the crossbar pair), ``in_bits = 9``, ``cell_bits = 1``.
     :func:`mnsim2_model` builds the same model with any of MNSIM's nine ADC designs
-    (:data:`MNSIM_ADC_DESIGNS`). Not modelled: MNSIM's tile per pooling layer, its global
+    (:data:`MNSIM_ADC_DESIGNS`). MNSIM's tile per pooling layer is counted for imported networks
+    (``LayerTable.n_pool``; the spaces' tables carry none). Not modelled: its global
     accumulator of residual additions, the digital shift-and-add energy (< 0.5 % of MNSIM's total
     on its networks), and the per-network buffer sizing (the 1 KB buffer's power throughout).
 """
@@ -225,6 +226,7 @@ def mnsim2_model(adc_choice: int = 6) -> HardwareModel:
             # registers, multiplexers and joint modules 67,919.7 um^2 (Adder.py, ShiftReg.py,
             # Reg.py, JointModule.py, PE.py)
             tile_area_mm2=(202901.5 + 91917.1562 + 67919.7484) * 1e-6,
+            tiles_per_pool=1,  # Tile_connection_graph.py: a pooling layer takes one tile
             # Buffer.py, 1 KB SRAM at 90 nm: 1.385 mW reading, 1.663 mW writing (mean)
             buffer_power_mw_per_crossbar=(1.384903 + 1.663233) / 2,
             transfer_bits_per_ns=20.0,  # SimConfig Inter_Tile_Bandwidth = 20 Gbps
