@@ -184,3 +184,14 @@ def test_resolve_device_on_this_torch():
             resolve_device(f"cuda:{n}")
     with pytest.raises(FastnaxError):
         resolve_device("gpu0")  # the same check from Python
+
+
+def test_negative_seed_is_refused_before_any_fold():
+    import numpy as np
+
+    from fastnax.predictors import XGBPredictor
+
+    X, y = np.random.default_rng(0).random((20, 3)), np.linspace(10, 90, 20)
+    for call in (lambda p: p.cross_validate(X, y, folds=3), lambda p: p.fit(X, y)):
+        with pytest.raises(FastnaxError, match="random_state must be a non-negative integer"):
+            call(XGBPredictor(random_state=-3))

@@ -143,8 +143,8 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
         seed = self.random_state
         if seed is None:
             seed = 0
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise BoundsError(f"random_state must be an integer or None, got {seed!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise BoundsError(f"random_state must be a non-negative integer or None, got {seed!r}")
         if not isinstance(self.objective, str):
             raise BoundsError(f"objective must be an XGBoost objective name, got {self.objective!r}")
         return {
@@ -286,6 +286,7 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
         folds = int(folds)
         if folds < 2 or folds > len(y):
             raise BoundsError(f"cross-validation needs 2 <= folds <= {len(y)} records, got {folds}")
+        self._booster_params()  # every hyperparameter checked (a negative seed) before any fold
         seed = 0 if self.random_state is None else int(self.random_state)
         oof = np.empty_like(y)
         fold_of = np.empty(len(y), dtype=np.int64)
