@@ -95,3 +95,37 @@ def records_path(text: str) -> str:
         raise argparse.ArgumentTypeError(f"records file {text!r} has extension {Path(text).suffix!r}; expected "
                                          f"one of: {', '.join(FORMATS)}")
     return text
+
+
+def check_records_out(path, space: str, dataset: str, epochs: int) -> int:
+    """Check an existing records file before sampling appends to it; returns its record count.
+
+    Refused in one line (:class:`~fastnax.errors.RecordsError`): records of another space or
+    dataset (a predictor fitted on the file would mix them). Warned in one line: records of other
+    epochs (a budget the predictor's target then mixes). Records of other seeds are fine: runs
+    with several seeds add candidates to one file.
+    """
+    import logging
+    from pathlib import Path
+
+    from fastnax.datasets.records import read_records
+    from fastnax.errors import RecordsError
+
+    path = Path(path)
+    if not path.exists():
+        return 0
+    data = path.read_bytes()
+    if data.count(b"\n") - (1 if path.suffix.lower() == ".csv" else 0) <= 0:
+        return 0  # empty, or a header alone: nothing to mix with
+    records = read_records(path)
+    others = sorted({(r.space, r.dataset) for r in records} - {(space, dataset)})
+    if others:
+        held = ", ".join(f"{s}/{d}" for s, d in others)
+        raise RecordsError(f"--out {str(path)!r} already holds {len(records)} records of {held} (space/dataset); "
+                           f"this run samples {space}/{dataset}: give another --out")
+    epoch_counts = sorted({r.epochs for r in records} - {int(epochs)})
+    if epoch_counts:
+        logging.getLogger("fastnax").warning(
+            "--out %s holds records trained for %s epochs; this run trains for %d: the file will mix budgets",
+            path, "/".join(map(str, epoch_counts)), int(epochs))
+    return len(records)
