@@ -195,3 +195,93 @@ def test_negative_seed_is_refused_before_any_fold():
     for call in (lambda p: p.cross_validate(X, y, folds=3), lambda p: p.fit(X, y)):
         with pytest.raises(FastnaxError, match="random_state must be a non-negative integer"):
             call(XGBPredictor(random_state=-3))
+
+
+# --------------------------------------------------------------------------------------------
+# the command line: bad options are one line, before any work
+# --------------------------------------------------------------------------------------------
+
+def cli(argv, capsys):
+    from fastnax.cli import main
+
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse usage errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["train", "--baseline", "resnet20", "--lr", "-1"], "--lr"),
+    (["train", "--baseline", "resnet20", "--lr", "nan"], "--lr"),
+    (["train", "--baseline", "resnet20", "--lr", "inf"], "--lr"),
+    (["train", "--baseline", "resnet20", "--batch-size", "0"], "--batch-size"),
+    (["train", "--baseline", "resnet20", "--device", "gpu0"], "unknown device 'gpu0'"),
+    (["train", "--baseline", "resnet20", "--seed", "-1"], "--seed"),
+    (["fit", str(PACKAGED), "--seed", "-3", "--out", "{tmp}/p.json"], "--seed"),
+    (["search", "--seed", "-2"], "--seed"),
+    (["sample", "--n", "2", "--epochs", "1", "--out", "{tmp}/x.txt"], "extension '.txt'"),
+    (["sample", "--n", "2", "--lr", "0", "--out", "{tmp}/r.jsonl"], "--lr"),
+    (["sample", "--n", "2", "--batch-size", "-4", "--out", "{tmp}/r.jsonl"], "--batch-size"),
+    (["sample", "--n", "-1", "--out", "{tmp}/r.jsonl"], "--n"),
+], ids=["train-lr-neg", "train-lr-nan", "train-lr-inf", "train-batch-0", "train-device-gpu0", "train-seed-neg",
+        "fit-seed-neg", "search-seed-neg", "sample-out-txt", "sample-lr-0", "sample-batch-neg", "sample-n-neg"])
+def test_bad_options_are_one_line_before_any_work(argv, fragment, capsys, tmp_path):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    code, out, err = cli(argv + ([] if argv[0] in ("fit", "search", "sample") else ["--out", str(tmp_path / "t")]),
+                         capsys)
+    assert code == 2 and err.count("\n") == 1 and fragment in err and "Traceback" not in err, (argv, err)
+    assert "[sample]" not in err and "[train]" not in out + err  # nothing trained
+    assert not any(tmp_path.iterdir()), list(tmp_path.iterdir())  # nothing written
+
+
+def test_cuda_on_a_cpu_torch_is_one_line(capsys, tmp_path):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this torch sees a GPU")
+    code, out, err = cli(["train", "--baseline", "resnet20", "--device", "cuda", "--out", tmp_path / "t"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "'cuda' is not available" in err and "--device cpu" in err, err
+    assert not (tmp_path / "t").exists()
+
+
+def test_sample_onto_a_file_of_another_dataset_is_refused_before_training(capsys, tmp_path):
+    out = write_jsonl(tmp_path / "r.jsonl", packaged_rows(5))  # digits records
+    before = out.read_bytes()
+    code, _, err = cli(["sample", "--dataset", "synthetic", "--n", "2", "--epochs", "1", "--out", out], capsys)
+    assert code == 2 and err.count("\n") == 1 and "already holds 5 records of imc/digits" in err, err
+    assert out.read_bytes() == before
+
+
+def test_sample_reports_the_file_count_and_warns_on_other_epochs(capsys, tmp_path, caplog):
+    out = tmp_path / "r.jsonl"
+
+    def argv(epochs):
+        return ["sample", "--dataset", "synthetic", "--n", "1", "--epochs", epochs, "--jobs", "1", "--max-train",
+                "64", "--max-test", "32", "--noise-trials", "0", "--json", "--out", out]
+
+    code, first, err = cli(argv(1), capsys)
+    assert code == 0, err
+    with caplog.at_level(logging.WARNING, logger="fastnax"):
+        code, second, err = cli(argv(2), capsys)
+    assert code == 0, err
+    assert len([r for r in caplog.records if "mix budgets" in r.getMessage()]) == 1
+    summary = json.loads(second)
+    assert summary["records"] == 1 and summary["records_in_file"] == 2, summary
+
+
+def test_fit_json_is_strict_on_all_equal_records(capsys, tmp_path):
+    rows = packaged_rows(20)
+    for r in rows:
+        r["accuracy_clean"] = r["accuracy_noisy"] = 50.0  # nothing to rank: Kendall tau is undefined
+    records = write_jsonl(tmp_path / "equal.jsonl", rows)
+    code, out, err = cli(["fit", records, "--out", tmp_path / "p.json", "--json"], capsys)
+    assert code == 0, err
+
+    def refuse(name):
+        raise ValueError(name)
+
+    report = json.loads(out, parse_constant=refuse)
+    sidecar = json.loads((tmp_path / "p.meta.json").read_text(), parse_constant=refuse)
+    assert report and sidecar
+    assert "NaN" not in out and "Infinity" not in out
