@@ -6,7 +6,7 @@ its hardware model only (mapping, latency, area, power, energy, as its ``main.py
 accuracy simulation, no weights), each configuration a copy of its shipped ``SimConfig.ini`` with
 ``Xbar_Size``, ``Subarray_Size`` and ``ADC_Choice`` changed, and ``Tile_Num`` doubled from 64x64
 for a network (all its configurations) that MNSIM cannot map on the shipped mesh at the smallest
-crossbar size; the ``mnsim2`` model then counts that mesh's hops (``transfer_hops = Tile_Num / 2``). fastnax prices the same networks, written here as torch modules from
+crossbar size (the ``mnsim2`` model keeps the shipped mesh's hops). fastnax prices the same networks, written here as torch modules from
 MNSIM's ``network.py`` layer lists and imported with :func:`fastnax.hwmodel.importer.import_torch`
 (checked layer by layer against the structure MNSIM reports), with the ``mnsim2`` preset's
 constants for the same ADC choice (:func:`fastnax.hwmodel.presets.mnsim2_model`): nothing fitted.
@@ -340,12 +340,7 @@ def main() -> None:
     rows = []
     models = {adc: mnsim2_model(adc) for adc in args.adc_choices}
     for (name, size, adc), r in sorted(results.items()):
-        model = models[adc]
-        mesh = mesh_of(r)
-        if mesh != 64:  # MNSIM ran on a larger mesh (64 x 64 could not hold the network): its hops
-            model = dataclasses.replace(model, name=f"{model.name}-mesh{mesh}",
-                                        mapping=dataclasses.replace(model.mapping, transfer_hops=mesh / 2))
-        cost = model.evaluate(imported[name].layer_table(size, **KNOBS))
+        cost = models[adc].evaluate(imported[name].layer_table(size, **KNOBS))
         rows.append({"net": name, "size": size, "adc": adc,
                      "mnsim": {"energy": r["energy_nJ"] * 1e3, "latency": r["latency_ns"], "area": r["area_um2"] * 1e-6},
                      "model": {"energy": float(cost.energy_pj[0]), "latency": float(cost.latency_ns[0]),

@@ -117,7 +117,7 @@ class MappingSpec:
     @property
     def is_default(self) -> bool:
         """True when every field holds the engine's own convention (priced by the fast path)."""
-        return self == MappingSpec()
+        return self == _DEFAULT
 
     def unread_fields(self) -> tuple[str, ...]:
         """Dotted names of the fields no formula reads under this configuration."""
@@ -298,4 +298,5 @@ def _block(model, lut, table: LayerTable, block: slice, store: dict | None) -> d
     return totals
 
 
+_DEFAULT = MappingSpec()
 MAPPING_FIELDS = tuple(f.name for f in fields(MappingSpec))
