@@ -246,6 +246,15 @@ def test_onnx_graph_matches_hand_counts(tmp_path):
     assert import_onnx(path, (3, 12, 12)).layers == net.layers
 
 
+def test_onnx_external_weights_are_never_opened(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    path = tmp_path / "net.onnx"
+    onnx.save(_onnx_model(), str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="weights.bin", size_threshold=0)
+    (tmp_path / "weights.bin").unlink()  # only the graph's shapes are read
+    assert import_onnx(path).macs == 75 * 8 * 64 + 9 * 8 * 64 + 8 * 16 * 16 + 240
+
+
 def test_onnx_unsupported_node(tmp_path):
     onnx = pytest.importorskip("onnx")
     from onnx import helper

@@ -645,6 +645,22 @@ ConstantOfShape Transpose
 """.split())
 
 
+class _Dims:
+    """The shape of an ONNX weight (its values are neither needed nor loaded)."""
+
+    def __init__(self, dims):
+        self.shape = tuple(int(d) for d in dims)
+        self.ndim = len(self.shape)
+
+
+def _initializer(tensor, numpy_helper):
+    """Small integer initializers (axes, shapes) as arrays; every other one as its shape."""
+    small = len(tensor.dims) <= 1 and (not tensor.dims or tensor.dims[0] <= 16)
+    if small and tensor.data_type in (6, 7) and not tensor.external_data:  # INT32, INT64
+        return numpy_helper.to_array(tensor)
+    return _Dims(tensor.dims)
+
+
 def import_onnx(source, input_shape: Sequence[int] | None = None, name: str | None = None) -> ImportedNetwork:
     """Read the priced nodes of an ONNX graph.
 
@@ -671,7 +687,8 @@ def import_onnx(source, input_shape: Sequence[int] | None = None, name: str | No
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         try:
-            model = onnx.load(str(path))
+            # external weight files are never opened: only the shapes are read, from the graph
+            model = onnx.load(str(path), load_external_data=False)
         except FileNotFoundError:
             raise ArchitectureError(f"ONNX file not found: {path}") from None
         except Exception as exc:  # protobuf decode errors
@@ -681,7 +698,7 @@ def import_onnx(source, input_shape: Sequence[int] | None = None, name: str | No
         model = source
         name = name or (model.graph.name or "onnx")
     graph = model.graph
-    initializers = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    initializers = {t.name: _initializer(t, numpy_helper) for t in graph.initializer}
     real_inputs = [v for v in graph.input if v.name not in initializers]
     if len(real_inputs) != 1:
         raise ArchitectureError(f"ONNX model {name!r} has {len(real_inputs)} graph inputs; expected one image input")
