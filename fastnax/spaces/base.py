@@ -5,6 +5,20 @@ plus the code that turns any in-bounds vector into a valid architecture (``decod
 clipping are the decoder's job) and back (``encode``). Inactive coordinates (the kernel of a block
 that does not exist, say) are reset to a canonical value, so ``encode(decode(x))`` is the canonical
 form of ``x`` and ``encode`` of a decoded point is the point itself.
+
+Hooks with slow, correct defaults, which a space overrides with vectorized code of its own (the
+built-in spaces do, in their packages ``spaces/imc/`` and ``spaces/nb201/``):
+
+- ``layer_table_from_index(index)``: the weight layers of a batch (default: the decoded
+  architectures' layers, :meth:`LayerTable.from_architectures`);
+- ``features_from_index(index)``: the graph features (default: the networkx reference
+  ``fastnax.graph.metrics``);
+- ``network_coordinates()`` and ``knob_coordinates()``: which coordinates change the network,
+  which set a hardware knob (default: any may); ``feature_coordinates()`` combines them;
+- ``macro_family()``: the hierarchical search's level-1 relaxation (default: a generic family);
+- ``base_space`` / ``base_index(index)``: a restriction maps its rows to the space it restricts.
+
+``fastnax.spaces.check_search_space`` holds every override equal to its default.
 """
 
 from __future__ import annotations
