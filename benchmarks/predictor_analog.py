@@ -8,6 +8,8 @@ mean and std of Kendall tau. Predictors:
   the issue measured before this work);
 * ``xgb_analog``: the same on ``fastnax.predictors.multifidelity.analog_features`` (graph features,
   one-hot edge ops, robustness features, training-free score);
+* ``prior_residual``: ``PriorResidualPredictor`` (a linear map of the training-free analog score,
+  plus XGBoost residuals from 50 records when they rank better out-of-fold);
 * ``multifidelity_25+500``: ``MultiFidelityPredictor`` on 525 cells that all carry the clean
   accuracy (``baseline_accuracy``), 25 of them the target; tested on the other 15,100; with the
   empirical coverage and mean width of its nominal 80 % interval.
@@ -66,6 +68,7 @@ def main(argv=None) -> int:
     from fastnax import graph, robustness, spaces
     from fastnax.datasets import analognasbench, nb201
     from fastnax.predictors import MultiFidelityPredictor, TrainingFreeScore, XGBPredictor
+    from fastnax.predictors.analog import PriorResidualPredictor
     from fastnax.predictors.multifidelity import analog_feature_names, analog_features
     from fastnax.predictors.training_free import NOISE_WEIGHT, analog_score
 
@@ -102,6 +105,18 @@ def main(argv=None) -> int:
                     model = XGBPredictor(random_state=seed).fit(M[train], y[train])
                     taus.append(kendalltau(model.predict(M[test]), y[test]).statistic)
                 res[label][f"kendall_N{n_train}"] = _stats(taus)
+        res["prior_residual"] = {}
+        for n_train in (25, 100, 500):
+            taus, cover = [], []
+            for seed in range(seeds):
+                order = np.random.default_rng(seed).permutation(n)
+                train, test = order[:n_train], order[n_train:]
+                model = PriorResidualPredictor(random_state=seed).fit(A[train], y[train])
+                mean, lo, hi = model.predict_interval(A[test], coverage=0.8)
+                taus.append(kendalltau(mean, y[test]).statistic)
+                cover.append(float(np.mean((y[test] >= lo) & (y[test] <= hi))))
+            res["prior_residual"][f"kendall_N{n_train}"] = _stats(taus)
+            res["prior_residual"][f"interval80_coverage_N{n_train}"] = _stats(cover)
         # multi-fidelity: 25 with the target + 500 clean-only
         taus, cover, width, taus_lin = [], [], [], []
         for seed in range(seeds):
@@ -172,9 +187,12 @@ def main(argv=None) -> int:
         if table is None:
             continue
         for n_train, goal in table.items():
-            best = max(d[target][m][f"kendall_N{n_train}"]["mean"] for m in ("xgb_graph", "xgb_analog"))
-            goals[f"{target}_N{n_train}>={goal}"] = {"measured": best, "met": best >= goal,
-                                                     "short_by": round(max(0.0, goal - best), 4)}
+            methods = ("xgb_graph", "xgb_analog", "prior_residual")
+            scores = {m: d[target][m][f"kendall_N{n_train}"]["mean"] for m in methods}
+            best = max(scores, key=scores.get)
+            goals[f"{target}_N{n_train}>={goal}"] = {"measured": scores[best], "method": best,
+                                                     "met": scores[best] >= goal,
+                                                     "short_by": round(max(0.0, goal - scores[best]), 4)}
     mf = d["analog_drift_86400"]["multifidelity_25+500"]["kendall"]["mean"]
     goals[f"multifidelity_25+500_analog_drift_86400>={MF_GOAL}"] = {
         "measured": mf, "met": mf >= MF_GOAL, "short_by": round(max(0.0, MF_GOAL - mf), 4)}

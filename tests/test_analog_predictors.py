@@ -245,10 +245,10 @@ def test_benchmark_quick(capsys):
     assert out["robustness"]["fast_equals_reference_max_rel_err"] < 1e-12
     for target in ("analog_drift_86400", "analog_accuracy", "noisy_accuracy"):
         res = out["predictors"][target]
-        assert set(res) >= {"xgb_graph", "xgb_analog", "multifidelity_25+500"}
+        assert set(res) >= {"xgb_graph", "xgb_analog", "prior_residual", "multifidelity_25+500"}
         assert -1 <= res["multifidelity_25+500"]["kendall"]["mean"] <= 1
     assert out["predictors"]["noisy_accuracy"]["held_out"] is True
-    assert all(set(g) == {"measured", "met", "short_by"} for g in out["goals"].values())
+    assert all({"measured", "met", "short_by"} <= set(g) for g in out["goals"].values())
 
 
 def test_training_free_analog_score():
@@ -264,3 +264,52 @@ def test_training_free_analog_score():
     # a uniform sigma shifts every live score equally: the ranking does not change
     shifted = analog_score(NB201, X, 0.2)
     np.testing.assert_allclose(shifted[live] - score[live], -NOISE_WEIGHT * np.log10(4.0))
+
+
+def _prior_data(n, seed=0, noise=0.2):
+    """Analog features of n random cells and a target that follows the analog score plus a bump."""
+    from fastnax.predictors.multifidelity import analog_features
+    from fastnax.predictors.training_free import DEAD_SCORE, analog_score
+
+    rng = np.random.default_rng(seed)
+    X = np.c_[rng.integers(0, 5, (n, 6)), np.full(n, 2)].astype(float)
+    A = analog_features(NB201, X)
+    s = analog_score(NB201, X)
+    y = np.where(s > DEAD_SCORE, 40 + 5 * s, 10.0) + 3.0 * (X[:, 3] == 3) + rng.normal(0, noise, n)
+    return X, A, np.clip(y, 0, 100)
+
+
+def test_prior_residual_predictor(tmp_path):
+    from fastnax.predictors import PriorResidualPredictor
+    from fastnax.predictors.analog import MIN_RESIDUAL_RECORDS
+
+    X, A, y = _prior_data(25)
+    few = PriorResidualPredictor().fit(A, y)
+    assert few.residual_model_ is None  # below MIN_RESIDUAL_RECORDS: the prior alone
+    assert few.coef_[1] == pytest.approx(5.0, abs=1.0)
+    X, A, y = _prior_data(300, seed=1)
+    assert len(y) >= MIN_RESIDUAL_RECORDS
+    model = PriorResidualPredictor().fit(A[:200], y[:200])
+    # the edge-3 bump is not in the prior: the residual trees learn it and rank better out of fold
+    assert model.residual_model_ is not None and model.cv_kendall_["residual"] > model.cv_kendall_["prior"]
+    from scipy.stats import kendalltau
+
+    assert kendalltau(model.predict(A[200:]), y[200:]).statistic > kendalltau(few.predict(A[200:]), y[200:]).statistic
+    mean, lo, hi = model.predict_interval(A[200:], coverage=0.8)
+    assert 0.6 <= np.mean((y[200:] >= lo) & (y[200:] <= hi)) <= 1.0
+    path = model.save(tmp_path / "pr.json")
+    loaded = PriorResidualPredictor.load(path)
+    np.testing.assert_array_equal(loaded.predict(A), model.predict(A))
+    np.testing.assert_array_equal(loaded.predict_interval(A)[2], model.predict_interval(A)[2])
+    few_path = few.save(tmp_path / "few.json")
+    assert not few_path.exists() and PriorResidualPredictor.load(few_path).residual_model_ is None
+    path.write_bytes(path.read_bytes().replace(b"1", b"2", 1))
+    with pytest.raises(PredictorFileError, match="sha256"):
+        PriorResidualPredictor.load(path)
+    (tmp_path / "few.meta.json").write_bytes(b"\x80\x04pickle")
+    with pytest.raises(PredictorFileError, match="pickle"):
+        PriorResidualPredictor.load(few_path)
+    with pytest.raises(BoundsError, match="expected A"):
+        model.predict(A[:, :5])
+    with pytest.raises(RecordsError, match="at least 4"):
+        PriorResidualPredictor().fit(A[:3], y[:3])

@@ -23,7 +23,11 @@ def __getattr__(name: str):
         from fastnax.predictors.multifidelity import MultiFidelityPredictor
 
         return MultiFidelityPredictor
+    if name == "PriorResidualPredictor":
+        from fastnax.predictors.analog import PriorResidualPredictor
+
+        return PriorResidualPredictor
     raise AttributeError(f"module 'fastnax.predictors' has no attribute {name!r}")
 
 
-__all__ = ["XGBPredictor", "MultiFidelityPredictor", "TrainingFreeScore", "evaluate"]
+__all__ = ["XGBPredictor", "MultiFidelityPredictor", "PriorResidualPredictor", "TrainingFreeScore", "evaluate"]
