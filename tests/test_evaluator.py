@@ -214,3 +214,24 @@ def test_a_predictor_that_does_not_name_its_space_cannot_score_a_search(tmp_path
         run("nb201", predictor=path)
     with pytest.raises(PredictorFileError, match="imc"):
         run("nb201", predictor=_copy_packaged(tmp_path, lambda m: None))
+
+
+def test_an_in_process_xgboost_predictor_reports_the_features_it_splits_on():
+    pytest.importorskip("xgboost")
+    from fastnax.predictors import XGBPredictor
+
+    space = SPACES["imc-digits"]
+    X = space.sample_vectors(120, seed=4)
+    F = space.features(X)
+    names = graph.feature_names()
+    y = 50 + 10 * F[:, names.index("w_bits")] / 8 + F[:, names.index("log10_params")]
+    model = XGBPredictor(n_estimators=20, max_depth=3, random_state=0).fit(F, y)
+    wrapped = resolve_accuracy_model(model, space)
+    mask = wrapped.feature_mask()
+    assert mask[names.index("w_bits")] and not mask.all()
+    evaluator = Evaluator(space, hwmodel.get_preset("puma-32nm"), wrapped, ObjectiveSpec())
+    assert space.coordinate_names.index("w_bits") in evaluator.prediction_coordinates
+    batch = _shared_batch(space, np.random.default_rng(0))
+    _, cols = evaluator.columns(batch)
+    for i in range(len(batch)):
+        assert evaluator.columns(batch[i:i + 1])[1]["accuracy"][0] == cols["accuracy"][i]
