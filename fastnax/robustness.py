@@ -318,12 +318,43 @@ def robustness_features(space, X, sigma=1.0, F=None) -> np.ndarray:
 def robustness_score(space, X, sigma=1.0) -> np.ndarray:
     """Expected-drop score (n,), higher = more accuracy lost on a noisy chip (see the module docstring).
 
-    The search's ``noisy`` objective can rank by it: ``fastnax.robustness.robustness_score(
-    spaces.get("nb201"), X, sigma=cost.mean_noise_sigma)``.
+    For a penalty in percentage points (the search's ``noisy`` objective) see :func:`drop_penalty`.
     """
     return robustness_features(space, X, sigma)[:, 1]
 
 
-__all__ = ["ALPHA", "RHO", "BETA", "CAPACITY_WEIGHT", "DEAD_LOG10_NSR", "FEATURE_NAMES",
+@lru_cache(maxsize=8)
+def _median_live_score(in_channels: int) -> float:
+    """Median robustness score (sigma = 1) over every live nb201 cell (the penalty's reference)."""
+    from fastnax import spaces
+    from fastnax.spaces.nb201 import N_CELLS, cell_ops
+
+    space = spaces.get("nb201", in_channels=in_channels)
+    X = np.concatenate([cell_ops(np.arange(N_CELLS)), np.zeros((N_CELLS, 1), dtype=np.int64)], axis=1)
+    score = robustness_features(space, X.astype(float), 1.0)[:, 1]
+    return float(np.median(score[score < DEAD_LOG10_NSR]))
+
+
+def drop_penalty(space, X, sigma, noise_penalty: float = 3.0, sigma_ref: float = 0.1) -> np.ndarray:
+    """Architecture-aware accuracy drop (n,) in percentage points, for a ``noisy`` objective.
+
+    ``noise_penalty * (sigma / sigma_ref)**2 * 10**(robustness_score_1 - median)``: the search's
+    uniform penalty ``noise_penalty * (sigma / sigma_ref)**2`` scaled by how much more (or less)
+    noise per unit of capacity this network lets through than the median live nb201 cell
+    (``robustness_score_1``: the score at sigma = 1; a median cell at ``sigma_ref`` loses exactly
+    ``noise_penalty`` points). With one sigma for all layers this is exactly the formula above; with
+    per-layer sigmas (``Cost.noise_sigma``, (n, layers) in ``arch.weight_layers`` order) the NSR
+    weighs each layer's sigma by how much of its noise reaches the logits. Its ranking is that of
+    :func:`robustness_score` at the same sigmas. Dead networks: ``inf`` (they are at chance
+    whatever the noise; clip at the chance accuracy).
+    """
+    score = robustness_features(space, X, sigma)[:, 1]  # log10(NSR at these sigmas) - capacity
+    in_channels = int(space.options.get("in_channels", 3)) if hasattr(space, "options") else 3
+    ref = _median_live_score(in_channels) + 2.0 * np.log10(float(sigma_ref))  # median cell at sigma_ref
+    dead = score >= DEAD_LOG10_NSR
+    return np.where(dead, np.inf, float(noise_penalty) * np.power(10.0, np.where(dead, 0.0, score - ref)))
+
+
+__all__ = ["ALPHA", "RHO", "BETA", "CAPACITY_WEIGHT", "drop_penalty", "DEAD_LOG10_NSR", "FEATURE_NAMES",
            "reference_coefficients", "reference_noise_to_signal", "noise_to_signal",
            "robustness_features", "robustness_score"]

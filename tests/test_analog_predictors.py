@@ -313,3 +313,21 @@ def test_prior_residual_predictor(tmp_path):
         model.predict(A[:, :5])
     with pytest.raises(RecordsError, match="at least 4"):
         PriorResidualPredictor().fit(A[:3], y[:3])
+
+
+def test_drop_penalty():
+    X, archs = _cells(30)
+    pen = robustness.drop_penalty(NB201, X, 0.1, noise_penalty=3.0)
+    score = robustness.robustness_score(NB201, X, 1.0)
+    live = np.isfinite(pen)
+    assert (~live).sum() == 2 and (pen[live] > 0).all()
+    # same ranking as the robustness score; scales with sigma squared and with noise_penalty
+    order = np.argsort(score[live])
+    assert np.all(np.diff(pen[live][order]) >= 0)
+    np.testing.assert_allclose(robustness.drop_penalty(NB201, X, 0.2, noise_penalty=1.5)[live], 2 * pen[live])
+    # per-layer sigmas equal to a scalar give the scalar's penalty
+    width = max(len(a.weight_layers) for a in archs)
+    np.testing.assert_allclose(robustness.drop_penalty(NB201, X, np.full((len(X), width), 0.1))[live], pen[live])
+    # a median live cell at sigma_ref loses noise_penalty points
+    ref = robustness._median_live_score(3)
+    assert np.median(np.log10(pen[live] / 3.0) + ref) == pytest.approx(np.median(score[live]))
