@@ -9,8 +9,8 @@ does the work through the Python API, importing what it needs. Shared options ar
 
 from __future__ import annotations
 
-from fastnax.commands import explore, fit, hw, rank, run, sample, search, spaces, train
+from fastnax.commands import explore, fit, hw, predict, rank, run, sample, search, spaces, train
 
 #: Subcommand name -> module, in the order ``fastnax --help`` lists them.
-COMMANDS = {"search": search, "hw": hw, "spaces": spaces, "sample": sample, "fit": fit,
+COMMANDS = {"search": search, "predict": predict, "hw": hw, "spaces": spaces, "sample": sample, "fit": fit,
             "train": train, "run": run, "rank": rank, "explore": explore}

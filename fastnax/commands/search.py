@@ -30,6 +30,9 @@ def register(sub) -> None:
                    help="auto (default): what the predictor predicts (the packaged one: accuracy under "
                         "non-idealities); clean: needs a clean-accuracy predictor; noisy: a noisy "
                         "predictor as it is, a clean one minus the non-ideality penalty")
+    p.add_argument("--risk", type=float, default=None, metavar="Q",
+                   help="predictive quantile of the accuracy that the search scores: 0.1 (default) is "
+                        "the lower end of the 80%% interval, 0.5 the mean prediction")
     p.add_argument("--max-area", type=float, metavar="MM2", help="chip area budget (mm²)")
     p.add_argument("--max-latency", type=float, metavar="NS", help="latency budget per inference (ns)")
     p.add_argument("--min-accuracy", type=float, metavar="PCT", help="minimum accuracy (percent)")
@@ -63,6 +66,7 @@ def run(args) -> int:
                         predictor=args.predictor, preset=preset, seed=args.seed,
                         budget=args.budget, max_area=args.max_area, max_latency=args.max_latency,
                         min_accuracy=args.min_accuracy, accuracy=args.accuracy,
+                        **({} if args.risk is None else {"risk": args.risk}),
                         space_options=options, dataset=dataset)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

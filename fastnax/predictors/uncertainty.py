@@ -68,6 +68,9 @@ class Uncertainty:
     record_y : tuple of float
         The records' accuracies, in record order (the nearest record's value caps an
         out-of-support prediction).
+    record_archs : tuple of str
+        The records' canonical architecture strings (empty when fitted on a plain matrix): a
+        candidate that is a record is scored by its measurement, not by the model.
     """
 
     columns: tuple
@@ -82,6 +85,7 @@ class Uncertainty:
     y_min: float
     y_max: float
     record_y: tuple
+    record_archs: tuple = ()
 
     # --- fitting ---------------------------------------------------------------------------
     @classmethod
@@ -195,8 +199,9 @@ class Uncertainty:
         nearest_y = np.asarray(self.record_y)[j] if len(self.record_y) else mean
         mean = np.where(support, mean, np.minimum(mean, nearest_y))
         tail = (1.0 - coverage) / 2.0
+        # the lower bound stops at the worst record: the records show nothing below it
         out = {"accuracy": mean,
-               "lower": np.clip(mean + self.quantile(tail) * s, 0.0, 100.0),
+               "lower": np.clip(mean + self.quantile(tail) * s, min(self.y_min, 100.0), 100.0),
                "upper": np.clip(mean + self.quantile(1.0 - tail) * s, 0.0, 100.0),
                "in_support": support}
         out["lower"] = np.minimum(out["lower"], mean)
@@ -205,7 +210,7 @@ class Uncertainty:
             if quantile == 0.5:
                 out["score"] = mean
             else:
-                out["score"] = np.clip(mean + self.quantile(quantile) * s, 0.0, 100.0)
+                out["score"] = np.clip(mean + self.quantile(quantile) * s, self.y_min, 100.0)
         return out
 
     # --- files -----------------------------------------------------------------------------
@@ -215,7 +220,8 @@ class Uncertainty:
                 "high": list(self.high), "records": [list(r) for r in self.records],
                 "radius": self.radius, "d_ref": self.d_ref,
                 "scaled_residuals": list(self.scaled_residuals), "y_min": self.y_min,
-                "y_max": self.y_max, "record_y": list(self.record_y)}
+                "y_max": self.y_max, "record_y": list(self.record_y),
+                "record_archs": list(self.record_archs)}
 
     @classmethod
     def from_dict(cls, data, n_features: int | None = None) -> "Uncertainty":
@@ -228,10 +234,14 @@ class Uncertainty:
             record_y = tuple(float(v) for v in data["record_y"])
             residuals = tuple(float(v) for v in data["scaled_residuals"])
             scalars = {name: float(data[name]) for name in ("radius", "d_ref", "y_min", "y_max")}
+            record_archs = tuple(data.get("record_archs") or ())
+            if not all(isinstance(a, str) for a in record_archs):
+                raise TypeError("record_archs must be architecture strings")
         except (KeyError, TypeError, ValueError) as exc:
             raise PredictorFileError(f"malformed uncertainty block in predictor sidecar ({type(exc).__name__}: {exc})") from None
         bad = (any(len(v) != k for v in vecs.values()) or any(len(r) != k for r in records)
                or len(records) != len(record_y) or len(residuals) < 1
+               or (record_archs and len(record_archs) != len(record_y))
                or (n_features is not None and any(c < 0 or c >= n_features for c in columns))
                or not all(np.isfinite(v) for v in (*residuals, *record_y, *scalars.values()))
                or scalars["d_ref"] <= 0 or any(v <= 0 for v in vecs["scale"]))
@@ -239,7 +249,7 @@ class Uncertainty:
             raise PredictorFileError("inconsistent uncertainty block in predictor sidecar (lengths, "
                                      "column indices or non-finite values)")
         return cls(columns=columns, **vecs, records=records, record_y=record_y,
-                   scaled_residuals=residuals, **scalars)
+                   scaled_residuals=residuals, record_archs=record_archs, **scalars)
 
 
 def read_columns(model_json: dict) -> list[int]:

@@ -240,7 +240,12 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
             else ",".join(sorted({r.dataset for r in records_list}))
         self.records_info_ = info
         self.cv_metrics_ = cv_metrics
-        self.uncertainty_ = self._fit_uncertainty(X, y) if cv_metrics is not None else None
+        self.uncertainty_ = None
+        if cv_metrics is not None:
+            from dataclasses import replace
+
+            self.uncertainty_ = replace(self._fit_uncertainty(X, y),
+                                        record_archs=tuple(str(a) for a in archs))
         return self
 
     def fit_with_intervals(self, X, y, folds: int = 5):

@@ -17,7 +17,7 @@ keep the old import paths.
 from __future__ import annotations
 
 from fastnax.search.accuracy import AccuracyModel, QUANTITIES
-from fastnax.search.api import FRONT_BETAS, run
+from fastnax.search.api import FRONT_BETAS, make_evaluator, predict, run
 from fastnax.search.evaluator import Evaluator
 from fastnax.search.optimizers import Optimizer, register_optimizer
 from fastnax.search.optimizers import names as optimizer_names
@@ -29,6 +29,6 @@ from fastnax.spaces.restriction import Restriction
 #: Names of the registered optimizers (``fastnax.search.optimizers.names()`` at import time).
 METHODS = tuple(optimizer_names())
 
-__all__ = ["run", "SearchResult", "ObjectiveSpec", "OBJECTIVES", "METHODS", "ACCURACY_MODES", "QUANTITIES",
+__all__ = ["run", "predict", "make_evaluator", "SearchResult", "ObjectiveSpec", "OBJECTIVES", "METHODS", "ACCURACY_MODES", "QUANTITIES",
            "FRONT_BETAS", "non_dominated_mask", "hypervolume_2d", "Restriction", "Evaluator", "AccuracyModel",
            "Optimizer", "register_optimizer", "optimizer_names"]

@@ -12,6 +12,14 @@ training-free score, and states three things the evaluator relies on:
   terms of the training-free score, all of them for a model that does not say. The evaluator
   shares one prediction among candidates only over coordinates none of these features depends on.
 
+Every prediction comes with an **interval and a support flag** (:meth:`predict_detail`): the
+mean, the 80 % interval, whether the candidate lies inside the support of the records the model
+was fitted on, and the **scored** value, the predictive quantile ``risk`` (default 0.1: the lower
+end of the 80 % interval) that the objective uses. The mean is held inside the records' accuracy
+range and, outside the support, at most the accuracy of the nearest record (see
+:mod:`fastnax.predictors.uncertainty`); a candidate that *is* a record is scored by its
+measurement (mean over its records, interval their range).
+
 :func:`resolve_accuracy_model` turns the ``predictor`` argument of ``search.run`` into a model,
 reading files through :mod:`fastnax.predictors.files` (the one reader of predictor files).
 """
@@ -59,10 +67,14 @@ class AccuracyModel:
     target : str, optional
         ``accuracy_clean``, ``accuracy_noisy`` or ``score``; default: ``score`` for the
         training-free score, else ``accuracy_clean``.
+    uncertainty : fastnax.predictors.uncertainty.Uncertainty, optional
+        Intervals and support of a fitted predictor (default: the model's ``uncertainty_``).
     """
 
-    def __init__(self, model, kind: str, info: dict, target: str | None = None):
+    def __init__(self, model, kind: str, info: dict, target: str | None = None, uncertainty=None):
         self.model = model
+        self.uncertainty = uncertainty if uncertainty is not None else getattr(model, "uncertainty_", None)
+        self._measured = None
         self.kind = kind  # "predictor" or "training-free score"
         self.info = dict(info)
         if target is None:
@@ -117,6 +129,7 @@ class AccuracyModel:
         is the same for every search of the space, whatever the search's seed.
         """
         self._chance = 100.0 / float(space.options.get("num_classes", 10) or 10)
+        self._measured = _measured_table(space, self.uncertainty)
         if self.kind != "training-free score":
             return
         X = space.sample_vectors(n, seed=np.random.default_rng(12345))
@@ -139,6 +152,66 @@ class AccuracyModel:
         """:meth:`predict` of canonical index rows (``space.to_index`` output), shape (n,)."""
         return self._from_features(space.features_from_index(index))
 
+    @property
+    def has_intervals(self) -> bool:
+        """Whether predictions come with a fitted interval (a predictor fitted with CV)."""
+        return self.kind != "training-free score" and (
+            self.uncertainty is not None or hasattr(self.model, "predict_interval"))
+
+    def predict_detail(self, space, index: np.ndarray, risk: float = 0.5) -> dict:
+        """Mean, 80 % interval, support and scored value of canonical index rows (n, d).
+
+        Returns
+        -------
+        dict of ndarray of shape (n,)
+            ``accuracy_mean``, ``accuracy_lower``, ``accuracy_upper`` (percent, or the score's
+            accuracy-like scale), ``in_support`` (bool), ``accuracy_scored`` (the predictive
+            quantile ``risk``; 0.5 scores the mean) and ``measured`` (bool: a record's
+            measurement, not a prediction). Models without intervals (the training-free score, a
+            predictor fitted without cross-validation) give a zero-width interval and
+            ``in_support`` True.
+        """
+        index = np.asarray(index, dtype=np.int64)
+        F = space.features_from_index(index)
+        raw = np.asarray(self.model.predict(F), dtype=float).reshape(-1)
+        n = len(raw)
+        support = np.ones(n, dtype=bool)
+        if self.kind == "training-free score":
+            z = np.clip((raw - self._center) / self._scale, -50, 50)
+            mean = self._chance + (100.0 - self._chance) / (1.0 + np.exp(-z))
+            lower = upper = scored = mean
+        elif self.uncertainty is not None:
+            out = self.uncertainty.predict(F, raw, COVERAGE, quantile=risk)
+            mean, lower, upper, support, scored = (out["accuracy"], out["lower"], out["upper"],
+                                                   out["in_support"], out["score"])
+        elif hasattr(self.model, "predict_interval"):
+            mean, lower, upper = (np.asarray(v, dtype=float) for v in self.model.predict_interval(F, COVERAGE))
+            scored = mean if risk == 0.5 else np.asarray(self.model.predict_interval(F, 1.0 - 2.0 * risk)[1], float)
+        else:
+            mean = np.clip(raw, 0.0, 100.0)
+            lower = upper = scored = mean
+        out = {"accuracy_mean": np.array(mean, dtype=float), "accuracy_lower": np.array(lower, dtype=float),
+               "accuracy_upper": np.array(upper, dtype=float), "in_support": np.array(support, dtype=bool),
+               "accuracy_scored": np.array(scored, dtype=float), "measured": np.zeros(n, dtype=bool)}
+        if self._measured is not None:
+            rows, value, low, high = _lookup(self._measured, index)
+            hit = rows >= 0
+            if hit.any():
+                for key, v in (("accuracy_mean", value), ("accuracy_lower", low), ("accuracy_upper", high),
+                               ("accuracy_scored", value)):
+                    out[key][hit] = v[hit]
+                out["in_support"][hit] = True
+                out["measured"][hit] = True
+        # A dead network (no input-output path: its output does not depend on its input) answers
+        # the same class for every image, so its accuracy is chance, whatever a predictor fitted on
+        # a few live networks extrapolates (it has often never seen a dead one).
+        dead = F[:, _dead_column()] > 0
+        if dead.any():
+            for key in ("accuracy_mean", "accuracy_lower", "accuracy_upper", "accuracy_scored"):
+                out[key][dead] = self._chance
+            out["in_support"][dead] = True
+        return out
+
     def _from_features(self, F: np.ndarray) -> np.ndarray:
         raw = np.asarray(self.model.predict(F), dtype=float).reshape(-1)
         if self.kind == "training-free score":
@@ -152,7 +225,14 @@ class AccuracyModel:
         return np.where(F[:, _dead_column()] > 0, self._chance, acc)
 
     def describe(self) -> dict:
-        return {"kind": self.kind, "target": self.target, **self.info}
+        out = {"kind": self.kind, "target": self.target, **self.info,
+               "intervals": ("conformal 80 % intervals and a support measure from the records"
+                             if self.uncertainty is not None else
+                             "the model's own predict_interval" if self.has_intervals else
+                             "none (zero-width: the model was fitted without cross-validation or is a score)")}
+        if self._measured is not None:
+            out["measured_records"] = int(len(self._measured[1]))
+        return out
 
 
 @lru_cache(maxsize=None)
@@ -160,6 +240,63 @@ def _dead_column() -> int:
     from fastnax import graph
 
     return graph.feature_names().index("dead")
+
+
+#: Nominal coverage of the reported interval.
+COVERAGE = 0.8
+
+
+def _row_hashes(index: np.ndarray) -> np.ndarray:
+    from fastnax.search.evaluator import _row_hash_weights
+
+    with np.errstate(over="ignore"):
+        return (np.asarray(index, dtype=np.int64) * _row_hash_weights(index.shape[1])).sum(axis=1)
+
+
+def _measured_table(space, uncertainty):
+    """(sorted hashes, rows, mean, low, high) of the records that are members of ``space``."""
+    archs = getattr(uncertainty, "record_archs", ()) or ()
+    if not archs:
+        return None
+    from fastnax.arch import Architecture
+    from fastnax.errors import FastnaxError
+
+    rows, ys = [], []
+    for text, y in zip(archs, uncertainty.record_y):
+        try:
+            arch = Architecture.from_string(text)
+            if not space.contains(arch):
+                continue
+            rows.append(space.encode([arch])[0])
+        except FastnaxError:
+            continue
+        ys.append(float(y))
+    if not rows:
+        return None
+    from fastnax.search.evaluator import unique_rows
+
+    rows = np.asarray(rows, dtype=np.int64)
+    ys = np.asarray(ys)
+    first, inverse = unique_rows(rows)
+    mean = np.bincount(inverse, ys) / np.bincount(inverse)
+    low = np.full(len(first), np.inf)
+    high = np.full(len(first), -np.inf)
+    np.minimum.at(low, inverse, ys)
+    np.maximum.at(high, inverse, ys)
+    rows = rows[first]
+    h = _row_hashes(rows)
+    order = np.argsort(h, kind="stable")
+    return h[order], rows[order], mean[order], low[order], high[order]
+
+
+def _lookup(table, index: np.ndarray):
+    """Position (n,) of each index row in the measured table (-1: not a record), and values."""
+    hashes, rows, mean, low, high = table
+    h = _row_hashes(index)
+    pos = np.clip(np.searchsorted(hashes, h), 0, len(hashes) - 1)
+    hit = (hashes[pos] == h) & (rows[pos] == index).all(axis=1)
+    where = np.where(hit, pos, -1)
+    return where, mean[pos], low[pos], high[pos]
 
 
 def _features_read(model, n_features: int) -> np.ndarray | None:
@@ -224,7 +361,13 @@ def _from_file(path: Path, space, dataset) -> AccuracyModel:
     model, checked = load_predictor(path)
     checked.check_for(space, dataset)
     desc = {"file": str(path), **checked.info()}
-    return AccuracyModel(model, "predictor", desc, target=checked.target or "accuracy_clean")
+    uncertainty = None
+    if checked.meta.get("uncertainty") is not None:
+        from fastnax.predictors.uncertainty import Uncertainty
+
+        uncertainty = Uncertainty.from_dict(checked.meta["uncertainty"], checked.n_features)
+    return AccuracyModel(model, "predictor", desc, target=checked.target or "accuracy_clean",
+                         uncertainty=uncertainty)
 
 
 def resolve_accuracy_model(predictor, space, dataset: str | None = None) -> AccuracyModel:

@@ -7,13 +7,13 @@ import time
 import numpy as np
 
 from fastnax.errors import BoundsError
-from fastnax.search.accuracy import QUANTITIES, resolve_accuracy_model
+from fastnax.search.accuracy import COVERAGE, QUANTITIES, resolve_accuracy_model
 from fastnax.search.evaluator import Evaluator
 from fastnax.search.optimizers import get_optimizer, optimizer_name
 from fastnax.search.optimizers.hierarchical import FRONT_BETAS  # noqa: F401  (re-exported)
 from fastnax.search.pareto import non_dominated_mask
 from fastnax.search.result import SearchResult
-from fastnax.search.spec import DEFAULT_BETA, DEFAULT_NOISE_PENALTY, ObjectiveSpec
+from fastnax.search.spec import DEFAULT_BETA, DEFAULT_NOISE_PENALTY, DEFAULT_RISK, ObjectiveSpec
 
 
 def _get_space(space, space_options: dict | None):
@@ -41,7 +41,7 @@ def run(space="imc", objective: str = "acc-edap", optimizer="hierarchical", pred
         max_latency: float | None = None, min_accuracy: float | None = None, accuracy: str = "auto",
         nonideality=None, noise_penalty: float = DEFAULT_NOISE_PENALTY, beta: float = DEFAULT_BETA,
         dataset: str | None = None, space_options: dict | None = None,
-        keep_evaluated: bool = True, method: str | None = None) -> SearchResult:
+        keep_evaluated: bool = True, method: str | None = None, risk: float = DEFAULT_RISK) -> SearchResult:
     """Search a co-design space; returns the Pareto front and the best design.
 
     Parameters
@@ -82,6 +82,11 @@ def run(space="imc", objective: str = "acc-edap", optimizer="hierarchical", pred
         Dataset the default predictor must have been fitted on.
     space_options : dict, optional
         Options of a space given by name (``input_size``, ``num_classes``...).
+    risk : float in (0, 0.5]
+        Predictive quantile of the accuracy that the objective scores: 0.1 (default) the lower end
+        of the 80 % interval (pessimistic), 0.5 the mean. Every point of the result carries the
+        mean (``accuracy_mean``), the interval (``accuracy_lower``, ``accuracy_upper``) and
+        ``in_support``; ``accuracy`` is the scored value.
 
     Returns
     -------
@@ -98,13 +103,12 @@ def run(space="imc", objective: str = "acc-edap", optimizer="hierarchical", pred
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, np.integer))
                                or budget < 1):
         raise BoundsError(f"budget must be a positive integer (candidates priced), got {budget!r}")
-    spec = ObjectiveSpec(objective, beta, accuracy, noise_penalty, max_area, max_latency, min_accuracy)
-    space = _get_space(space, space_options)
-    hardware, preset_name = _get_hardware(preset)
-    model = resolve_accuracy_model(predictor, space, dataset)
-    model.calibrate(space)
     limit = budget if budget is not None else getattr(optimizer, "default_budget", None)
-    evaluator = Evaluator(space, hardware, model, spec, nonideality=nonideality, budget=limit)
+    evaluator = make_evaluator(space, objective, predictor, preset, max_area=max_area,
+                               max_latency=max_latency, min_accuracy=min_accuracy, accuracy=accuracy,
+                               nonideality=nonideality, noise_penalty=noise_penalty, beta=beta,
+                               dataset=dataset, space_options=space_options, risk=risk, budget=limit)
+    space, spec, preset_name = evaluator.space, evaluator.spec, evaluator.preset_name
     t1 = time.perf_counter()
     details = optimizer.optimize(evaluator, np.random.default_rng(int(seed)), limit)
     t2 = time.perf_counter()
@@ -112,6 +116,31 @@ def run(space="imc", objective: str = "acc-edap", optimizer="hierarchical", pred
                        details, keep_evaluated)
     result.timings = {"search_s": t2 - t1, "setup_s": t1 - t0, "total_s": time.perf_counter() - t0}
     return result
+
+
+def make_evaluator(space="imc", objective: str = "acc-edap", predictor=None, preset="puma-32nm", *,
+                   max_area: float | None = None, max_latency: float | None = None,
+                   min_accuracy: float | None = None, accuracy: str = "auto", nonideality=None,
+                   noise_penalty: float = DEFAULT_NOISE_PENALTY, beta: float = DEFAULT_BETA,
+                   dataset: str | None = None, space_options: dict | None = None,
+                   risk: float = DEFAULT_RISK, budget: int | None = None) -> Evaluator:
+    """The :class:`Evaluator` that :func:`run` searches with, for the same arguments.
+
+    Use it to run an optimizer of your own (``optimizer.optimize(evaluator, rng, budget)``) or a
+    peer library on exactly the objective fastnax optimises: ``evaluator(X)`` prices a batch
+    (n, d) and returns the canonical index and the columns (``accuracy``, costs...);
+    ``evaluator.spec.scalar(columns)`` is the scalar objective and ``evaluator.spec.violation``
+    the constraint violation.
+    """
+    spec = ObjectiveSpec(objective, beta, accuracy, noise_penalty, max_area, max_latency, min_accuracy,
+                         risk)
+    space = _get_space(space, space_options)
+    hardware, preset_name = _get_hardware(preset)
+    model = resolve_accuracy_model(predictor, space, dataset)
+    model.calibrate(space)
+    evaluator = Evaluator(space, hardware, model, spec, nonideality=nonideality, budget=budget)
+    evaluator.preset_name = preset_name
+    return evaluator
 
 
 def _point(space_archs, cols: dict, i: int, J=None, target: str = "accuracy_clean") -> dict:
@@ -122,6 +151,10 @@ def _point(space_archs, cols: dict, i: int, J=None, target: str = "accuracy_clea
     for key in ("energy_pj", "latency_ns", "area_mm2", "edap"):
         p[key] = float(cols[key][i])
     p[target] = float(cols["accuracy_predicted"][i])
+    for key in ("accuracy_mean", "accuracy_lower", "accuracy_upper"):
+        p[key] = float(cols[key][i])
+    p["in_support"] = bool(cols["in_support"][i] > 0)
+    p["measured"] = bool(cols["measured"][i] > 0)
     p["noise_sigma"] = float(cols["noise_sigma"][i])
     if J is not None:
         p["objective"] = float(J[i])
@@ -161,6 +194,7 @@ def _assemble(space, evaluator: Evaluator, spec: ObjectiveSpec, seed: int, metho
             baselines.append({"name": name, **_point(b_names, b_cols, i, b_J, target)})
     settings = {"space": space.name, "space_options": dict(getattr(space, "options", {})),
                 "objective": spec.objective, "cost": cost, "beta": spec.beta, "accuracy": spec.accuracy,
+                "risk": spec.risk, "interval_coverage": COVERAGE,
                 "accuracy_quantity": evaluator.quantity, "accuracy_meaning": QUANTITIES[evaluator.quantity],
                 "noise_penalty": spec.noise_penalty, "constraints": spec.constraints(),
                 "method": method, "preset": preset_name, "budget": budget,
@@ -191,3 +225,52 @@ def _plain(obj):
     if isinstance(obj, (str, int, float, bool)) or obj is None:
         return obj
     return str(obj)
+
+
+def predict(archs, predictor=None, *, dataset: str | None = None, accuracy: str = "auto",
+            risk: float = DEFAULT_RISK, preset="puma-32nm", nonideality=None,
+            noise_penalty: float = DEFAULT_NOISE_PENALTY) -> dict:
+    """Predicted accuracy of architectures, exactly as a search scores and prints them.
+
+    Parameters
+    ----------
+    archs : sequence of Architecture or canonical strings
+        Members of one space (and one set of space options).
+    predictor, dataset, accuracy, risk, preset, nonideality, noise_penalty
+        As for :func:`run`; the prediction goes through the same :class:`Evaluator`.
+
+    Returns
+    -------
+    dict
+        ``target`` (what the model predicts), ``quantity`` (what ``accuracy`` is), ``risk``,
+        ``accuracy_model`` (its description) and ``predictions``: one dict per architecture with
+        ``arch``, ``accuracy`` (the scored value a search reports), ``mean``, ``lower``,
+        ``upper`` (the 80 % interval), ``in_support`` and ``measured`` (a record's measurement).
+    """
+    from fastnax import spaces
+    from fastnax.arch import Architecture
+
+    items = [archs] if isinstance(archs, (str, Architecture)) else list(archs)
+    if not items:
+        raise BoundsError("predict needs at least one architecture")
+    parsed = [Architecture.from_string(a) if isinstance(a, str) else a for a in items]
+    for a in parsed:
+        if not isinstance(a, Architecture):
+            raise BoundsError(f"expected an architecture or its string, got {type(a).__name__}")
+    keys = {(a.space, a.options) for a in parsed}
+    if len(keys) > 1:
+        raise BoundsError(f"architectures of {len(keys)} spaces/option sets given "
+                          f"({', '.join(sorted({k[0] for k in keys}))}); predict one space at a time")
+    space = spaces.get(parsed[0].space, **parsed[0].option_dict)
+    evaluator = make_evaluator(space, "acc-edap", predictor, preset, accuracy=accuracy,
+                               nonideality=nonideality, noise_penalty=noise_penalty, dataset=dataset,
+                               risk=risk)
+    index, cols = evaluator.columns(space.encode(parsed))
+    names = [str(a) for a in space.decode(index.astype(float))]
+    rows = [{"arch": names[i], "accuracy": float(cols["accuracy"][i]),
+             "mean": float(cols["accuracy_mean"][i]), "lower": float(cols["accuracy_lower"][i]),
+             "upper": float(cols["accuracy_upper"][i]), "in_support": bool(cols["in_support"][i] > 0),
+             "measured": bool(cols["measured"][i] > 0)} for i in range(len(names))]
+    return {"target": evaluator.accuracy_model.target, "quantity": evaluator.quantity,
+            "risk": float(evaluator.spec.risk), "interval_coverage": COVERAGE,
+            "accuracy_model": _plain(evaluator.accuracy_model.describe()), "predictions": rows}

@@ -24,9 +24,11 @@ import numpy as np
 from fastnax.search.accuracy import AccuracyModel
 from fastnax.search.spec import COST_COLUMNS, NOISE_SIGMA_REF, ObjectiveSpec
 
-#: Archive columns: the accuracy the objective uses, the model's own prediction, the noise
-#: sigma and the costs.
-COLUMNS = ("accuracy", "accuracy_predicted", *COST_COLUMNS, "noise_sigma")
+#: Archive columns: the accuracy the objective uses (the scored quantile of the reported quantity),
+#: the model's own mean prediction (never penalised), the reported quantity's mean and 80 %
+#: interval, the support and record flags (0/1), the costs and the noise sigma.
+COLUMNS = ("accuracy", "accuracy_predicted", "accuracy_mean", "accuracy_lower", "accuracy_upper",
+           "in_support", "measured", *COST_COLUMNS, "noise_sigma")
 
 
 def first_occurrences(index: np.ndarray) -> np.ndarray:
@@ -131,6 +133,9 @@ class Evaluator:
         self.n_evaluations = 0
         self.n_calls = 0
         self.archive = Archive()
+        #: Called as ``on_batch(index, columns)`` after every archived batch (benchmarks time-stamp
+        #: the archive with it); None: nothing.
+        self.on_batch = None
         self.quantity, self.penalize = accuracy_model.quantity(spec.accuracy)
         depends = np.asarray(space.feature_coordinates(), dtype=bool)[accuracy_model.feature_mask()]
         self.prediction_coordinates = np.flatnonzero(depends.any(axis=0))
@@ -148,17 +153,22 @@ class Evaluator:
         table = self.space.layer_table_from_index(index)
         cost = self.hardware.evaluate(table, self.nonideality)
         first, inverse = unique_rows(index[:, self.prediction_coordinates])
-        predicted = self.accuracy_model.predict_index(self.space, index[first])[inverse]
+        detail = self.accuracy_model.predict_detail(self.space, index[first], self.spec.risk)
+        detail = {k: v[inverse] for k, v in detail.items()}
         sigma = np.asarray(getattr(cost, "mean_noise_sigma", np.zeros(n)), dtype=float).reshape(-1)
         if sigma.shape != (n,):
             sigma = np.zeros(n)
+        cols = {"accuracy": detail["accuracy_scored"], "accuracy_predicted": detail["accuracy_mean"],
+                "accuracy_mean": detail["accuracy_mean"], "accuracy_lower": detail["accuracy_lower"],
+                "accuracy_upper": detail["accuracy_upper"],
+                "in_support": detail["in_support"].astype(float), "measured": detail["measured"].astype(float),
+                "noise_sigma": sigma}
         if self.penalize:  # only ever a clean prediction (or the score): see AccuracyModel.quantity
             drop = self.spec.noise_penalty * (sigma / NOISE_SIGMA_REF) ** 2
-            acc = np.maximum(predicted - drop, np.minimum(predicted, self.accuracy_model.chance))
-        else:
-            acc = predicted
-        cols = {"accuracy": np.asarray(acc, float), "accuracy_predicted": np.asarray(predicted, float),
-                "noise_sigma": sigma}
+            chance = self.accuracy_model.chance
+            for key in ("accuracy", "accuracy_mean", "accuracy_lower", "accuracy_upper"):
+                value = cols[key]
+                cols[key] = np.maximum(value - drop, np.minimum(value, chance))
         for key in COST_COLUMNS:
             cols[key] = np.asarray(getattr(cost, key), dtype=float).reshape(-1)
         return index, cols
@@ -181,6 +191,8 @@ class Evaluator:
         self.n_evaluations += index.shape[0]
         self.n_calls += 1
         self.archive.add(index, cols)
+        if self.on_batch is not None:
+            self.on_batch(index, cols)
         return index, cols
 
     def scalar(self, X, beta=None) -> np.ndarray:

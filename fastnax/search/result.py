@@ -20,6 +20,13 @@ FORMAT = "fastnax-search-result"
 FORMAT_VERSION = 1
 
 
+def _risk_text(settings: dict) -> str:
+    risk = float(settings["risk"])
+    what = "the mean prediction" if risk == 0.5 else (
+        f"its {risk:g} quantile" + (" (the lower end of the 80 % interval)" if abs(risk - 0.1) < 1e-12 else ""))
+    return f"scored accuracy: {what}; --risk 0.5 scores the mean"
+
+
 def _check_point(point, where: str, extra: tuple[str, ...] = ()) -> dict:
     if not isinstance(point, dict):
         raise RecordsError(f"search result {where} must be an object, got {type(point).__name__}")
@@ -195,11 +202,16 @@ class SearchResult:
     def table(self, max_rows: int = 12) -> str:
         """The front, the best design and the baselines as a readable text table."""
         acc_label = "acc%" if self.accuracy_model.get("kind") == "predictor" else "acc~"
-        head = (f"{'':2}{acc_label:>6} {'energy uJ':>10} {'latency us':>11} {'area mm2':>9} "
-                f"{'EDAP':>10}  architecture")
+        intervals = any(p.get("accuracy_lower") is not None and p.get("accuracy_upper") is not None
+                        and p["accuracy_upper"] > p["accuracy_lower"] for p in (*self.front, *self.baselines))
+        head = (f"{'':2}{acc_label:>6} {'80% interval':>13} {'energy uJ':>10} {'latency us':>11} "
+                f"{'area mm2':>9} {'EDAP':>10}  architecture")
 
         def row(p, mark=""):
-            return (f"{mark:2}{p['accuracy']:6.2f} {p['energy_pj'] / 1e6:10.3f} "
+            lo, hi = p.get("accuracy_lower"), p.get("accuracy_upper")
+            interval = f"{lo:5.1f}-{hi:5.1f}" if intervals and lo is not None and hi is not None else "-"
+            flag = "=" if p.get("measured") else ("?" if p.get("in_support") is False else " ")
+            return (f"{mark:2}{p['accuracy']:6.2f} {interval:>12}{flag} {p['energy_pj'] / 1e6:10.3f} "
                     f"{p['latency_ns'] / 1e3:11.2f} {p['area_mm2']:9.3f} {p['edap']:10.3e}  {p['arch']}")
 
         s = self.settings
@@ -208,6 +220,7 @@ class SearchResult:
                  f"accuracy model: {_model_text(self.accuracy_model)}",
                  *([f"accuracy column: {s['accuracy_quantity']} ({s.get('accuracy_meaning', '')})"]
                    if s.get("accuracy_quantity") else []),
+                 *([_risk_text(s)] if s.get("risk") is not None else []),
                  f"{self.n_evaluations} candidates priced in {self.timings.get('search_s', 0):.3f} s; "
                  f"Pareto front: {len(self.front)} designs (accuracy vs {s.get('cost')})", "", head]
         front = self.front
@@ -226,8 +239,15 @@ class SearchResult:
                 lines.append(row(b) + f"   [{b['name']}]")
                 if self.best:
                     term = "accuracy" if acc_label == "acc%" else "training-free score (acc~)"
+                    caveat = ""
+                    if b.get("in_support") is False or self.best.get("in_support") is False:
+                        caveat = ("  (a design outside the records' support: its accuracy is capped at "
+                                  "the nearest record's, not evidence; train it to compare)")
                     lines.append(f"    best vs {b['name']}: {term} {self.best['accuracy'] - b['accuracy']:+.2f}, "
-                                 f"EDAP x{self.best['edap'] / b['edap']:.3g}")
+                                 f"EDAP x{self.best['edap'] / b['edap']:.3g}{caveat}")
+        if intervals or any(p.get("in_support") is False for p in (*self.front, *self.baselines)):
+            lines += ["", "? outside the support of the predictor's records (value capped at the nearest "
+                          "record's accuracy); = a record's measured accuracy"]
         return "\n".join(lines)
 
     def to_html(self, path, **options) -> Path:

@@ -69,6 +69,8 @@ COMBINED = ("acc-edap", "acc-latency", "acc-energy")
 ACCURACY_MODES = ("auto", "clean", "noisy")
 DEFAULT_BETA = 0.07
 DEFAULT_NOISE_PENALTY = 3.0
+#: Predictive quantile the objective scores by default: the lower end of the 80 % interval.
+DEFAULT_RISK = 0.1
 NOISE_SIGMA_REF = 0.1
 INFEASIBLE = 1e3
 COST_COLUMNS = ("energy_pj", "latency_ns", "area_mm2", "edap")
@@ -109,6 +111,11 @@ class ObjectiveSpec:
         Latency budget in ns per inference.
     min_accuracy : float or None
         Minimum accuracy in percent (on the accuracy the objective uses).
+    risk : float in (0, 0.5]
+        The predictive quantile of the accuracy that the objective scores (and the front, the
+        best design and ``min_accuracy`` use): 0.1 (default) is the lower end of the 80 %
+        interval, a pessimistic value; 0.5 scores the mean prediction. Models without intervals
+        score their prediction whatever the risk.
     """
 
     objective: str = "acc-edap"
@@ -118,6 +125,7 @@ class ObjectiveSpec:
     max_area: float | None = None
     max_latency: float | None = None
     min_accuracy: float | None = None
+    risk: float = DEFAULT_RISK
 
     def __post_init__(self) -> None:
         check_objective(self.objective)
@@ -131,6 +139,10 @@ class ObjectiveSpec:
             value = getattr(self, name)
             if value is not None and not (np.isfinite(value) and value > 0):
                 raise BoundsError(f"{name} must be a positive number, got {value!r}")
+        if isinstance(self.risk, bool) or not isinstance(self.risk, (int, float, np.number)) \
+                or not (0 < float(self.risk) <= 0.5):
+            raise BoundsError(f"risk must be a quantile in (0, 0.5] (0.1: the lower end of the 80 % "
+                              f"interval; 0.5: the mean), got {self.risk!r}")
         if self.min_accuracy is not None and not (0 <= self.min_accuracy <= 100):
             raise BoundsError(f"min_accuracy must be a percentage between 0 and 100, got {self.min_accuracy!r}")
 

@@ -1,0 +1,157 @@
+"""What a search prints is what its accuracy model gives: intervals, support, risk, records, predict."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fastnax import search, spaces
+from fastnax.datasets.records import read_records
+from fastnax.errors import BoundsError
+
+PACKAGED_RECORDS = "fastnax/data/digits_imc_records.jsonl"
+
+
+@pytest.fixture(scope="module")
+def default_result():
+    from fastnax.datasets import space_options_for
+
+    return search.run("imc", space_options=space_options_for("digits"), dataset="digits", seed=0)
+
+
+def _points(result):
+    return [*result.front, result.best, *result.baselines]
+
+
+def test_points_carry_mean_interval_and_support(default_result):
+    for p in _points(default_result):
+        assert p["accuracy_lower"] <= p["accuracy_mean"] + 1e-9 <= p["accuracy_upper"] + 2e-9
+        assert p["accuracy"] <= p["accuracy_mean"] + 1e-9  # pessimistic by default
+        assert isinstance(p["in_support"], bool) and isinstance(p["measured"], bool)
+    assert default_result.settings["risk"] == pytest.approx(0.1)
+
+
+def test_no_prediction_above_the_best_record(default_result):
+    """The default front once printed 100.00 % (an XGBoost output of 100.013, clipped), above every
+    record (best 95.7 %): an extrapolation of summed leaves is not a result."""
+    from pathlib import Path
+
+    import fastnax
+
+    records = read_records(Path(fastnax.__file__).parent / "data" / "digits_imc_records.jsonl")
+    best_record = max(r.accuracy_noisy for r in records)
+    for p in _points(default_result):
+        assert p["accuracy_mean"] <= best_record + 1e-9
+        assert p["accuracy"] <= best_record + 1e-9
+
+
+def test_out_of_support_designs_never_beat_their_nearest_record():
+    from fastnax.datasets import space_options_for
+    from fastnax.search.api import make_evaluator
+
+    ev = make_evaluator("imc", space_options=space_options_for("digits"), dataset="digits")
+    X = ev.space.sample_vectors(3000, seed=7)
+    index, cols = ev.columns(X)
+    out = cols["in_support"] == 0
+    assert out.any() and (~out).any()  # both kinds occur in a random sample
+    unc = ev.accuracy_model.uncertainty
+    F = ev.space.features_from_index(index[out])
+    _, j = unc.nearest(F)
+    nearest_y = np.asarray(unc.record_y)[j]
+    dead = F[:, list(__import__("fastnax.graph", fromlist=["x"]).feature_names()).index("dead")] > 0
+    assert np.all((cols["accuracy_mean"][out] <= nearest_y + 1e-9) | dead)
+
+
+def test_risk_one_half_scores_the_mean_and_lower_risks_score_less():
+    from fastnax.datasets import space_options_for
+    from fastnax.search.api import make_evaluator
+
+    X = spaces.get("imc", **space_options_for("digits")).sample_vectors(500, seed=3)
+    cols = {}
+    for risk in (0.05, 0.1, 0.25, 0.5):
+        ev = make_evaluator("imc", space_options=space_options_for("digits"), dataset="digits", risk=risk)
+        cols[risk] = ev.columns(X)[1]
+    assert np.array_equal(cols[0.5]["accuracy"], cols[0.5]["accuracy_mean"])
+    for a, b in ((0.05, 0.1), (0.1, 0.25), (0.25, 0.5)):
+        assert np.all(cols[a]["accuracy"] <= cols[b]["accuracy"] + 1e-12)
+    assert np.any(cols[0.1]["accuracy"] < cols[0.5]["accuracy"] - 1e-6)
+    # the mean and the interval do not depend on the risk scored
+    for key in ("accuracy_mean", "accuracy_lower", "accuracy_upper", "in_support"):
+        assert np.array_equal(cols[0.1][key], cols[0.5][key])
+
+
+@pytest.mark.parametrize("risk", [0.0, 0.51, -0.1, float("nan"), True])
+def test_bad_risk_is_refused(risk):
+    with pytest.raises(BoundsError, match="risk"):
+        search.run("nb201", risk=risk, budget=10, method="random")
+
+
+def test_predict_prints_exactly_what_the_search_prints(default_result):
+    archs = [p["arch"] for p in default_result.front] + [b["arch"] for b in default_result.baselines]
+    out = search.predict(archs, dataset="digits")
+    printed = [p["accuracy"] for p in default_result.front] + [b["accuracy"] for b in default_result.baselines]
+    assert [r["accuracy"] for r in out["predictions"]] == printed
+    assert [r["lower"] for r in out["predictions"]] == [p["accuracy_lower"] for p in
+                                                        (*default_result.front, *default_result.baselines)]
+    assert out["target"] == "accuracy_noisy"
+
+
+def test_predict_command_json(default_result, capsys):
+    from fastnax.cli import main
+
+    arch = default_result.best["arch"]
+    assert main(["predict", arch, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) >= {"target", "predictions"}
+    (row,) = out["predictions"]
+    assert set(row) >= {"arch", "accuracy", "lower", "upper", "in_support"}
+    assert row["arch"] == arch and row["accuracy"] == default_result.best["accuracy"]
+
+
+def test_predict_command_bad_input_is_one_line(capsys):
+    from fastnax.cli import main
+
+    for argv in (["predict"], ["predict", "imc:nonsense"], ["predict", "--risk", "2", "--baseline", "resnet20"],
+                 ["predict", "--baseline", "resnet99"]):
+        code = main(argv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code != 0 and len(err) == 1 and err[0].startswith("fastnax"), (argv, err)
+
+
+def _nb201_records(tmp_path, n=30, seed=0):
+    space = spaces.get("nb201")
+    archs = [str(a) for a in space.sample(n, seed=seed)]
+    rng = np.random.default_rng(seed)
+    acc = 60 + 30 * rng.uniform(size=n)
+    path = tmp_path / "records.jsonl"
+    with open(path, "w") as f:
+        for a, y in zip(archs, acc):
+            f.write(json.dumps({"arch": a, "space": "nb201", "dataset": "cifar10", "epochs": 1, "seed": 0,
+                                "accuracy_clean": float(y), "accuracy_noisy": None, "train_seconds": 1.0,
+                                "fastnax_version": "test"}) + "\n")
+        # a second measurement of the first architecture
+        f.write(json.dumps({"arch": archs[0], "space": "nb201", "dataset": "cifar10", "epochs": 1, "seed": 1,
+                            "accuracy_clean": float(acc[0] + 2.0), "accuracy_noisy": None,
+                            "train_seconds": 1.0, "fastnax_version": "test"}) + "\n")
+    return path, archs, acc
+
+
+def test_a_candidate_that_is_a_record_is_scored_by_its_measurement(tmp_path):
+    pytest.importorskip("xgboost")
+    from fastnax.predictors import XGBPredictor
+
+    path, archs, acc = _nb201_records(tmp_path)
+    model = XGBPredictor(random_state=0, n_estimators=20).fit_records(path, target="accuracy_clean")
+    saved = model.save(tmp_path / "p.json")
+    other = str(spaces.get("nb201").sample(200, seed=99)[150])
+    for predictor in (model, saved):
+        out = search.predict([archs[0], archs[1], other], predictor)
+        first, second, third = out["predictions"]
+        assert first["measured"] and second["measured"]
+        assert first["accuracy"] == pytest.approx(acc[0] + 1.0)  # mean of its two records
+        assert (first["lower"], first["upper"]) == (pytest.approx(acc[0]), pytest.approx(acc[0] + 2.0))
+        assert second["accuracy"] == pytest.approx(acc[1])
+        if other not in archs:
+            assert not third["measured"]
