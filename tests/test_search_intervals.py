@@ -155,3 +155,13 @@ def test_a_candidate_that_is_a_record_is_scored_by_its_measurement(tmp_path):
         assert second["accuracy"] == pytest.approx(acc[1])
         if other not in archs:
             assert not third["measured"]
+
+
+def test_the_predictors_records_are_candidates_of_the_front(default_result):
+    """Measured designs enter the archive: a front point that is a record shows its measurement."""
+    measured = [p for p in default_result.front if p["measured"]]
+    assert measured, "no record reached the default front"
+    for p in measured:
+        assert p["accuracy"] == p["accuracy_mean"]
+    baselines = {b["name"]: b for b in default_result.baselines}
+    assert baselines["resnet20"]["measured"] and baselines["vgg8"]["measured"]

@@ -152,6 +152,10 @@ class AccuracyModel:
         """:meth:`predict` of canonical index rows (``space.to_index`` output), shape (n,)."""
         return self._from_features(space.features_from_index(index))
 
+    def measured_index(self) -> np.ndarray:
+        """Canonical index rows (m, d) of the records that are members of the calibrated space."""
+        return np.zeros((0, 0), dtype=np.int64) if self._measured is None else self._measured[1]
+
     @property
     def has_intervals(self) -> bool:
         """Whether predictions come with a fitted interval (a predictor fitted with CV)."""

@@ -109,6 +109,10 @@ def run(space="imc", objective: str = "acc-edap", optimizer="hierarchical", pred
                                nonideality=nonideality, noise_penalty=noise_penalty, beta=beta,
                                dataset=dataset, space_options=space_options, risk=risk, budget=limit)
     space, spec, preset_name = evaluator.space, evaluator.spec, evaluator.preset_name
+    # the predictor's records of this space are measured designs: candidates of the front too
+    measured = evaluator.accuracy_model.measured_index()
+    if len(measured):
+        evaluator(measured.astype(float), limit=False)
     t1 = time.perf_counter()
     details = optimizer.optimize(evaluator, np.random.default_rng(int(seed)), limit)
     t2 = time.perf_counter()

@@ -243,6 +243,9 @@ class SearchResult:
                     if b.get("in_support") is False or self.best.get("in_support") is False:
                         caveat = ("  (a design outside the records' support: its accuracy is capped at "
                                   "the nearest record's, not evidence; train it to compare)")
+                    if b.get("accuracy_mean") is not None and self.best.get("accuracy_mean") is not None \
+                            and abs(self.best["accuracy"] - self.best["accuracy_mean"]) > 1e-9:
+                        term += f" (mean {self.best['accuracy_mean'] - b['accuracy_mean']:+.2f}) scored"
                     lines.append(f"    best vs {b['name']}: {term} {self.best['accuracy'] - b['accuracy']:+.2f}, "
                                  f"EDAP x{self.best['edap'] / b['edap']:.3g}{caveat}")
         if intervals or any(p.get("in_support") is False for p in (*self.front, *self.baselines)):
