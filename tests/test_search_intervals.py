@@ -165,3 +165,26 @@ def test_the_predictors_records_are_candidates_of_the_front(default_result):
         assert p["accuracy"] == p["accuracy_mean"]
     baselines = {b["name"]: b for b in default_result.baselines}
     assert baselines["resnet20"]["measured"] and baselines["vgg8"]["measured"]
+
+
+def test_a_records_hardware_variant_is_not_given_its_measurement():
+    """A record measured one crossbar assignment: a variant that differs only in a coordinate the
+    predictor ignores shares the prediction, never the measurement, in any batch."""
+    from fastnax.datasets import space_options_for
+    from fastnax.search.api import make_evaluator
+
+    ev = make_evaluator("imc", space_options=space_options_for("digits"), dataset="digits")
+    record = ev.accuracy_model.measured_index()[0]
+    names = ev.space.coordinate_names
+    j = next(j for j, name in enumerate(names) if name.endswith("crossbar") and j not in ev.prediction_coordinates
+             and ev.space.bounds[j, 1] > ev.space.bounds[j, 0])
+    variant = record.copy()
+    variant[j] = ev.space.bounds[j, 0] if record[j] != ev.space.bounds[j, 0] else ev.space.bounds[j, 1]
+    variant = ev.space.canonicalize(variant[None])[0]
+    if np.array_equal(variant, record):
+        pytest.skip("the chosen coordinate is inactive for this record")
+    both = ev.columns(np.stack([record, variant]).astype(float))[1]
+    alone = ev.columns(variant[None].astype(float))[1]
+    assert both["measured"][0] == 1 and both["measured"][1] == 0
+    for key in both:
+        assert both[key][1] == alone[key][0], key

@@ -162,7 +162,7 @@ class AccuracyModel:
         return self.kind != "training-free score" and (
             self.uncertainty is not None or hasattr(self.model, "predict_interval"))
 
-    def predict_detail(self, space, index: np.ndarray, risk: float = 0.5) -> dict:
+    def predict_detail(self, space, index: np.ndarray, risk: float = 0.5, measured: bool = True) -> dict:
         """Mean, 80 % interval, support and scored value of canonical index rows (n, d).
 
         Returns
@@ -197,15 +197,8 @@ class AccuracyModel:
         out = {"accuracy_mean": np.array(mean, dtype=float), "accuracy_lower": np.array(lower, dtype=float),
                "accuracy_upper": np.array(upper, dtype=float), "in_support": np.array(support, dtype=bool),
                "accuracy_scored": np.array(scored, dtype=float), "measured": np.zeros(n, dtype=bool)}
-        if self._measured is not None:
-            rows, value, low, high = _lookup(self._measured, index)
-            hit = rows >= 0
-            if hit.any():
-                for key, v in (("accuracy_mean", value), ("accuracy_lower", low), ("accuracy_upper", high),
-                               ("accuracy_scored", value)):
-                    out[key][hit] = v[hit]
-                out["in_support"][hit] = True
-                out["measured"][hit] = True
+        if measured:
+            self.apply_measured(index, out)
         # A dead network (no input-output path: its output does not depend on its input) answers
         # the same class for every image, so its accuracy is chance, whatever a predictor fitted on
         # a few live networks extrapolates (it has often never seen a dead one).
@@ -215,6 +208,21 @@ class AccuracyModel:
                 out[key][dead] = self._chance
             out["in_support"][dead] = True
         return out
+
+    def apply_measured(self, index: np.ndarray, detail: dict) -> None:
+        """Replace, in place, the prediction of every row of ``index`` that is a record by its
+        measurement. The match is on the whole row (crossbar sizes and bit widths included: the
+        record measured that hardware), never on the coordinates a prediction is shared over."""
+        if self._measured is None or not len(index):
+            return
+        rows, value, low, high = _lookup(self._measured, np.asarray(index, dtype=np.int64))
+        hit = rows >= 0
+        if hit.any():
+            for key, v in (("accuracy_mean", value), ("accuracy_lower", low), ("accuracy_upper", high),
+                           ("accuracy_scored", value)):
+                detail[key][hit] = v[hit]
+            detail["in_support"][hit] = True
+            detail["measured"][hit] = True
 
     def _from_features(self, F: np.ndarray) -> np.ndarray:
         raw = np.asarray(self.model.predict(F), dtype=float).reshape(-1)

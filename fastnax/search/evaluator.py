@@ -153,8 +153,10 @@ class Evaluator:
         table = self.space.layer_table_from_index(index)
         cost = self.hardware.evaluate(table, self.nonideality)
         first, inverse = unique_rows(index[:, self.prediction_coordinates])
-        detail = self.accuracy_model.predict_detail(self.space, index[first], self.spec.risk)
+        detail = self.accuracy_model.predict_detail(self.space, index[first], self.spec.risk, measured=False)
         detail = {k: v[inverse] for k, v in detail.items()}
+        # records match whole rows: a record's hardware variants share its prediction, not its measurement
+        self.accuracy_model.apply_measured(index, detail)
         sigma = np.asarray(getattr(cost, "mean_noise_sigma", np.zeros(n)), dtype=float).reshape(-1)
         if sigma.shape != (n,):
             sigma = np.zeros(n)

@@ -47,16 +47,23 @@ class Hierarchical:
     default_budget = None
 
     def __init__(self, betas=None, n_top: int = 3, n_random: int = 8, n_pool: int = 2048,
-                 level1: str = "minima"):
+                 level1: str = "minima", n_archive: int = 8, front_rounds: int = 8,
+                 front_share: float = 1.0):
         self.betas, self.n_top, self.n_random, self.n_pool = betas, n_top, n_random, n_pool
         self.level1 = level1
+        self.n_archive, self.front_rounds, self.front_share = n_archive, front_rounds, front_share
 
     def optimize(self, evaluator, rng: np.random.Generator, budget: int | None) -> dict:
         betas = self.betas
         if betas is None and evaluator.spec.objective in COMBINED:
             betas = FRONT_BETAS
-        return hierarchical(evaluator, seed=rng, betas=betas, n_top=self.n_top, n_random=self.n_random,
-                            n_pool=self.n_pool, level1=self.level1)
+        out = hierarchical(evaluator, seed=rng, betas=betas, n_top=self.n_top, n_random=self.n_random,
+                           n_pool=self.n_pool, level1=self.level1, n_archive=self.n_archive)
+        if evaluator.spec.objective in COMBINED and self.front_rounds:
+            out["front_search"] = front_local_search(
+                evaluator, space_family(evaluator.space), rng, rounds=self.front_rounds,
+                max_evaluations=int(self.front_share * evaluator.n_evaluations))
+        return out
 
 
 def family_of(space) -> Family:
@@ -275,15 +282,76 @@ def descend(evaluator: Evaluator, family: Family, starts: np.ndarray, betas: np.
     return current, J
 
 
+def space_family(space) -> Family:
+    return space.macro_family()
+
+
+def front_local_search(evaluator: Evaluator, family: Family, rng: np.random.Generator, rounds: int = 8,
+                       max_evaluations: int = 20_000, max_batch: int = 16_384) -> dict:
+    """Pareto local search: single-coordinate moves of the front's new members, until none joins.
+
+    The scalarised descents end at a handful of trade-offs; the front between them is whatever
+    they passed on the way. Each round prices every single-coordinate move of the designs that
+    joined the (feasible) front of accuracy vs cost in the previous round (at most ``max_batch``,
+    a seeded subsample when there are more) in one call, and keeps the new non-dominated ones;
+    it stops when no move joins the front, after ``rounds`` rounds or ``max_evaluations``.
+    """
+    from fastnax.search.pareto import non_dominated_mask
+
+    spec = evaluator.spec
+    space = evaluator.space
+    cost = spec.cost_column
+
+    def front_of(index, cols):
+        ok = spec.violation(cols) <= 0
+        F = np.stack([-cols["accuracy"], cols[cost]], axis=1)[ok]
+        keep = non_dominated_mask(F) if len(F) else np.zeros(0, dtype=bool)
+        return index[ok][keep], F[keep]
+
+    front_index, front_F = front_of(*evaluator.archive.arrays())
+    new = front_index
+    spent = done = 0
+    for done in range(1, rounds + 1):
+        if not len(new) or spent >= max_evaluations:
+            done -= 1
+            break
+        neighbours, _, _ = single_moves(space, family, new)
+        limit = min(max_batch, max_evaluations - spent)
+        if len(neighbours) > limit:
+            neighbours = neighbours[np.sort(rng.choice(len(neighbours), limit, replace=False))]
+        if not len(neighbours):
+            break
+        try:
+            index, cols = evaluator(neighbours.astype(float))
+        except BudgetExhausted:
+            break
+        spent += len(index)
+        cand_index, cand_F = front_of(index, cols)
+        all_index = np.concatenate([front_index, cand_index])
+        all_F = np.concatenate([front_F, cand_F])
+        keep = non_dominated_mask(all_F)
+        joined = keep.copy()
+        joined[:len(front_index)] = False
+        front_index, front_F = all_index[keep], all_F[keep]
+        new = all_index[joined]
+    return {"rounds": int(done), "evaluations": int(spent), "front_size": int(len(front_index))}
+
+
 def hierarchical(evaluator: Evaluator, seed: int | np.random.Generator = 0, betas=None, n_top: int = 3,
-                 n_random: int = 8, n_pool: int = 2048, level1: str = "minima") -> dict:
-    """Run both levels; returns info for the result's settings (macro names, SHGO minima...)."""
+                 n_random: int = 8, n_pool: int = 2048, level1: str = "minima", n_archive: int = 8) -> dict:
+    """Run both levels; returns info for the result's settings (macro names, SHGO minima...).
+
+    Candidates already in the evaluator's archive (the predictor's measured records, which
+    ``search.run`` prices first) seed level 2 too: the best ``n_archive`` under the main weight and
+    the best under each swept weight.
+    """
     space = evaluator.space
     family = space.macro_family()
     spec = evaluator.spec
     rng = np.random.default_rng(seed)
     main_beta = spec.beta
     sweep = np.asarray(betas if betas is not None else [], dtype=float)
+    prior = evaluator.archive.arrays()  # what was priced before this search (measured records)
 
     grid = family.grid()
     grid_X = family.to_vectors(grid)
@@ -318,6 +386,17 @@ def hierarchical(evaluator: Evaluator, seed: int | np.random.Generator = 0, beta
         i = int(np.argmin(Jb))
         starts.append(grid_index[[i]])
         start_betas.append(np.asarray([b]))
+    seeded_index, seeded_cols = prior
+    if n_archive and len(seeded_index):
+        best_seeded = np.argsort(spec.scalar(seeded_cols, main_beta), kind="stable")[:n_archive]
+        starts.append(seeded_index[best_seeded])
+        start_betas.append(np.full(len(best_seeded), main_beta))
+        for b in sweep:
+            if np.isclose(b, main_beta):
+                continue
+            i = int(np.argmin(spec.scalar(seeded_cols, b)))
+            starts.append(seeded_index[[i]])
+            start_betas.append(np.asarray([b]))
     starts = np.concatenate(starts)
     start_betas = np.concatenate(start_betas)
     final, J = descend(evaluator, family, starts, start_betas)

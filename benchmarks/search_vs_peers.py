@@ -1,0 +1,422 @@
+"""fastnax's search against what a user would run instead, on the same vectorized objective.
+
+Peers: pymoo NSGA-II and GA (a batched ``Problem``: one call per generation, integer operators with
+rounding repair), Optuna NSGA-II (ask/tell, a whole generation asked, evaluated in one batch, then
+told), SciPy differential evolution (``vectorized=True``, ``integrality``), and fastnax
+(``search.run``, default method). Every method evaluates candidates through the same fastnax
+``Evaluator`` (same space, accuracy model, hardware model, objective and constraints), which
+time-stamps every batch with the process CPU time, so fronts and best objectives can be compared
+at equal CPU time and at equal evaluations.
+
+Problems:
+  A  the default search: ``imc`` sized for digits, the packaged predictor, ``acc-edap``;
+  B  ``nb201`` x crossbar sizes with a predictor fitted on 25 random cells (true
+     ``c10valid_valid_200ep`` accuracies); fronts re-scored with the TRUE accuracies;
+  C  the CIFAR-sized ``imc`` space with the training-free score.
+
+Figures per problem, over seeds: hypervolume of the front of (accuracy, log10 EDAP), normalised by
+fixed bounds per problem (B: the whole space's true accuracies and EDAPs); the best scalar
+objective J (``acc-edap``, beta 0.07; feasible candidates only); CPU seconds and evaluations; the
+CPU time each peer needs to reach fastnax's final hypervolume and best objective (from its
+time-stamped archive); the fraction of fastnax's front dominated by the union of the peers' fronts
+at fastnax's own CPU time (points closer than 1e-9 relative in both objectives count as ties).
+
+Usage: python benchmarks/search_vs_peers.py [--seeds 5] [--problems A,B,C] [--evals 20000]
+Needs the ``bench`` extra (pymoo, optuna). Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+NB201 = ROOT.parent / "shared" / "data" / "nb201" / "nb201_accuracy.csv"
+BETA = 0.07
+#: Optuna's NSGA-II costs ~2.5-5 ms of sampler time per trial (ask/tell per trial): its budget is
+#: capped so that the benchmark stays within minutes (--optuna-evals).
+OPTUNA_EVALS = 5000
+
+
+# ------------------------------------------------------------------------------------------------
+# One objective for everyone
+# ------------------------------------------------------------------------------------------------
+class Tape:
+    """Time-stamps every batch an Evaluator prices (process CPU time since the start of the run)."""
+
+    def __init__(self, evaluator, t0: float):
+        self.evaluator = evaluator
+        self.t0 = t0
+        self.batches = []  # (cpu seconds since t0 at the end of the batch, index, columns)
+        evaluator.on_batch = self._record
+
+    def _record(self, index, cols):
+        self.batches.append((time.process_time() - self.t0, index, cols))
+
+    def __call__(self, X):
+        return self.evaluator(np.asarray(X, dtype=float), limit=False)[1]
+
+    def scalar(self, cols) -> np.ndarray:
+        return self.evaluator.spec.scalar(cols, BETA)
+
+    def upto(self, cpu: float | None = None, evals: int | None = None):
+        """Concatenated (index, accuracy, edap, J, feasible) of the batches done by a CPU time."""
+        rows, acc, edap, J, feas = [], [], [], [], []
+        n = 0
+        for t, index, cols in self.batches:
+            if cpu is not None and t > cpu:
+                break
+            if evals is not None and n >= evals:
+                break
+            rows.append(index)
+            acc.append(cols["accuracy"])
+            edap.append(cols["edap"])
+            J.append(self.scalar(cols))
+            feas.append(self.evaluator.spec.violation(cols) <= 0)
+            n += len(index)
+        if not rows:
+            return (np.zeros((0, 1), dtype=np.int64), np.zeros(0), np.ones(0), np.full(0, np.inf),
+                    np.zeros(0, dtype=bool))
+        return (np.concatenate(rows), np.concatenate(acc), np.concatenate(edap), np.concatenate(J),
+                np.concatenate(feas))
+
+    @property
+    def cpu(self) -> float:
+        return self.batches[-1][0] if self.batches else 0.0
+
+    @property
+    def evaluations(self) -> int:
+        return int(sum(len(b[1]) for b in self.batches))
+
+
+# ------------------------------------------------------------------------------------------------
+# The methods
+# ------------------------------------------------------------------------------------------------
+def run_fastnax(problem, seed, evals):
+    from fastnax.search.optimizers import get_optimizer
+
+    tape = problem.tape()
+    # as search.run does: the predictor's measured records are priced first (peers may find them
+    # too: the evaluator scores a record by its measurement whoever proposes it)
+    measured = tape.evaluator.accuracy_model.measured_index()
+    if len(measured):
+        tape.evaluator(measured.astype(float), limit=False)
+    get_optimizer("hierarchical").optimize(tape.evaluator, np.random.default_rng(seed), None)
+    return tape
+
+
+def run_de(problem, seed, evals):
+    from scipy.optimize import differential_evolution
+
+    tape = problem.tape()
+    space = problem.space
+    d = space.dim
+    popsize = max(2, int(np.ceil(min(200, max(40, 4 * d)) / d)))
+    maxiter = max(1, evals // (popsize * d) - 1)
+
+    def f(Xt):
+        return tape.scalar(tape(Xt.T))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        differential_evolution(f, space.bounds, integrality=space.integrality, vectorized=True,
+                               updating="deferred", popsize=popsize, maxiter=maxiter, tol=0,
+                               polish=False, seed=seed, init="sobol")
+    return tape
+
+
+def _pymoo_problem(problem, tape, multi: bool):
+    from pymoo.core.problem import Problem
+
+    space = problem.space
+    spec = problem.spec
+
+    class CoDesign(Problem):
+        def __init__(self):
+            super().__init__(n_var=space.dim, n_obj=2 if multi else 1, n_ieq_constr=1,
+                             xl=space.bounds[:, 0], xu=space.bounds[:, 1], vtype=int)
+
+        def _evaluate(self, X, out, *args, **kwargs):
+            cols = tape(X)
+            if multi:
+                out["F"] = np.stack([-cols["accuracy"], np.log10(np.maximum(cols["edap"], 1e-300))], axis=1)
+            else:
+                out["F"] = tape.scalar(cols)[:, None] - 0.0
+            out["G"] = spec.violation(cols)[:, None] - 1e-12
+
+    return CoDesign()
+
+
+def _run_pymoo(problem, seed, evals, multi: bool):
+    from pymoo.algorithms.moo.nsga2 import NSGA2
+    from pymoo.algorithms.soo.nonconvex.ga import GA
+    from pymoo.operators.crossover.sbx import SBX
+    from pymoo.operators.mutation.pm import PM
+    from pymoo.operators.repair.rounding import RoundingRepair
+    from pymoo.operators.sampling.rnd import IntegerRandomSampling
+    from pymoo.optimize import minimize
+
+    tape = problem.tape()
+    ops = dict(pop_size=100, sampling=IntegerRandomSampling(),
+               crossover=SBX(prob=1.0, eta=3.0, vtype=float, repair=RoundingRepair()),
+               mutation=PM(eta=3.0, vtype=float, repair=RoundingRepair()), eliminate_duplicates=True)
+    algorithm = NSGA2(**ops) if multi else GA(**ops)
+    minimize(_pymoo_problem(problem, tape, multi), algorithm, ("n_eval", evals), seed=seed, verbose=False)
+    return tape
+
+
+def run_pymoo_nsga2(problem, seed, evals):
+    return _run_pymoo(problem, seed, evals, multi=True)
+
+
+def run_pymoo_ga(problem, seed, evals):
+    return _run_pymoo(problem, seed, evals, multi=False)
+
+
+def run_optuna_nsga2(problem, seed, evals):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    tape = problem.tape()
+    space = problem.space
+    lo, hi = space.bounds[:, 0].astype(int), space.bounds[:, 1].astype(int)
+    population = 50
+    sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    done = 0
+    while done < evals:
+        trials = [study.ask() for _ in range(min(population, evals - done))]
+        X = np.asarray([[t.suggest_int(f"x{j}", int(lo[j]), int(hi[j])) for j in range(space.dim)]
+                        for t in trials], dtype=float)
+        cols = tape(X)
+        infeasible = problem.spec.violation(cols) > 0
+        for i, t in enumerate(trials):
+            if infeasible[i]:
+                study.tell(t, state=optuna.trial.TrialState.PRUNED)
+            else:
+                study.tell(t, [float(-cols["accuracy"][i]), float(np.log10(cols["edap"][i]))])
+        done += len(trials)
+    return tape
+
+
+METHODS = {"fastnax": run_fastnax, "pymoo_nsga2": run_pymoo_nsga2, "pymoo_ga": run_pymoo_ga,
+           "optuna_nsga2": run_optuna_nsga2, "scipy_de": run_de}
+
+
+# ------------------------------------------------------------------------------------------------
+# Problems and scoring
+# ------------------------------------------------------------------------------------------------
+class Problem:
+    def __init__(self, name, space, predictor, rescore=None, bounds=None):
+        from fastnax import hwmodel
+        from fastnax.search import api
+
+        self.name = name
+        self.space = space
+        self.predictor = predictor
+        self.rescore = rescore  # index rows -> true accuracy (problem B)
+        self.bounds = bounds  # (acc_lo, acc_hi, log_edap_lo, log_edap_hi) or None: from the runs
+        self.hardware = hwmodel.get_preset("puma-32nm")
+        self._make = api.make_evaluator
+
+    def tape(self) -> Tape:
+        evaluator = self._make(self.space, objective="acc-edap", predictor=self.predictor, beta=BETA,
+                               preset=self.hardware)
+        self.spec = evaluator.spec
+        return Tape(evaluator, time.process_time())
+
+
+def _front_matrix(acc, edap):
+    return np.stack([-acc, np.log10(np.maximum(edap, 1e-300))], axis=1)
+
+
+def _hv(acc, edap, bounds):
+    from fastnax.search.pareto import hypervolume_2d
+
+    a_lo, a_hi, e_lo, e_hi = bounds
+    if not len(acc):
+        return 0.0
+    F = np.stack([1 - (acc - a_lo) / (a_hi - a_lo), (np.log10(edap) - e_lo) / (e_hi - e_lo)], axis=1)
+    return hypervolume_2d(np.clip(F, -1, 1), (1.0, 1.0))
+
+
+def _accuracies(problem, index, acc):
+    return problem.rescore(index) if problem.rescore is not None else acc
+
+
+def _dominated_fraction(front, others, rtol=1e-9):
+    """Share of rows of ``front`` (m, 2; minimised) strictly dominated by a row of ``others``."""
+    if not len(front) or not len(others):
+        return 0.0
+    tol = rtol * np.maximum(np.abs(front), 1.0)
+    le = (others[None, :, :] <= front[:, None, :] + tol[:, None, :]).all(axis=2)
+    lt = (others[None, :, :] < front[:, None, :] - tol[:, None, :]).any(axis=2)
+    return float((le & lt).any(axis=1).mean())
+
+
+def _time_to_reach(tape, problem, bounds, hv_goal, j_goal):
+    """CPU seconds until the tape's archive reaches a hypervolume and a best objective (None: never)."""
+    t_hv = t_j = None
+    for t, _, _ in tape.batches:
+        index, acc, edap, J, feas = tape.upto(cpu=t)
+        acc_t = _accuracies(problem, index, acc)
+        if t_hv is None and _hv(acc_t[feas], edap[feas], bounds) >= hv_goal - 1e-12:
+            t_hv = t
+        if t_j is None and feas.any() and J[feas].min() <= j_goal + 1e-12:
+            t_j = t
+        if t_hv is not None and t_j is not None:
+            break
+    return t_hv, t_j
+
+
+def evaluate_problem(make, seeds, evals, methods):
+    from fastnax.search.pareto import non_dominated_mask
+
+    per_seed = []
+    for seed in range(seeds):
+        problem = make(seed)
+        tapes = {name: METHODS[name](problem, seed, OPTUNA_EVALS if name == "optuna_nsga2" else evals)
+                 for name in methods}
+        if problem.bounds is None:
+            all_acc = np.concatenate([t.upto()[1] for t in tapes.values()])
+            all_edap = np.concatenate([t.upto()[2] for t in tapes.values()])
+            bounds = (all_acc.min(), all_acc.max(), np.log10(all_edap).min(), np.log10(all_edap).max())
+        else:
+            bounds = problem.bounds
+        row = {}
+        for name, tape in tapes.items():
+            index, acc, edap, J, feas = tape.upto()
+            acc_t = _accuracies(problem, index, acc)
+            row[name] = {"cpu_s": tape.cpu, "evaluations": tape.evaluations,
+                         "hypervolume": _hv(acc_t[feas], edap[feas], bounds),
+                         "best_objective": float(J[feas].min()) if feas.any() else None}
+        fx = tapes["fastnax"]
+        t_fx = fx.cpu
+        index, acc, edap, J, feas = fx.upto()
+        acc_t = _accuracies(problem, index, acc)
+        M = _front_matrix(acc_t[feas], edap[feas])
+        front = M[non_dominated_mask(M)] if len(M) else M
+        union = []
+        for name, tape in tapes.items():
+            if name == "fastnax":
+                continue
+            i2, a2, e2, J2, f2 = tape.upto(cpu=t_fx)
+            a2 = _accuracies(problem, i2, a2)
+            union.append(_front_matrix(a2[f2], e2[f2]))
+            hv_goal = row[name]["hypervolume"]
+            j_goal = row[name]["best_objective"]
+            fx_hv_t, fx_j_t = _time_to_reach(fx, problem, bounds, hv_goal, j_goal if j_goal is not None else np.inf)
+            peer_hv_t, peer_j_t = _time_to_reach(tape, problem, bounds, row["fastnax"]["hypervolume"],
+                                                 row["fastnax"]["best_objective"])
+            row[name]["fastnax_reaches_peer_hv_at_cpu_s"] = fx_hv_t
+            row[name]["fastnax_reaches_peer_best_at_cpu_s"] = fx_j_t
+            row[name]["peer_reaches_fastnax_hv_at_cpu_s"] = peer_hv_t
+            row[name]["peer_reaches_fastnax_best_at_cpu_s"] = peer_j_t
+            row[name]["goal_fastnax_within_one_fifth_of_peer_cpu"] = bool(
+                fx_hv_t is not None and fx_j_t is not None
+                and max(fx_hv_t, fx_j_t) <= tape.cpu / 5.0)
+        U = np.concatenate(union) if union else np.zeros((0, 2))
+        row["fastnax_front_points"] = int(len(front))
+        row["fastnax_front_dominated_by_peers_at_equal_cpu"] = _dominated_fraction(front, U)
+        per_seed.append(row)
+        print(f"# {problem.name} seed {seed}: " + ", ".join(
+            f"{k} hv={v['hypervolume']:.4f} J={v['best_objective']} cpu={v['cpu_s']:.2f}s"
+            for k, v in row.items() if isinstance(v, dict)), file=sys.stderr)
+    return _summarise(per_seed, methods)
+
+
+def _summarise(per_seed, methods):
+    out = {"seeds": per_seed}
+    summary = {}
+    for name in methods:
+        rows = [r[name] for r in per_seed]
+        summary[name] = {k: float(np.mean([r[k] for r in rows if r[k] is not None]))
+                         for k in ("cpu_s", "evaluations", "hypervolume", "best_objective")
+                         if any(r[k] is not None for r in rows)}
+        if name != "fastnax":
+            summary[name]["goal_met_seeds"] = int(sum(r["goal_fastnax_within_one_fifth_of_peer_cpu"] for r in rows))
+    summary["fastnax_front_dominated_by_peers_at_equal_cpu"] = {
+        "mean": float(np.mean([r["fastnax_front_dominated_by_peers_at_equal_cpu"] for r in per_seed])),
+        "max": float(np.max([r["fastnax_front_dominated_by_peers_at_equal_cpu"] for r in per_seed]))}
+    out["summary"] = summary
+    return out
+
+
+def problems(names, seed_for_b=0):
+    from fastnax import spaces
+    from fastnax.datasets import space_options_for
+
+    out = {}
+    if "A" in names:
+        out["A"] = lambda s: Problem("A_digits_default", spaces.get("imc", **space_options_for("digits")), None)
+    if "C" in names:
+        from fastnax.predictors import TrainingFreeScore
+
+        out["C"] = lambda s: Problem("C_cifar_imc_training_free", spaces.get("imc", **space_options_for("cifar10")),
+                                     TrainingFreeScore())
+    if "B" in names and NB201.exists():
+        out["B"] = _problem_b
+    return out
+
+
+def _problem_b(seed):
+    from fastnax import graph, hwmodel, spaces
+    from fastnax.datasets import nb201 as nb201_data
+    from fastnax.predictors import XGBPredictor
+
+    arch_strings, columns = nb201_data.load(NB201)
+    acc_by_cell = nb201_data.align(arch_strings, columns["c10valid_valid_200ep"])
+    space = spaces.get("nb201")
+    X_all = space.all_vectors()
+    cells_all = (X_all[:, :6].astype(np.int64) * 5 ** np.arange(6)).sum(axis=1)
+    true_acc = acc_by_cell[cells_all]
+    edap_all = hwmodel.get_preset("puma-32nm").evaluate(space.layer_table(X_all)).edap
+    rng = np.random.default_rng(seed)
+    cells = rng.choice(15625, size=25, replace=False)
+    X_train = np.concatenate([(cells[:, None] // 5 ** np.arange(6)) % 5,
+                              np.zeros((25, 1), dtype=np.int64)], axis=1).astype(float)
+    F = graph.features_from_vectors(space, X_train)
+    predictor = XGBPredictor(random_state=seed).fit_with_intervals(F, acc_by_cell[cells], 5)
+
+    def rescore(index):
+        return acc_by_cell[(np.asarray(index)[:, :6].astype(np.int64) * 5 ** np.arange(6)).sum(axis=1)]
+
+    bounds = (true_acc.min(), true_acc.max(), np.log10(edap_all).min(), np.log10(edap_all).max())
+    return Problem("B_nb201_true_accuracy", space, predictor, rescore=rescore, bounds=bounds)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--problems", default="A,B,C")
+    parser.add_argument("--evals", type=int, default=20000, help="evaluation budget of each peer")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--optuna-evals", type=int, default=OPTUNA_EVALS)
+    args = parser.parse_args(argv)
+    globals()["OPTUNA_EVALS"] = args.optuna_evals
+    try:
+        import optuna  # noqa: F401
+        import pymoo  # noqa: F401
+    except ImportError as exc:
+        print(json.dumps({"skipped": f"needs the bench extra (pip install -e '.[bench]'): {exc}"}))
+        return 0
+    methods = [m for m in args.methods.split(",") if m]
+    if "fastnax" not in methods:
+        methods.insert(0, "fastnax")
+    out = {"benchmark": "search_vs_peers", "evals_per_peer": args.evals, "optuna_evals": args.optuna_evals,
+           "beta": BETA, "problems": {}}
+    for key, make in problems(args.problems.split(",")).items():
+        out["problems"][key] = evaluate_problem(make, args.seeds, args.evals, methods)
+    print(json.dumps(out, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    raise SystemExit(main())
