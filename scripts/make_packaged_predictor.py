@@ -82,7 +82,9 @@ def main() -> int:
                               f"same noise trials, candidate seeds candidate_seed({args.seed}, {BASELINE_INDEX} + "
                               "10 * baseline + k), k = 0, 1",
                       "command": "python scripts/make_packaged_predictor.py --baselines-only",
-                      "n_records": sum(r.arch in _baseline_archs() for r in rows)},
+                      "n_records": sum(r.arch in _baseline_archs() for r in rows),
+                      **({"note": old_meta["baselines"]["note"]}
+                         if args.fit_only and (old_meta.get("baselines") or {}).get("note") else {})},
         "baseline_seconds": baseline_seconds,
         "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
         "cross_validated": predictor.cv_metrics_,

@@ -71,6 +71,9 @@ class Uncertainty:
     record_archs : tuple of str
         The records' canonical architecture strings (empty when fitted on a plain matrix): a
         candidate that is a record is scored by its measurement, not by the model.
+    record_space, record_genotypes : tuple
+        The records' space ``(name, options as sorted (key, value) pairs)`` and their genotypes
+        (the space's canonical integer vectors): the same records, ready to match without parsing.
     """
 
     columns: tuple
@@ -86,6 +89,8 @@ class Uncertainty:
     y_max: float
     record_y: tuple
     record_archs: tuple = ()
+    record_space: tuple = ()
+    record_genotypes: tuple = ()
 
     # --- fitting ---------------------------------------------------------------------------
     @classmethod
@@ -221,7 +226,10 @@ class Uncertainty:
                 "radius": self.radius, "d_ref": self.d_ref,
                 "scaled_residuals": list(self.scaled_residuals), "y_min": self.y_min,
                 "y_max": self.y_max, "record_y": list(self.record_y),
-                "record_archs": list(self.record_archs)}
+                "record_archs": list(self.record_archs),
+                "record_space": ([self.record_space[0], dict(self.record_space[1])] if self.record_space
+                                 else None),
+                "record_genotypes": [list(g) for g in self.record_genotypes]}
 
     @classmethod
     def from_dict(cls, data, n_features: int | None = None) -> "Uncertainty":
@@ -237,11 +245,20 @@ class Uncertainty:
             record_archs = tuple(data.get("record_archs") or ())
             if not all(isinstance(a, str) for a in record_archs):
                 raise TypeError("record_archs must be architecture strings")
+            space_field = data.get("record_space")
+            record_space = ()
+            if space_field is not None:
+                name, options = space_field
+                if not isinstance(name, str) or not isinstance(options, dict):
+                    raise TypeError("record_space must be [name, options]")
+                record_space = (name, tuple(sorted(options.items())))
+            record_genotypes = tuple(tuple(int(v) for v in g) for g in (data.get("record_genotypes") or ()))
         except (KeyError, TypeError, ValueError) as exc:
             raise PredictorFileError(f"malformed uncertainty block in predictor sidecar ({type(exc).__name__}: {exc})") from None
         bad = (any(len(v) != k for v in vecs.values()) or any(len(r) != k for r in records)
                or len(records) != len(record_y) or len(residuals) < 1
                or (record_archs and len(record_archs) != len(record_y))
+               or (record_genotypes and (len(record_genotypes) != len(record_archs) or not record_space))
                or (n_features is not None and any(c < 0 or c >= n_features for c in columns))
                or not all(np.isfinite(v) for v in (*residuals, *record_y, *scalars.values()))
                or scalars["d_ref"] <= 0 or any(v <= 0 for v in vecs["scale"]))
@@ -249,7 +266,8 @@ class Uncertainty:
             raise PredictorFileError("inconsistent uncertainty block in predictor sidecar (lengths, "
                                      "column indices or non-finite values)")
         return cls(columns=columns, **vecs, records=records, record_y=record_y,
-                   scaled_residuals=residuals, record_archs=record_archs, **scalars)
+                   scaled_residuals=residuals, record_archs=record_archs, record_space=record_space,
+                   record_genotypes=record_genotypes, **scalars)
 
 
 def read_columns(model_json: dict) -> list[int]:

@@ -245,7 +245,9 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
             from dataclasses import replace
 
             self.uncertainty_ = replace(self._fit_uncertainty(X, y),
-                                        record_archs=tuple(str(a) for a in archs))
+                                        record_archs=tuple(str(a) for a in archs),
+                                        record_space=(archs[0].space, tuple(sorted(archs[0].option_dict.items()))),
+                                        record_genotypes=tuple(tuple(int(v) for v in a.genotype) for a in archs))
         return self
 
     def fit_with_intervals(self, X, y, folds: int = 5):

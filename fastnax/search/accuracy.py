@@ -273,6 +273,17 @@ def _measured_table(space, uncertainty):
     from fastnax.arch import Architecture
     from fastnax.errors import FastnaxError
 
+    genotypes = getattr(uncertainty, "record_genotypes", ()) or ()
+    own = (space.name, tuple(sorted(dict(space.options).items())))
+    if genotypes and tuple(uncertainty.record_space) == own:
+        from fastnax.errors import FastnaxError
+
+        try:  # the space checks the bounds and canonicalizes: a tampered sidecar is refused here
+            rows = space.to_index(np.asarray(genotypes, dtype=float))
+        except FastnaxError:
+            rows = None
+        if rows is not None:
+            return _table(rows, np.asarray(uncertainty.record_y, dtype=float))
     rows, ys = [], []
     for text, y in zip(archs, uncertainty.record_y):
         try:
@@ -285,10 +296,13 @@ def _measured_table(space, uncertainty):
         ys.append(float(y))
     if not rows:
         return None
+    return _table(np.asarray(rows, dtype=np.int64), np.asarray(ys))
+
+
+def _table(rows: np.ndarray, ys: np.ndarray):
     from fastnax.search.evaluator import unique_rows
 
     rows = np.asarray(rows, dtype=np.int64)
-    ys = np.asarray(ys)
     first, inverse = unique_rows(rows)
     mean = np.bincount(inverse, ys) / np.bincount(inverse)
     low = np.full(len(first), np.inf)
