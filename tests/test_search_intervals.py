@@ -188,3 +188,18 @@ def test_a_records_hardware_variant_is_not_given_its_measurement():
     assert both["measured"][0] == 1 and both["measured"][1] == 0
     for key in both:
         assert both[key][1] == alone[key][0], key
+
+
+def test_the_hardware_model_travels_with_the_result(tmp_path):
+    from fastnax import hwmodel
+    from fastnax.hwmodel import HardwareModel
+    from fastnax.search.result import SearchResult
+
+    model = hwmodel.get_preset("puma-32nm").with_overrides({"adc": {"rule": "fixed", "bits": 5}})
+    result = search.run("nb201", preset=model, method="random", budget=50)
+    assert result.settings["preset"] == model.name and model.name != "puma-32nm"
+    stored = result.settings["hardware"]
+    assert HardwareModel.from_dict(stored) == model
+    result.to_json(tmp_path / "r.json")
+    again = SearchResult.from_json(tmp_path / "r.json")
+    assert HardwareModel.from_dict(again.settings["hardware"]) == model

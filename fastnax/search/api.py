@@ -140,6 +140,7 @@ def make_evaluator(space="imc", objective: str = "acc-edap", predictor=None, pre
                          risk)
     space = _get_space(space, space_options)
     hardware, preset_name = _get_hardware(preset)
+    preset_name = getattr(hardware, "name", preset_name)  # "+overrides" / "+FILE" when modified
     model = resolve_accuracy_model(predictor, space, dataset)
     model.calibrate(space)
     evaluator = Evaluator(space, hardware, model, spec, nonideality=nonideality, budget=budget)
@@ -201,7 +202,9 @@ def _assemble(space, evaluator: Evaluator, spec: ObjectiveSpec, seed: int, metho
                 "risk": spec.risk, "interval_coverage": COVERAGE,
                 "accuracy_quantity": evaluator.quantity, "accuracy_meaning": QUANTITIES[evaluator.quantity],
                 "noise_penalty": spec.noise_penalty, "constraints": spec.constraints(),
-                "method": method, "preset": preset_name, "budget": budget,
+                "method": method, "preset": preset_name,
+                "hardware": (evaluator.hardware.to_dict() if hasattr(evaluator.hardware, "to_dict") else None),
+                "budget": budget,
                 "method_details": details, "n_feasible": int(feasible.sum()),
                 "n_unique_evaluated": int(len(index))}
     evaluated = None
