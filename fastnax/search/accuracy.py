@@ -259,7 +259,7 @@ COVERAGE = 0.8
 
 
 def _row_hashes(index: np.ndarray) -> np.ndarray:
-    from fastnax.search.evaluator import _row_hash_weights
+    from fastnax.search.rows import _row_hash_weights
 
     with np.errstate(over="ignore"):
         return (np.asarray(index, dtype=np.int64) * _row_hash_weights(index.shape[1])).sum(axis=1)
@@ -300,7 +300,7 @@ def _measured_table(space, uncertainty):
 
 
 def _table(rows: np.ndarray, ys: np.ndarray):
-    from fastnax.search.evaluator import unique_rows
+    from fastnax.search.rows import unique_rows
 
     rows = np.asarray(rows, dtype=np.int64)
     first, inverse = unique_rows(rows)

@@ -17,11 +17,11 @@ prediction (crossbar-size variants, typically); the coordinates come from the mo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 
 from fastnax.search.accuracy import AccuracyModel
+from fastnax.search.rows import _row_hash_weights, first_occurrences, unique_rows  # noqa: F401
 from fastnax.search.spec import COST_COLUMNS, NOISE_SIGMA_REF, ObjectiveSpec
 
 #: Archive columns: the accuracy the objective uses (the scored quantile of the reported quantity),
@@ -29,47 +29,6 @@ from fastnax.search.spec import COST_COLUMNS, NOISE_SIGMA_REF, ObjectiveSpec
 #: interval, the support and record flags (0/1), the costs and the noise sigma.
 COLUMNS = ("accuracy", "accuracy_predicted", "accuracy_mean", "accuracy_lower", "accuracy_upper",
            "in_support", "measured", *COST_COLUMNS, "noise_sigma")
-
-
-def first_occurrences(index: np.ndarray) -> np.ndarray:
-    """Positions (sorted) of the first occurrence of each distinct row of an int matrix (n, d)."""
-    return unique_rows(index)[0]
-
-
-@lru_cache(maxsize=32)
-def _row_hash_weights(d: int) -> np.ndarray:
-    """Fixed odd 64-bit multipliers (d,) for row hashes (a seeded generator of its own)."""
-    return np.random.default_rng(2024).integers(1, 2**62, size=d, dtype=np.int64) | 1
-
-
-def unique_rows(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows of an int matrix (n, d): (sorted first positions (u,), inverse (n,)).
-
-    Rows are grouped by a 64-bit hash (one stable argsort), then every row is compared in full
-    with its group's first row: two different rows are never merged. On a hash collision (never
-    seen in practice) the exact ``np.unique(axis=0)`` path is taken instead; it is ~10x slower.
-    """
-    index = np.asarray(index)
-    n, d = index.shape
-    if n == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    with np.errstate(over="ignore"):
-        h = (index.astype(np.int64, copy=False) * _row_hash_weights(d)).sum(axis=1)
-    order = np.argsort(h, kind="stable")
-    hs = h[order]
-    new = np.empty(n, dtype=bool)
-    new[0] = True
-    np.not_equal(hs[1:], hs[:-1], out=new[1:])
-    leader = order[new]  # first position of each hash group (stable sort: smallest index)
-    group = np.empty(n, dtype=np.int64)
-    group[order] = np.cumsum(new) - 1
-    if not (index == index[leader[group]]).all():
-        _, first, inverse = np.unique(index, axis=0, return_index=True, return_inverse=True)
-        leader, group = first, inverse.reshape(-1)
-    rank = np.argsort(leader, kind="stable")  # groups renumbered by first position
-    renumber = np.empty_like(rank)
-    renumber[rank] = np.arange(len(rank))
-    return leader[rank], renumber[group]
 
 
 @dataclass
