@@ -83,8 +83,9 @@ def test_mnsim2_layer_by_hand():
     energy = P * cycles * pairs * firing + pairs * P * t_buffer * (1.384903 + 1.663233) / 2
     assert math.isclose(cost.energy_pj[0], energy, rel_tol=1e-9)
     # per pixel: 9 cycles x 1 step x (8 ns ADC + 3.16 ns read + 3 ns DAC), the buffers, and the
-    # 300 x 9-bit output over 32 hops plus the 64 x 4 x 9-bit merge over one, at 20 bits/ns
-    pixel = cycles * (8 + 3.16 + 3) + t_buffer + (32 * 300 + 64 * 4) * 9 / 20
+    # the 64 x 4 x 9-bit merge over floor(sqrt(30 tiles)) = 5 hops, then the 300 x 9-bit output
+    # over those 5 and 32 more, at 20 bits/ns
+    pixel = cycles * (8 + 3.16 + 3) + t_buffer + (5 * 64 * 4 + (32 + 5) * 300) * 9 / 20
     assert math.isclose(cost.latency_ns[0], P * pixel, rel_tol=1e-9)
     # 30 whole tiles of 4 pairs: 2 x 64^2 x 1.44 um^2 cells, 128 ADCs of 1650 um^2, 64 DACs of
     # 0.166 um^2, 64 row drivers of 1150 um^2 per crossbar; plus 362,738.4 um^2 per tile

@@ -42,10 +42,12 @@ the files of its public repository):
   per charged crossbar meanwhile (``Energy_Model/Model_energy.py``: energy = power x latency);
 - ``tiles_per_pool``: a max or average pooling node takes that many whole tiles of its own
   (``Tile_connection_graph.py``: a pooling layer's ``PEnum`` is 1, so one tile);
-- inter-tile transfer (``transfer_bits_per_ns`` > 0): per output pixel the ``C_out in_bits``
-  output vector travels ``transfer_hops`` tile-to-tile hops, and a layer spread over more than
-  one tile first merges ``c min(X, crossbars_per_tile) in_bits`` partial-sum bits over one hop
-  (``Model_latency.py`` ``transfer_time`` and ``merge_time``).
+- inter-tile transfer (``transfer_bits_per_ns`` > 0): a layer spread over ``T > 1`` tiles
+  first merges ``c min(X, crossbars_per_tile) in_bits`` partial-sum bits over ``h = floor(sqrt(T))``
+  hops (the farthest tile of a compact block from its central aggregator), then per output pixel
+  the ``C_out in_bits`` output vector leaves the block (``h`` hops) and travels ``transfer_hops``
+  more (``Model_latency.py`` ``transfer_time`` and ``merge_time``, ``Tile_connection_graph.py``
+  ``inLayer_distance`` and ``transLayer_distance``).
 
 The layer latency is ``P`` times the per-pixel compute, buffer and transfer times; the schedule
 (sum over layers, or the slowest layer plus the others' one-pixel fill) is ``schedule``'s.
@@ -252,7 +254,12 @@ def _block(model, lut, table: LayerTable, block: slice, store: dict | None) -> d
         t_buffer = buffer_bits / buf.bandwidth_bits_per_ns
         e_buffer = charged * P * t_buffer * mp.buffer_power_mw_per_crossbar  # mW x ns = pJ
         if mp.transfer_bits_per_ns:
-            t_transfer = (mp.transfer_hops * c_out + (tiles > 1) * cols * busy) * in_bits / mp.transfer_bits_per_ns
+            # the merge: floor(sqrt(T)) hops, from the farthest tile of a compact sqrt(T) x sqrt(T)
+            # block to its central aggregator (none for one tile); the output vector then leaves the
+            # block (the same hops) before its transfer_hops
+            block_hops = np.where(tiles > 1, np.floor(np.sqrt(tiles)), 0.0)
+            t_transfer = (((mp.transfer_hops + block_hops) * c_out + block_hops * cols * busy) * in_bits
+                          / mp.transfer_bits_per_ns)
         else:
             t_transfer = 0.0
         pixel_ns = t_compute + t_buffer + t_transfer
