@@ -12,7 +12,8 @@ the search prices millions of candidates per second without a simulator.
 Modules, one concern each (imports run down this list, never up):
 
 - ``specs`` (the parts as frozen, validated dataclasses) and ``nonideal`` (non-idealities, the
-  noise-sigma formulas);
+  noise-sigma formulas, the per-cell simulation, the registry of named configurations whose
+  built-in, sourced members are in ``nonideal_presets``: ``get_nonideality``, ``nonidealities``);
 - ``tables`` (checks of a layer table), ``breakdown`` (:class:`Cost`, the per-layer arrays),
   ``_fastpath`` (the buffered totals), ``mapping`` (mapping conventions other than the engine's:
   :class:`MappingSpec` and their formulas) and ``engine`` (the cost formulas, :func:`engine.evaluate`);
@@ -27,6 +28,9 @@ from __future__ import annotations
 import numpy as np
 
 from fastnax.arch import Architecture
+# the named non-idealities first: a NonIdeality built without a name (the hardware presets' ones)
+# takes the name of the registered configuration it equals
+from fastnax.hwmodel import nonideal_presets as _builtin_nonideal  # noqa: F401  (registers them)
 from fastnax.hwmodel import presets as _builtin  # noqa: F401  (registers the built-in presets)
 from fastnax.hwmodel.breakdown import Cost
 from fastnax.hwmodel.export import export_neurosim, neurosim_rows
@@ -34,12 +38,13 @@ from fastnax.hwmodel.importer import (import_onnx, import_torch, layer_table_fro
                                    layer_table_from_torch)  # imported lazily, inside
 from fastnax.hwmodel.mapping import MappingSpec
 from fastnax.hwmodel.model import HardwareModel, get_preset, presets, register_preset
-from fastnax.hwmodel.nonideal import NonIdeality
+from fastnax.hwmodel.nonideal import (NonIdeality, get_nonideality, nonideality_from_file, nonidealities,
+                                      register_nonideality)
 from fastnax.hwmodel.specs import AdcSpec, BufferSpec, CrossbarSpec, DacSpec, PeripherySpec, ScheduleSpec
 
 
 def layer_noise_sigma(arch, model: HardwareModel | str | None = None,
-                      nonideality: NonIdeality | None = None) -> np.ndarray:
+                      nonideality: NonIdeality | str | None = None) -> np.ndarray:
     """Effective relative weight-noise sigma of each weight layer of ``arch``.
 
     Parameters
@@ -47,8 +52,9 @@ def layer_noise_sigma(arch, model: HardwareModel | str | None = None,
     arch : Architecture or str
     model : HardwareModel or preset name, optional
         Default ``puma-32nm``.
-    nonideality : NonIdeality, optional
-        Default: the model's own.
+    nonideality : NonIdeality or str, optional
+        A configuration, a registered name (:func:`nonidealities`) or a TOML/JSON file;
+        default: the model's own.
 
     Returns
     -------
@@ -58,12 +64,15 @@ def layer_noise_sigma(arch, model: HardwareModel | str | None = None,
     if isinstance(arch, str):
         arch = Architecture.from_string(arch)
     model = get_preset("puma-32nm" if model is None else model)
+    if nonideality is not None:
+        nonideality = get_nonideality(nonideality)
     cost = model.evaluate_archs([arch], nonideality)
     n_layers = len(arch.weight_layers)
     return np.asarray(cost.noise_sigma[0, :n_layers], dtype=np.float64)
 
 
 __all__ = ["AdcSpec", "BufferSpec", "Cost", "CrossbarSpec", "DacSpec", "HardwareModel", "MappingSpec",
-           "NonIdeality", "PeripherySpec", "ScheduleSpec", "export_neurosim", "get_preset", "import_onnx",
+           "NonIdeality", "PeripherySpec", "ScheduleSpec", "export_neurosim", "get_nonideality",
+           "get_preset", "import_onnx", "nonidealities", "nonideality_from_file", "register_nonideality",
            "import_torch", "layer_noise_sigma", "layer_table_from_onnx", "layer_table_from_torch",
            "neurosim_rows", "presets", "register_preset"]

@@ -55,7 +55,7 @@ from fastnax.arch import ADC_RULES, LayerTable
 from fastnax.errors import HardwareError
 from fastnax.hwmodel import _fastpath, mapping
 from fastnax.hwmodel.breakdown import Cost, per_layer
-from fastnax.hwmodel.nonideal import NonIdeality, _sigma
+from fastnax.hwmodel.nonideal import NonIdeality
 from fastnax.hwmodel.tables import validate_table
 
 TOTALS = ("energy_pj", "latency_ns", "area_mm2", "macs", "mean_noise_sigma")
@@ -116,8 +116,7 @@ def crossbar_costs(model, nonideality: NonIdeality, N, w_bits, in_bits, cell_bit
              + N * dac.area_mm2 + 2.0 * N * per.line_area_um2 * 1e-6 + per.shift_add_area_mm2)
             * (1.0 + per.tile_overhead))
     lossless = np.ceil(np.log2(rows * (2.0 ** cell_bits - 1.0) * (2.0 ** dac.bits - 1.0) + 1.0))
-    sigma = _sigma(nonideality.cell_sigma(), nonideality.ir_drop_at_128, N, cell_bits, w_bits, bits,
-                   rows, lossless, col_factor)
+    sigma = nonideality.layer_sigma(N, cell_bits, w_bits, bits, rows, lossless, col_factor)
     return {"energy_per_pixel": e_mvm * cycles,
             "latency_per_pixel": t_step * (cycles + sch.pipeline_fill_steps) / sch.replication,
             "area": area, "sigma": sigma, "adc_bits": bits,
