@@ -16,6 +16,9 @@ def register(sub) -> None:
     p.add_argument("--preset", default="puma-32nm", help="hardware preset (default puma-32nm)")
     p.add_argument("--config", default=None, metavar="FILE",
                    help="a TOML/JSON hardware model (fields override its 'base' preset)")
+    p.add_argument("--nonideality", default=None, metavar="NAME|FILE",
+                   help="non-ideality preset (pcm-aihwkit, rram-fastnax-default, none, ...) or a "
+                        "TOML/JSON file over a 'base' one (default: the hardware model's own)")
     p.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE",
                    help="space option, repeatable (e.g. input_size=8)")
     p.add_argument("--export-neurosim", default=None, metavar="FILE",
@@ -41,6 +44,10 @@ def run(args) -> int:
     from fastnax.hwmodel import HardwareModel, export_neurosim, get_preset
 
     model = HardwareModel.from_file(args.config) if args.config else get_preset(args.preset)
+    if args.nonideality is not None:
+        from fastnax.hwmodel import with_nonideality
+
+        model = with_nonideality(model, args.nonideality)
     if args.model is not None:
         return _run_model(args, model)
     if args.crossbar_size is not None or args.crossbar_sizes is not None or args.input_shape is not None:
@@ -67,7 +74,7 @@ def run(args) -> int:
             "area_mm2": float(cost.layer_area_mm2[0, j]),
             "noise_sigma": round(float(cost.noise_sigma[0, j]), 8),
         })
-    result = {"arch": str(arch), "preset": model.name,
+    result = {"arch": str(arch), "preset": model.name, "nonideality": model.nonideality.name,
               "energy_pj": float(cost.energy_pj[0]), "latency_ns": float(cost.latency_ns[0]),
               "area_mm2": float(cost.area_mm2[0]), "edap": float(cost.edap[0]),
               "tops": float(cost.tops[0]), "tops_per_w": float(cost.tops_per_w[0]),
@@ -80,6 +87,7 @@ def run(args) -> int:
         return 0
     print(f"architecture: {result['arch']}")
     print(f"hardware:     {model.name}")
+    print(f"nonideality:  {model.nonideality.name}")
     print(f"energy {result['energy_pj'] / 1e6:.4g} uJ   latency {result['latency_ns'] / 1e3:.4g} us   "
           f"area {result['area_mm2']:.4g} mm2   EDAP {result['edap']:.4g} pJ*ns*mm2")
     print(f"throughput {result['tops']:.4g} TOPS   efficiency {result['tops_per_w']:.4g} TOPS/W   "
@@ -154,6 +162,7 @@ def _run_model(args, model) -> int:
                         "tops_per_w": float(cost.tops_per_w[0]), "macs": int(cost.macs[0]),
                         "mean_noise_sigma": round(float(cost.mean_noise_sigma[0]), 8), "layers": layers})
     result = {"model": net.name, "input_shape": list(net.input_shape), "preset": model.name,
+              "nonideality": model.nonideality.name,
               "params": net.params, "macs": net.macs, "act_elems": net.act_elems, **bits,
               "adc_rule": args.adc_rule, "results": results, "hardware": model.to_dict()}
     if args.export_neurosim:

@@ -24,6 +24,10 @@ def register(sub) -> None:
     p.add_argument("--preset", default="puma-32nm", help="hardware preset (default puma-32nm)")
     p.add_argument("--config", metavar="FILE", help="hardware model from a TOML/JSON file that overrides "
                    "fields of a base preset (instead of --preset)")
+    p.add_argument("--nonideality", metavar="NAME|FILE",
+                   help="non-ideality preset (pcm-aihwkit, rram-fastnax-default, none, ...) or a "
+                        "TOML/JSON file over a 'base' one (default: the hardware model's own); the "
+                        "result's hardware is named MODEL+NONIDEALITY")
     p.add_argument("--predictor", metavar="FILE", help="predictor file (default: the packaged one if "
                    "fitted for this space, else the training-free score)")
     p.add_argument("--accuracy", default="auto", choices=ACCURACY_MODES,
@@ -62,6 +66,10 @@ def run(args) -> int:
         from fastnax.hwmodel import HardwareModel
 
         preset = HardwareModel.from_file(args.config)
+    if args.nonideality is not None:
+        from fastnax.hwmodel import with_nonideality
+
+        preset = with_nonideality(preset, args.nonideality)
     result = search.run(args.space, objective=args.objective, method=args.method,
                         predictor=args.predictor, preset=preset, seed=args.seed,
                         budget=args.budget, max_area=args.max_area, max_latency=args.max_latency,

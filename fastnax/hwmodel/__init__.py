@@ -71,8 +71,31 @@ def layer_noise_sigma(arch, model: HardwareModel | str | None = None,
     return np.asarray(cost.noise_sigma[0, :n_layers], dtype=np.float64)
 
 
+def with_nonideality(model: HardwareModel | str, nonideality: NonIdeality | str) -> HardwareModel:
+    """``model`` read under another non-ideality configuration, named ``MODEL+NONIDEALITY``.
+
+    Parameters
+    ----------
+    model : HardwareModel or preset name
+    nonideality : NonIdeality, registered name (:func:`nonidealities`) or TOML/JSON file
+
+    Returns
+    -------
+    HardwareModel
+        ``model`` itself when its own non-ideality is that one; otherwise a copy whose
+        ``nonideality`` is it (its name, and every constant, then stored by ``to_dict``).
+    """
+    import dataclasses
+
+    model = get_preset(model)
+    ni = get_nonideality(nonideality)
+    if ni == model.nonideality:
+        return model
+    return dataclasses.replace(model, nonideality=ni, name=f"{model.name}+{ni.name}")
+
+
 __all__ = ["AdcSpec", "BufferSpec", "Cost", "CrossbarSpec", "DacSpec", "HardwareModel", "MappingSpec",
            "NonIdeality", "PeripherySpec", "ScheduleSpec", "export_neurosim", "get_nonideality",
            "get_preset", "import_onnx", "nonidealities", "nonideality_from_file", "register_nonideality",
            "import_torch", "layer_noise_sigma", "layer_table_from_onnx", "layer_table_from_torch",
-           "neurosim_rows", "presets", "register_preset"]
+           "neurosim_rows", "presets", "register_preset", "with_nonideality"]
