@@ -188,10 +188,9 @@ class AccuracyModel:
             out = self.uncertainty.predict(F, raw, COVERAGE, quantile=risk)
             mean, lower, upper, support, scored = (out["accuracy"], out["lower"], out["upper"],
                                                    out["in_support"], out["score"])
-        elif hasattr(self.model, "predict_interval"):
-            mean, lower, upper = (np.asarray(v, dtype=float) for v in self.model.predict_interval(F, COVERAGE))
-            scored = mean if risk == 0.5 else np.asarray(self.model.predict_interval(F, 1.0 - 2.0 * risk)[1], float)
-        else:
+        elif (intervals := _own_intervals(self.model, F, risk)) is not None:
+            mean, lower, upper, scored = intervals
+        else:  # no intervals (e.g. an XGBPredictor fitted without cross-validation): zero width
             mean = np.clip(raw, 0.0, 100.0)
             lower = upper = scored = mean
         out = {"accuracy_mean": np.array(mean, dtype=float), "accuracy_lower": np.array(lower, dtype=float),
@@ -245,6 +244,19 @@ class AccuracyModel:
         if self._measured is not None:
             out["measured_records"] = int(len(self._measured[1]))
         return out
+
+
+def _own_intervals(model, F: np.ndarray, risk: float):
+    """(mean, lower, upper, scored) from a model's own ``predict_interval``, or None when it has
+    none (``XGBPredictor.predict_interval`` refuses a predictor fitted without intervals)."""
+    if not hasattr(model, "predict_interval"):
+        return None
+    try:
+        mean, lower, upper = (np.asarray(v, dtype=float) for v in model.predict_interval(F, COVERAGE))
+        scored = mean if risk == 0.5 else np.asarray(model.predict_interval(F, 1.0 - 2.0 * risk)[1], float)
+    except PredictorFileError:
+        return None
+    return mean, lower, upper, scored
 
 
 @lru_cache(maxsize=None)

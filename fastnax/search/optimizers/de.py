@@ -30,10 +30,13 @@ class DifferentialEvolution:
 
         def cost(x):
             X = np.asarray(x, dtype=float).T  # scipy passes (d, S) when vectorized
+            J = np.full(X.shape[0], np.inf)  # candidates past the budget are never priced
             try:
-                return evaluator.scalar(X)
+                priced = evaluator.scalar(X)  # the evaluator truncates a batch to the budget left
+                J[:len(priced)] = priced
             except BudgetExhausted:
-                return np.full(X.shape[0], np.inf)
+                pass
+            return J
 
         scipy_de(cost, space.bounds, integrality=space.integrality, vectorized=True, updating="deferred",
                  popsize=popsize, maxiter=maxiter, polish=False, tol=0.0, rng=rng)
