@@ -27,7 +27,9 @@ def register(sub) -> None:
     p.add_argument("--nonideality", metavar="NAME|FILE",
                    help="non-ideality preset (pcm-aihwkit, rram-fastnax-default, none, ...) or a "
                         "TOML/JSON file over a 'base' one (default: the hardware model's own); the "
-                        "result's hardware is named MODEL+NONIDEALITY")
+                        "result's hardware is named MODEL+NONIDEALITY. It sets the noise sigma and the "
+                        "sigma penalty of clean predictions; a noisy predictor's accuracies stay those "
+                        "of the non-idealities its records were measured under")
     p.add_argument("--predictor", metavar="FILE", help="predictor file (default: the packaged one if "
                    "fitted for this space, else the training-free score)")
     p.add_argument("--accuracy", default="auto", choices=ACCURACY_MODES,
