@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from fastnax.commands.argtypes import non_negative_int
+
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (with the valid choices) and exit status 2."""
@@ -18,7 +20,7 @@ def add_common(parser: argparse.ArgumentParser, seed: bool = True) -> None:
     """Options every command takes: ``--json`` and (with ``seed``) ``--seed``."""
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     if seed:
-        parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
 
 
 def add_dataset_options(parser: argparse.ArgumentParser) -> None:

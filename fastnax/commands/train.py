@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 
+from fastnax.commands.argtypes import device_name, positive_float, resolve_device
 from fastnax.commands.options import add_common, add_dataset_options
+from fastnax.io import dumps_json
 from fastnax.io import atomic_torch_save as save_atomic  # torch is imported only when it saves
 
 CHECKPOINT = "checkpoint.pt"
@@ -30,7 +31,7 @@ def register(sub) -> None:
     p.add_argument("--max-train", type=int, default=None, help="train on a seeded subset of this size")
     p.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=0.1, help="peak learning rate (SGD, one-cycle cosine)")
+    p.add_argument("--lr", type=positive_float, default=0.1, help="peak learning rate (SGD, one-cycle cosine)")
     p.add_argument("--noise-aware", action="store_true",
                    help="inject the hardware model's weight noise and quantization while training")
     p.add_argument("--preset", default=None, help="hardware preset for noise and cost (default puma-32nm)")
@@ -38,7 +39,8 @@ def register(sub) -> None:
                    help="noise draws for the accuracy under non-idealities (default 10)")
     p.add_argument("--out", default="fastnax-train", help="folder for the checkpoint and report.json")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    p.add_argument("--device", default=None, help="torch device (default: cuda when present, else cpu)")
+    p.add_argument("--device", type=device_name, default=None,
+                   help="torch device: cpu, cuda, cuda:N, mps (default: cuda when present, else cpu)")
     add_common(p)
     p.set_defaults(run=run)
 
@@ -78,13 +80,9 @@ def best_of_result(path) -> str:
 
 
 def run(args) -> int:
-    import torch
-
-    from fastnax.train.loop import default_device
-
+    device = resolve_device(args.device)  # before any work: 'cuda' on a CPU-only torch is one line
     data = _load_data(args)
     arch = resolve_arch(args, data)
-    device = torch.device(args.device) if args.device else default_device()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     config = {"arch": str(arch), "dataset": data.name, "epochs": args.epochs, "seed": args.seed,
@@ -92,7 +90,7 @@ def run(args) -> int:
               "preset": args.preset or ""}
     resume = _load_checkpoint(out / CHECKPOINT, config) if args.resume else None
     report = _train(args, arch, data, device, config, resume, out / CHECKPOINT)
-    text = json.dumps(report, indent=2)
+    text = dumps_json(report, indent=2)  # strict JSON: a NaN score is written as null
     from fastnax.io import atomic_write_text
 
     atomic_write_text(out / REPORT, text + "\n")
