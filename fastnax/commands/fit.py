@@ -32,18 +32,24 @@ def register(sub) -> None:
 def run(args) -> int:
     from fastnax.errors import BoundsError
     from fastnax.predictors import XGBPredictor
-    from fastnax.predictors.xgb import meta_path
+    from fastnax.predictors.xgb import json_safe, meta_path
 
     if args.cv < 2:
         raise BoundsError(f"--cv must be at least 2, got {args.cv}")
+    if args.seed is not None and args.seed < 0:
+        raise BoundsError(f"--seed must be a non-negative integer, got {args.seed}")
     if args.method != "xgb":
-        from fastnax.datasets.records import is_accuracy_name, read_records
+        from fastnax.datasets.records import accuracy_names, is_accuracy_name, read_records
+        from fastnax.errors import RecordsError
 
         records = read_records(args.records)
         if not (args.target in ("accuracy_clean", "accuracy_noisy") or is_accuracy_name(args.target)):
             raise BoundsError(f"--target {args.target!r} is not an accuracy name; valid: accuracy_clean, "
                               f"accuracy_noisy or accuracy_<name> (lower-case letters, digits, '_')")
         lacking = sum(r.accuracy(args.target) is None for r in records)
+        if lacking == len(records):
+            raise RecordsError(f"no record of {args.records} has {args.target}; they carry "
+                               f"{', '.join(accuracy_names(records))}")
         if args.method == "multifidelity" or (args.target != "accuracy_clean" and lacking):
             return _run_multifidelity(args, lacking)
     model = XGBPredictor(random_state=args.seed).fit_records(args.records, target=args.target, cv=args.cv)
@@ -59,7 +65,7 @@ def run(args) -> int:
         "seed": args.seed,
     }
     if args.json:
-        print(json.dumps(report, indent=2, sort_keys=True))
+        print(json.dumps(json_safe(report), indent=2, sort_keys=True, allow_nan=False))
         return 0
     info = model.records_info_
     print(f"fitted XGBPredictor on {info['count']} records of space {model.space_} "
@@ -78,6 +84,7 @@ def run(args) -> int:
 def _run_multifidelity(args, lacking: int) -> int:
     from fastnax.predictors.files import sidecar_path as meta_path
     from fastnax.predictors.multifidelity import MultiFidelityPredictor
+    from fastnax.predictors.xgb import json_safe
 
     model = MultiFidelityPredictor(random_state=args.seed).fit_records(args.records, target=args.target)
     model.save(args.out)
@@ -89,7 +96,7 @@ def _run_multifidelity(args, lacking: int) -> int:
               "loo_mae": float(abs(model.residuals_).mean()), "model": str(args.out),
               "sidecar": str(meta_path(args.out)), "seed": args.seed}
     if args.json:
-        print(json.dumps(report, indent=2, sort_keys=True))
+        print(json.dumps(json_safe(report), indent=2, sort_keys=True, allow_nan=False))
         return 0
     print(f"fitted MultiFidelityPredictor on {info['count']} records of space {model.space_} "
           f"({model.dataset_}): {model.n_labelled_} with {model.target_}, {lacking} clean-only")

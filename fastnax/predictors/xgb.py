@@ -350,7 +350,7 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
             "dataset": getattr(self, "dataset_", None),
             "records": getattr(self, "records_info_", None),
             "params": {k: (v if not isinstance(v, np.generic) else v.item()) for k, v in self.get_params().items()},
-            "training_metrics": getattr(self, "cv_metrics_", None),
+            "training_metrics": json_safe(getattr(self, "cv_metrics_", None)),
             "uncertainty": (self.uncertainty_.to_dict() if getattr(self, "uncertainty_", None) is not None
                             else None),
             "versions": _versions(),
@@ -410,6 +410,21 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
             est.uncertainty_ = Uncertainty.from_dict(meta["uncertainty"], n_features)
         est.versions_ = meta.get("versions")
         return est
+
+
+def json_safe(value):
+    """``value`` with every non-finite float replaced by None (strict JSON: no NaN / Infinity).
+
+    A quality metric can be undefined (Kendall tau of records that all have one accuracy); JSON
+    has no NaN, and a sidecar or report that holds one is not JSON other tools can read.
+    """
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    return value
 
 
 def _check_record_spaces(records_list, archs) -> None:
