@@ -156,6 +156,22 @@ def main(argv=None) -> int:
         drop = clean - cols[column]
         rob[key] = {"robustness_score": round(float(kendalltau(score[live], drop[live]).statistic), 4),
                     "log10_nsr_only": round(float(kendalltau(log_nsr[live], drop[live]).statistic), 4)}
+    # per-layer sigmas of the hardware model: fastnax's pcm-aihwkit non-ideality at 1 day of drift
+    import dataclasses
+
+    from fastnax import hwmodel
+    from fastnax.hwmodel.nonideal import get_nonideality
+
+    pcm = dataclasses.replace(get_nonideality("pcm-aihwkit"), drift_time_s=86400.0)
+    cost = hwmodel.with_nonideality("puma-32nm", pcm).evaluate(space.layer_table_from_index(space.to_index(X)))
+    layer_sigma = np.nan_to_num(np.asarray(cost.noise_sigma, dtype=float))
+    per_layer = robustness.robustness_features(space, X, layer_sigma, F)
+    drop = clean - cols["analog_drift_86400"]
+    mean_sigma = np.asarray(cost.mean_noise_sigma, dtype=float)
+    rob["drop_1day_pcm_aihwkit_layer_sigmas"] = {
+        "robustness_score": round(float(kendalltau(per_layer[live, 1], drop[live]).statistic), 4),
+        "log10_nsr_only": round(float(kendalltau(per_layer[live, 0], drop[live]).statistic), 4),
+        "mean_sigma_alone": round(float(np.nan_to_num(kendalltau(mean_sigma[live], drop[live]).statistic)), 4)}
     # fast path vs the networkx reference on the same 300 cells
     pick = np.random.default_rng(0).choice(n, 300, replace=False)
     archs = space.decode(X[pick])
