@@ -224,7 +224,7 @@ def cli(argv, capsys):
     (["sample", "--n", "2", "--epochs", "1", "--out", "{tmp}/x.txt"], "extension '.txt'"),
     (["sample", "--n", "2", "--lr", "0", "--out", "{tmp}/r.jsonl"], "--lr"),
     (["sample", "--n", "2", "--batch-size", "-4", "--out", "{tmp}/r.jsonl"], "--batch-size"),
-    (["sample", "--n", "-1", "--out", "{tmp}/r.jsonl"], "--n"),
+    (["sample", "--n", "-1", "--out", "{tmp}/r.jsonl"], "n=-1"),
 ], ids=["train-lr-neg", "train-lr-nan", "train-lr-inf", "train-batch-0", "train-device-gpu0", "train-seed-neg",
         "fit-seed-neg", "search-seed-neg", "sample-out-txt", "sample-lr-0", "sample-batch-neg", "sample-n-neg"])
 def test_bad_options_are_one_line_before_any_work(argv, fragment, capsys, tmp_path):

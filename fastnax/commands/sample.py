@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
+from fastnax.commands.argtypes import check_records_out, positive_float, positive_int, records_path
 from fastnax.commands.options import add_common, add_dataset_options
 
 #: The default short budget: DEFAULT_EPOCHS passes over the whole training set. Sampling draws only
@@ -30,8 +30,8 @@ def register(sub) -> None:
                         f"(default {DEFAULT_MAX_TRAIN}; 0: all)")
     p.add_argument("--max-test", type=int, default=DEFAULT_MAX_TEST,
                    help=f"test on a seeded subset of this many images (default {DEFAULT_MAX_TEST}; 0: all)")
-    p.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
-    p.add_argument("--lr", type=float, default=0.05, help="peak learning rate (default 0.05)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="training batch size (default 32)")
+    p.add_argument("--lr", type=positive_float, default=0.05, help="peak learning rate (default 0.05)")
     p.add_argument("--downsample", type=int, default=1,
                    help="train and test at 1/N of the image resolution, each network built for that "
                         "size (default 1; 2: CIFAR-10 at 16x16)")
@@ -43,7 +43,8 @@ def register(sub) -> None:
     p.add_argument("--max-macs", default="auto",
                    help="sample only networks of at most this many MACs per image (default auto: twice "
                         "the space's resnet20; 'none' for no cap)")
-    p.add_argument("--out", required=True, help="records file (.jsonl or .csv), appended to")
+    p.add_argument("--out", required=True, type=records_path,
+                   help="records file (.jsonl or .csv), appended to")
     p.add_argument("--jobs", type=int, default=2,
                    help="candidates trained at once, one torch thread each (default 2; -1: one per core)")
     p.add_argument("--backend", default="loky", choices=("loky", "threading", "dask"),
@@ -54,7 +55,21 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
+def _count(path) -> int:
+    """Records in ``path`` after the run (0 when nothing was written)."""
+    from pathlib import Path
+
+    from fastnax.datasets.records import read_records
+    from fastnax.errors import RecordsError
+
+    try:
+        return len(read_records(path)) if Path(path).exists() else 0
+    except RecordsError:  # a header alone
+        return 0
+
+
 def run(args) -> int:
+    from fastnax.io import dumps_json
     from fastnax.train.sample import run_sampling, summarize
 
     t0 = time.perf_counter()
@@ -75,6 +90,7 @@ def run(args) -> int:
         options["max_train"] = args.max_train
     if args.max_test:
         options["max_test"] = args.max_test
+    check_records_out(args.out, args.space, args.dataset, args.epochs)  # another dataset's file: refused
     records = run_sampling(args.space, args.dataset, args.n, args.epochs, args.out, seed=args.seed,
                            jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
                            root=args.root, dataset_options=options, noise_trials=args.noise_trials,
@@ -83,11 +99,12 @@ def run(args) -> int:
                            max_macs=None if str(args.max_macs).lower() == "none" else args.max_macs)
     summary = {"out": str(args.out), "space": args.space, "dataset": args.dataset, "n": args.n,
                "epochs": args.epochs, "max_train": args.max_train, "max_test": args.max_test, "downsample": args.downsample, "seed": args.seed, "seconds": round(time.perf_counter() - t0, 2),
-               **summarize(records)}
+               **summarize(records), "records_in_file": _count(args.out)}
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(dumps_json(summary, indent=2))
     else:
-        print(f"{summary['records']} records in {args.out} ({summary['seconds']:.0f}s); clean accuracy "
+        print(f"{summary['records']} records of this run in {args.out} (the file holds "
+              f"{summary['records_in_file']}; {summary['seconds']:.0f}s); clean accuracy "
               f"{summary['accuracy_clean_min']:.1f} / {summary['accuracy_clean_median']:.1f} / "
               f"{summary['accuracy_clean_max']:.1f}% (min / median / max)" if records else
               f"no records written to {args.out}")
