@@ -157,3 +157,26 @@ def test_ensure_cifar10_builds_the_batches_once(tmp_path):
     assert datasets.ensure_cifar10() == root  # already there: nothing rebuilt
     with pytest.raises(DatasetError, match="missing"):
         datasets.ensure_cifar10(tmp_path / "empty", source=tmp_path / "nowhere")
+
+
+def test_shared_calibration_is_the_former_evaluation():
+    """chip_calibration='shared' with every training image: one clean and one noisy re-estimation
+    (fresh draws every batch) shared by all chips, the evaluation of fastnax 0.1."""
+    data = datasets.load("digits", max_train=200, max_test=90)
+    model = _trained(data, epochs=1)
+    got = evaluate(model, data, noise_trials=2, seed=4, calibration_images=None,
+                   chip_calibration_images=None, chip_calibration="shared")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    recalibrate_batch_norm(model, data)
+    test = to_tensors(data.x_test, data.y_test, "cpu")
+    with nonideal(model, False):
+        clean = accuracy(model, test, 128)
+    recalibrate_batch_norm(model, data, noisy=True, seed=5)
+    chips = []
+    for t in range(2):
+        with frozen_noise(model, torch.Generator().manual_seed(4 * 1_000_003 + t)):
+            chips.append(accuracy(model, test, 128))
+    model.load_state_dict(before)
+    assert got["accuracy_clean"] == clean and got["accuracy_noisy_trials"] == chips
+    with pytest.raises(BoundsError, match="'chip' or 'shared'"):
+        evaluate(model, data, noise_trials=1, chip_calibration="each")
