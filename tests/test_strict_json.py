@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,3 +57,55 @@ def test_write_error_under_a_regular_file_names_a_user_path(tmp_path):
     with pytest.raises(OSError) as info:
         atomic_write_text(blocker / "out.json", "{}")
     assert ".tmp" not in str(info.value) and str(blocker) in str(info.value.filename)
+
+
+# --------------------------------------------------------------------------------------------
+# every writer: json.dumps only through dumps_json / allow_nan=False (a source scan)
+# --------------------------------------------------------------------------------------------
+
+PACKAGE = Path(__file__).resolve().parents[1] / "fastnax"
+#: json.dumps calls that build a key, not an output.
+NOT_OUTPUT = {"fastnax/spaces/base.py"}
+#: Writers of other work in progress, reported rather than edited here (they write NaN as NaN).
+KNOWN_NON_STRICT = {"fastnax/predictors/analog.py": "predictor sidecar (analog predictor work)",
+                    "fastnax/predictors/multifidelity.py": "predictor sidecar (multi-fidelity work)"}
+
+
+def non_strict_writers(package: Path = PACKAGE) -> set[str]:
+    import re
+
+    found = set()
+    for path in package.rglob("*.py"):
+        rel = str(path.relative_to(package.parent))
+        text = path.read_text(encoding="utf-8")
+        for m in re.finditer(r"json\.dumps?\(", text):
+            call = text[m.start():text.find("\n\n", m.start())]
+            depth, end = 0, None
+            for i, ch in enumerate(call):
+                depth += ch == "("
+                depth -= ch == ")"
+                if depth == 0 and ch == ")":
+                    end = i
+                    break
+            if "allow_nan=False" not in call[:end] and rel not in NOT_OUTPUT:
+                found.add(rel)
+    return found
+
+
+def test_the_scan_sees_a_non_strict_call(tmp_path):
+    pkg = tmp_path / "fastnax"
+    pkg.mkdir()
+    (pkg / "bad.py").write_text("import json\nprint(json.dumps({'a': 1},\n                 indent=2))\n")
+    (pkg / "good.py").write_text("import json\nprint(json.dumps({'a': 1}, indent=2,\n allow_nan=False))\n")
+    assert non_strict_writers(pkg) == {"fastnax/bad.py"}
+    assert "fastnax/io.py" not in non_strict_writers()  # io.dumps_json passes allow_nan=False
+
+
+def test_every_writer_is_strict_but_the_known_ones():
+    new = non_strict_writers() - set(KNOWN_NON_STRICT)
+    assert not new, f"json.dumps without allow_nan=False (use fastnax.io.dumps_json): {sorted(new)}"
+
+
+@pytest.mark.xfail(strict=True, reason="; ".join(KNOWN_NON_STRICT.values()) or "none known")
+def test_every_writer_is_strict():
+    assert not non_strict_writers()

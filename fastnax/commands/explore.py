@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from fastnax.commands.options import add_common
+from fastnax.io import dumps_json
 
 
 def register(sub) -> None:
@@ -60,7 +59,7 @@ def run(args) -> int:
          "candidates_note": d["candidates_note"], "per_layer_tables": len(d["designs"])}
         for path, d in zip(args.results, datas)]}
     if args.json:
-        print(json.dumps(summary, indent=2, allow_nan=False))
+        print(dumps_json(summary, indent=2))
         return 0
     for row in summary["results"]:
         print(f"{row['file']}: front {row['front']} designs, {row['baselines']} baselines, "

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from fastnax.commands.options import add_common, parse_space_options
+from fastnax.io import dumps_json  # strict JSON: NaN and infinity as null
 
 
 def register(sub) -> None:
@@ -83,7 +83,7 @@ def run(args) -> int:
     if args.export_neurosim:
         result["neurosim_csv"] = str(export_neurosim(arch, args.export_neurosim))
     if args.json:
-        print(json.dumps(result, indent=2, sort_keys=False))
+        print(dumps_json(result, indent=2, sort_keys=False))
         return 0
     print(f"architecture: {result['arch']}")
     print(f"hardware:     {model.name}")
@@ -171,7 +171,7 @@ def _run_model(args, model) -> int:
         text = "".join(",".join(str(v) for v in row) + "\n" for row in net.neurosim_rows())
         result["neurosim_csv"] = str(atomic_write_text(Path(args.export_neurosim), text))
     if args.json:
-        print(json.dumps(result, indent=2, sort_keys=False))
+        print(dumps_json(result, indent=2, sort_keys=False))
         return 0
     print(f"model:        {net.name} (input {'x'.join(map(str, net.input_shape))}, {net.macs} MACs, "
           f"{len(net.weight_layers)} weight layers)")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from fastnax.commands.options import add_common
+from fastnax.io import dumps_json  # strict JSON: NaN and infinity as null
 
 
 def register(sub) -> None:
@@ -66,7 +65,7 @@ def run(args) -> int:
     if args.plot:
         result.plot(args.plot)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(dumps_json(result.to_dict(), indent=2))
         return 0
     T = len(targets)
     width = max(len(t) for t in targets) + 2

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from fastnax.commands.options import add_common
+from fastnax.io import dumps_json  # strict JSON: NaN and infinity as null
 
 
 def register(sub) -> None:
@@ -54,7 +53,7 @@ def run(args) -> int:
                          use_packaged_records=not args.no_packaged_records)
     report = run_pipeline(cfg)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(dumps_json(report.to_dict(), indent=2))
         return 0
     s = report.search
     c = s["comparison_with_baseline"]

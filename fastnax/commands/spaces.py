@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from fastnax.commands.options import add_common
+from fastnax.io import dumps_json  # strict JSON: NaN and infinity as null
 
 
 def register(sub) -> None:
@@ -18,7 +17,7 @@ def run(args) -> int:
 
     rows = [spaces.get(name).describe() for name in spaces.names()]
     if args.json:
-        print(json.dumps({"spaces": rows}, indent=2))
+        print(dumps_json({"spaces": rows}, indent=2))
         return 0
     print(f"{'space':<8} {'dim':>4} {'size':>12}  baselines")
     for row in rows:
