@@ -2,9 +2,9 @@
 
     python scripts/make_explorer_screenshot.py      # needs headless Chromium (apt-get install chromium)
 
-The default search (digits-sized ``imc``, predicted accuracy, EDAP) is overlaid with the same
-search under the non-idealities with an area budget of 5 mm²; the page is opened with the
-ResNet-20 baseline clicked (the query-string hook clicks it on the canvas) and photographed.
+The default search (digits-sized ``imc``, the packaged predictor, EDAP) is overlaid with the same
+search under an area budget of 5 mm²; the page is opened with the ResNet-20 baseline clicked (the
+query-string hook clicks it on the canvas) and photographed.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ def main() -> int:
         sys.stderr.write("no headless Chromium: apt-get install -y chromium\n")
         return 1
     options = dict(space_options=space_options_for("digits"), dataset="digits", seed=0)
-    clean = search.run(**options)
-    noisy = search.run(**options, accuracy="noisy", max_area=5.0)
+    default = search.run(**options)
+    budget = search.run(**options, max_area=5.0)
     with tempfile.TemporaryDirectory() as tmp:
-        page = explore.write_html([clean, noisy], Path(tmp) / "front.html",
-                                  labels=["predicted accuracy", "under non-idealities, area <= 5 mm²"])
+        page = explore.write_html([default, budget], Path(tmp) / "front.html",
+                                  labels=["default search", "area <= 5 mm²"])
         DOCS.mkdir(exist_ok=True)
         subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                         "--window-size=1280,1330", f"--screenshot={DOCS / 'explorer.png'}",
