@@ -14,7 +14,7 @@ mean and std of Kendall tau. Predictors:
   accuracy (``baseline_accuracy``), 25 of them the target; tested on the other 15,100; with the
   empirical coverage and mean width of its nominal 80 % interval.
 
-The training-free score (``TrainingFreeScore``) and its noisy-chip form (``training_free.analog_score``)
+The training-free score (``TrainingFreeScore``) and its noisy-chip form (``robustness.analog_score``)
 are ranked against every cell (|Spearman|). The robustness estimate
 (``fastnax.robustness``) is ranked against the true drops over the live cells (Kendall tau); the
 noise-propagation part alone (``log10_nsr``) beside it. Its fast path is timed against the networkx
@@ -70,7 +70,8 @@ def main(argv=None) -> int:
     from fastnax.predictors import MultiFidelityPredictor, TrainingFreeScore, XGBPredictor
     from fastnax.predictors.analog import PriorResidualPredictor
     from fastnax.predictors.multifidelity import analog_feature_names, analog_features
-    from fastnax.predictors.training_free import NOISE_WEIGHT, analog_score
+    from fastnax.predictors.training_free import NOISE_WEIGHT
+    from fastnax.robustness import analog_score
 
     path = Path(args.data) / "analognasbench" / "analognasbench_c10.csv"
     if not path.exists():

@@ -358,3 +358,21 @@ def drop_penalty(space, X, sigma, noise_penalty: float = 3.0, sigma_ref: float =
 __all__ = ["ALPHA", "RHO", "BETA", "CAPACITY_WEIGHT", "drop_penalty", "DEAD_LOG10_NSR", "FEATURE_NAMES",
            "reference_coefficients", "reference_noise_to_signal", "noise_to_signal",
            "robustness_features", "robustness_score"]
+
+
+def analog_score(space, X, sigma=1.0, F=None) -> np.ndarray:
+    """Training-free score (n,) of accuracy on a noisy chip, higher = better (vectorized; ``nb201``).
+
+    ``TrainingFreeScore - NOISE_WEIGHT * log10(NSR)``, NSR from :func:`noise_to_signal`
+    with the relative weight-noise ``sigma`` (scalar, (n,) or (n, layers)); DEAD_SCORE for a dead
+    network. ``F``: the graph features of ``X`` (computed when not given).
+    """
+    from fastnax import graph
+    from fastnax.predictors.training_free import DEAD_SCORE, NOISE_WEIGHT, TrainingFreeScore
+
+    X = np.asarray(X, dtype=float)
+    F = graph.features_from_vectors(space, X) if F is None else F
+    base = TrainingFreeScore().predict(F)
+    nsr = noise_to_signal(space, X, sigma)
+    alive = np.isfinite(nsr) & (nsr > 0) & (base > DEAD_SCORE)
+    return np.where(alive, base - NOISE_WEIGHT * np.log10(np.where(alive, nsr, 1.0)), DEAD_SCORE)

@@ -252,7 +252,8 @@ def test_benchmark_quick(capsys):
 
 
 def test_training_free_analog_score():
-    from fastnax.predictors.training_free import DEAD_SCORE, NOISE_WEIGHT, TrainingFreeScore, analog_score
+    from fastnax.predictors.training_free import DEAD_SCORE, NOISE_WEIGHT, TrainingFreeScore
+    from fastnax.robustness import analog_score
 
     X, archs = _cells(20)
     score = analog_score(NB201, X, 0.1)
@@ -269,7 +270,8 @@ def test_training_free_analog_score():
 def _prior_data(n, seed=0, noise=0.2):
     """Analog features of n random cells and a target that follows the analog score plus a bump."""
     from fastnax.predictors.multifidelity import analog_features
-    from fastnax.predictors.training_free import DEAD_SCORE, analog_score
+    from fastnax.predictors.training_free import DEAD_SCORE
+    from fastnax.robustness import analog_score
 
     rng = np.random.default_rng(seed)
     X = np.c_[rng.integers(0, 5, (n, 6)), np.full(n, 2)].astype(float)

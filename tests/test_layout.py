@@ -92,23 +92,6 @@ def test_the_graph_reader_sees_function_level_imports():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-#: Cycles known to remain, each with who owns the fix; a strict xfail below fails as soon as the
-#: last one is gone, so that this list cannot outlive them.
-KNOWN_CYCLES = {
-    frozenset({"fastnax.predictors.training_free", "fastnax.robustness"}):
-        "added by the robustness work: robustness imports predictors.training_free (TrainingFreeScore) "
-        "and training_free imports robustness (noise_to_signal); fix: the combined score in one of "
-        "the two modules, or noise_to_signal in a module of its own",
-}
-
-
-def test_no_import_cycle_but_the_known_ones():
-    found = cycles(import_graph())
-    new = [c for c in found if frozenset(c) not in KNOWN_CYCLES]
-    assert not new, "import cycles: " + "; ".join(" <-> ".join(c) for c in new)
-
-
-@pytest.mark.xfail(strict=True, reason="; ".join(KNOWN_CYCLES.values()) or "no known cycle")
 def test_no_import_cycle():
     found = cycles(import_graph())
     assert not found, "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
@@ -133,8 +116,8 @@ def test_graph_knows_no_space():
         assert needle not in text, needle
 
 
-#: Long modules of work in progress by others, reported rather than edited here.
-KNOWN_LONG = {"fastnax.datasets.images": "datasets work", "fastnax.hwmodel.importer": "hwmodel work"}
+#: Long modules of work in progress by others, reported rather than edited here (none left).
+KNOWN_LONG: dict[str, str] = {}
 
 
 def test_long_modules_say_why():

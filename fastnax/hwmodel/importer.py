@@ -11,6 +11,11 @@ files need not be written by hand:
   they run; shapes are the ones the network really produced.
 - :func:`import_onnx` reads an ONNX graph (the optional ``onnx`` extra) with its shape inference.
 
+Why ~900 lines in one module: the torch and ONNX front ends feed one op table (conv with stride,
+padding, dilation and groups; linear; pooling; adds; concatenations; folded batch norm), one
+activation-provenance tracker and one unsupported-op error; the two front ends share every one of
+those rules, which is what keeps an imported network priced the same from either format.
+
 Both give an :class:`ImportedNetwork` (one :class:`ImportedLayer` per priced node) whose
 :meth:`~ImportedNetwork.layer_table` is what :meth:`fastnax.hwmodel.HardwareModel.evaluate` prices.
 

@@ -1,7 +1,7 @@
 """Accuracy on a noisy chip from a few labelled records: a training-free prior plus learned residuals.
 
 With 25 records, gradient-boosted trees over ~80 features cannot find what one good feature
-already says: the training-free analog score (:func:`fastnax.predictors.training_free.analog_score`)
+already says: the training-free analog score (:func:`fastnax.robustness.analog_score`)
 ranks AnalogNAS-Bench's 1-day drift accuracy at Kendall tau 0.61 with no label at all.
 :class:`PriorResidualPredictor` therefore predicts
 

@@ -75,21 +75,3 @@ class TrainingFreeScore:
 
     def __repr__(self) -> str:
         return "TrainingFreeScore()"
-
-
-def analog_score(space, X, sigma=1.0, F=None) -> np.ndarray:
-    """Training-free score (n,) of accuracy on a noisy chip, higher = better (vectorized; ``nb201``).
-
-    ``TrainingFreeScore - NOISE_WEIGHT * log10(NSR)``, NSR from :func:`fastnax.robustness.noise_to_signal`
-    with the relative weight-noise ``sigma`` (scalar, (n,) or (n, layers)); DEAD_SCORE for a dead
-    network. ``F``: the graph features of ``X`` (computed when not given).
-    """
-    from fastnax import graph
-    from fastnax.robustness import noise_to_signal
-
-    X = np.asarray(X, dtype=float)
-    F = graph.features_from_vectors(space, X) if F is None else F
-    base = TrainingFreeScore().predict(F)
-    nsr = noise_to_signal(space, X, sigma)
-    alive = np.isfinite(nsr) & (nsr > 0) & (base > DEAD_SCORE)
-    return np.where(alive, base - NOISE_WEIGHT * np.log10(np.where(alive, nsr, 1.0)), DEAD_SCORE)
