@@ -203,3 +203,48 @@ def test_the_hardware_model_travels_with_the_result(tmp_path):
     result.to_json(tmp_path / "r.json")
     again = SearchResult.from_json(tmp_path / "r.json")
     assert HardwareModel.from_dict(again.settings["hardware"]) == model
+
+
+def test_noisy_objective_on_nb201_knows_the_network():
+    """The noise penalty of a clean prediction depends on the cell (robustness estimate), not on the
+    mean sigma alone; it is batch-independent and zero-noise-penalty gives the clean value."""
+    from fastnax.predictors import TrainingFreeScore
+    from fastnax.search.api import make_evaluator
+
+    ev = make_evaluator("nb201", predictor=TrainingFreeScore(), accuracy="noisy")
+    clean = make_evaluator("nb201", predictor=TrainingFreeScore(), accuracy="noisy", noise_penalty=0.0)
+    X = ev.space.sample_vectors(400, seed=5)
+    X[:, 6] = X[0, 6]  # one crossbar size: one mean sigma for every cell
+    _, cols = ev.columns(X)
+    _, base = clean.columns(X)
+    drop = base["accuracy_mean"] - cols["accuracy_mean"]
+    live = cols["accuracy_mean"] > ev.accuracy_model.chance + 1e-9
+    assert np.ptp(cols["noise_sigma"]) < 1e-12
+    assert np.ptp(drop[live]) > 1e-3  # different cells lose different amounts at the same sigma
+    for i in (0, 17, 399):
+        _, single = ev.columns(X[i:i + 1])
+        assert single["accuracy"][0] == cols["accuracy"][i]
+
+
+def test_a_predictor_of_a_named_accuracy_scores_a_search(tmp_path):
+    pytest.importorskip("xgboost")
+    from fastnax.predictors import XGBPredictor
+
+    space = spaces.get("nb201")
+    archs = [str(a) for a in space.sample(30, seed=2)]
+    rng = np.random.default_rng(2)
+    path = tmp_path / "analog.jsonl"
+    with open(path, "w") as f:
+        for a in archs:
+            f.write(json.dumps({"arch": a, "space": "nb201", "dataset": "cifar10", "epochs": 200, "seed": 0,
+                                "accuracy_clean": float(rng.uniform(80, 94)), "accuracy_noisy": None,
+                                "accuracy_analog_drift_86400": float(rng.uniform(70, 90)),
+                                "train_seconds": 1.0, "fastnax_version": "test"}) + "\n")
+    model = XGBPredictor(random_state=0, n_estimators=20).fit_records(path, target="accuracy_analog_drift_86400")
+    saved = model.save(tmp_path / "p.json")
+    result = search.run("nb201", predictor=saved, method="random", budget=200)
+    assert result.settings["accuracy_quantity"] == "accuracy_analog_drift_86400"
+    assert "drift" in result.settings["accuracy_meaning"]
+    assert all("accuracy_analog_drift_86400" in p for p in result.front)
+    with pytest.raises(BoundsError, match="clean"):
+        search.run("nb201", predictor=saved, method="random", budget=10, accuracy="clean")

@@ -159,8 +159,11 @@ def read_predictor_file(path: str | os.PathLike) -> PredictorFile:
     if in_model is not None and in_model != n_features:
         raise PredictorFileError(f"{model_file}: model has {in_model} features, the sidecar says {n_features}")
     target = meta.get("target")
-    if target is not None and target not in TARGETS:
-        raise PredictorFileError(f"{meta_file}: target {target!r} is not one of {', '.join(TARGETS)}")
+    from fastnax.datasets.records import is_accuracy_name
+
+    if target is not None and target not in TARGETS and not is_accuracy_name(target):
+        raise PredictorFileError(f"{meta_file}: target {target!r} is not an accuracy name "
+                                 f"({', '.join(TARGETS)} or accuracy_<name>)")
     return PredictorFile(meta, meta_file, model_file, raw, model_json if isinstance(model_json, dict) else {})
 
 

@@ -50,6 +50,14 @@ QUANTITIES = {
 TARGETS = ("accuracy_clean", "accuracy_noisy", "score")
 
 
+def quantity_meaning(quantity: str) -> str:
+    """What a quantity is, also for named accuracies (``accuracy_analog_drift_86400``...)."""
+    if quantity in QUANTITIES:
+        return QUANTITIES[quantity]
+    return (f"predicted {quantity[len('accuracy_'):].replace('_', ' ')} accuracy, the named accuracy "
+            f"the predictor's records measured (percent; under the non-idealities they were measured with)")
+
+
 class AccuracyModel:
     """Predicted accuracy (percent) of a batch of canonical index rows of a space.
 
@@ -79,8 +87,11 @@ class AccuracyModel:
         self.info = dict(info)
         if target is None:
             target = "score" if kind == "training-free score" else "accuracy_clean"
-        if target not in TARGETS:
-            raise PredictorFileError(f"accuracy model target {target!r} is not one of {', '.join(TARGETS)}")
+        from fastnax.datasets.records import is_accuracy_name
+
+        if target not in TARGETS and not is_accuracy_name(target):
+            raise PredictorFileError(f"accuracy model target {target!r} is not one of {', '.join(TARGETS)} "
+                                     f"or a named accuracy accuracy_<name>")
         self.target = target
         self._center = 0.0
         self._scale = 1.0
@@ -94,16 +105,17 @@ class AccuracyModel:
         """
         if mode == "auto":
             return self.target, False
+        noisy_target = self.target not in ("accuracy_clean", "score")  # accuracy_noisy, accuracy_<name>
         if mode == "clean":
-            if self.target == "accuracy_noisy":
+            if noisy_target:
                 raise BoundsError("accuracy 'clean' needs a model of the clean accuracy, but this "
                                   "predictor predicts accuracy_noisy (under non-idealities); use "
                                   "accuracy 'auto' or 'noisy', or a predictor fitted with --target "
                                   "accuracy_clean")
             return self.target, False
         if mode == "noisy":
-            if self.target == "accuracy_noisy":
-                return "accuracy_noisy", False
+            if noisy_target:
+                return self.target, False
             return ("score_penalized" if self.target == "score" else "accuracy_noisy_penalized"), True
         raise BoundsError(f"accuracy mode {mode!r} is not one of auto, clean, noisy")
 

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from fastnax.errors import BoundsError
-from fastnax.search.accuracy import COVERAGE, QUANTITIES, resolve_accuracy_model
+from fastnax.search.accuracy import COVERAGE, quantity_meaning, resolve_accuracy_model
 from fastnax.search.evaluator import Evaluator
 from fastnax.search.optimizers import get_optimizer, optimizer_name
 from fastnax.search.optimizers.hierarchical import FRONT_BETAS  # noqa: F401  (re-exported)
@@ -200,7 +200,7 @@ def _assemble(space, evaluator: Evaluator, spec: ObjectiveSpec, seed: int, metho
     settings = {"space": space.name, "space_options": dict(getattr(space, "options", {})),
                 "objective": spec.objective, "cost": cost, "beta": spec.beta, "accuracy": spec.accuracy,
                 "risk": spec.risk, "interval_coverage": COVERAGE,
-                "accuracy_quantity": evaluator.quantity, "accuracy_meaning": QUANTITIES[evaluator.quantity],
+                "accuracy_quantity": evaluator.quantity, "accuracy_meaning": quantity_meaning(evaluator.quantity),
                 "noise_penalty": spec.noise_penalty, "constraints": spec.constraints(),
                 "method": method, "preset": preset_name,
                 "hardware": (evaluator.hardware.to_dict() if hasattr(evaluator.hardware, "to_dict") else None),

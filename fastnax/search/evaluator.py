@@ -125,7 +125,7 @@ class Evaluator:
                 "in_support": detail["in_support"].astype(float), "measured": detail["measured"].astype(float),
                 "noise_sigma": sigma}
         if self.penalize:  # only ever a clean prediction (or the score): see AccuracyModel.quantity
-            drop = self.spec.noise_penalty * (sigma / NOISE_SIGMA_REF) ** 2
+            drop = self.space.noise_drop(index, sigma, self.spec.noise_penalty, NOISE_SIGMA_REF)
             chance = self.accuracy_model.chance
             for key in ("accuracy", "accuracy_mean", "accuracy_lower", "accuracy_upper"):
                 value = cols[key]

@@ -155,6 +155,16 @@ class SearchSpace:
         rows = [graph.metrics(self._arch_from_index(row)) for row in np.asarray(index, dtype=np.int64)]
         return np.asarray([[m[k] for k in names] for m in rows], dtype=float).reshape(len(rows), len(names))
 
+    def noise_drop(self, index: np.ndarray, sigma: np.ndarray, noise_penalty: float,
+                   sigma_ref: float) -> np.ndarray:
+        """Accuracy drop (n,), percentage points, that the ``noisy`` objective takes off a clean
+        prediction at the hardware model's effective weight-noise ``sigma`` (n,).
+
+        Default: ``noise_penalty * (sigma / sigma_ref) ** 2`` for every network alike (the
+        small-noise expansion of the loss). A space that can say which of its networks survive
+        noise overrides it (``nb201``: :func:`fastnax.robustness.drop_penalty`)."""
+        return float(noise_penalty) * (np.asarray(sigma, dtype=float) / float(sigma_ref)) ** 2
+
     def network_coordinates(self) -> np.ndarray:
         """Boolean (d,): coordinates whose change may change the network DAG (hence any graph
         metric). The others change the hardware only (crossbar sizes, bit widths). Default: all."""
