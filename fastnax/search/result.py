@@ -229,6 +229,9 @@ class SearchResult:
             front = [front[i] for i in pick]
         best_arch = self.best["arch"] if self.best else None
         lines += [row(p, "*" if p["arch"] == best_arch else "") for p in front]
+        if len(front) < len(self.front):
+            lines.append(f"  ({len(front)} of the {len(self.front)} front designs, spread along the front; "
+                         f"--json or --out DIR lists them all)")
         if self.best:
             lines += ["", "best design (*):", row(self.best, "*")]
         else:
