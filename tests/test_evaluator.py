@@ -165,9 +165,18 @@ def test_penalty_applies_to_a_clean_prediction_only():
     assert noisy.settings["accuracy_quantity"] == "accuracy_noisy_penalized"
     ev = noisy.evaluated
     np.testing.assert_array_equal(ev["accuracy_clean"], clean.evaluated["accuracy"])
-    drop = np.minimum(5.0 * (ev["noise_sigma"] / 0.1) ** 2, np.maximum(ev["accuracy_clean"] - 10.0, 0))
+    # nb201 scales the penalty per cell (SearchSpace.noise_drop: the robustness estimate)
+    per_cell = space.noise_drop(ev["index"], ev["noise_sigma"], 5.0, 0.1)
+    drop = np.minimum(per_cell, np.maximum(ev["accuracy_clean"] - 10.0, 0))
     np.testing.assert_allclose(ev["accuracy_clean"] - ev["accuracy"], drop, atol=1e-9)
     assert (drop > 0).any()
+
+
+def test_default_noise_drop_is_the_uniform_penalty():
+    space = spaces.get("imc", input_size=8, in_channels=1)
+    sigma = np.array([0.0, 0.05, 0.1, 0.2])
+    np.testing.assert_allclose(space.noise_drop(np.zeros((4, space.dim), dtype=np.int64), sigma, 3.0, 0.1),
+                               3.0 * (sigma / 0.1) ** 2)
 
 
 def test_cli_accuracy_defaults_to_the_predictors_target(capsys):

@@ -143,9 +143,15 @@ class Uncertainty:
         R = np.asarray(self.records, dtype=float).reshape(len(self.record_y), -1)
         if Z.shape[1] == 0:
             return np.zeros(len(Z)), np.zeros(len(Z), dtype=np.int64)
+        # One matrix product finds the nearest record; its rounding depends on how BLAS blocks the
+        # batch, so the winner is the first record within a relative 1e-9 of the minimum (exact
+        # ties: duplicate records) and its distance is recomputed row by row: the same bits for a
+        # candidate whatever batch it is priced in.
         sq = (Z * Z).sum(axis=1)[:, None] + (R * R).sum(axis=1)[None, :] - 2.0 * (Z @ R.T)
-        j = sq.argmin(axis=1)
-        return np.sqrt(np.maximum(sq[np.arange(len(Z)), j], 0.0)), j
+        low = sq.min(axis=1, keepdims=True)
+        j = (sq <= low + 1e-9 * np.maximum(np.abs(low), 1.0)).argmax(axis=1)
+        diff = Z - R[j]
+        return np.sqrt(np.einsum("ij,ij->i", diff, diff)), j
 
     def in_support(self, F: np.ndarray, distance: np.ndarray | None = None) -> np.ndarray:
         """Boolean (n,): inside the records' range in every read feature and near a record."""
