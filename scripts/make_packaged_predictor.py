@@ -86,6 +86,8 @@ def main() -> int:
                       **({"note": old_meta["baselines"]["note"]}
                          if args.fit_only and (old_meta.get("baselines") or {}).get("note") else {})},
         "baseline_seconds": baseline_seconds,
+        "evaluation": (old_meta.get("evaluation") if args.fit_only or args.baselines_only else None)
+        or "fastnax.train.loop.evaluate defaults: each chip batch-norm calibrated through itself",
         "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
         "cross_validated": predictor.cv_metrics_,
     })
