@@ -30,7 +30,7 @@ def test_points_carry_mean_interval_and_support(default_result):
         assert p["accuracy_lower"] <= p["accuracy_mean"] + 1e-9 <= p["accuracy_upper"] + 2e-9
         assert p["accuracy"] <= p["accuracy_mean"] + 1e-9  # pessimistic by default
         assert isinstance(p["in_support"], bool) and isinstance(p["measured"], bool)
-    assert default_result.settings["risk"] == pytest.approx(0.1)
+    assert default_result.settings["risk"] == pytest.approx(0.4)
 
 
 def test_no_prediction_above_the_best_record(default_result):

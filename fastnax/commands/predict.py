@@ -25,7 +25,7 @@ def register(sub) -> None:
     p.add_argument("--accuracy", default="auto", choices=("auto", "clean", "noisy"),
                    help="as for fastnax search (default auto)")
     p.add_argument("--risk", type=float, default=None, metavar="Q",
-                   help="predictive quantile scored, as for fastnax search (default 0.1)")
+                   help="predictive quantile scored, as for fastnax search (default 0.4)")
     p.add_argument("--preset", default="puma-32nm", help="hardware preset for --accuracy noisy penalties")
     add_common(p, seed=False)
     p.set_defaults(run=run)

@@ -14,9 +14,10 @@ training-free score, and states three things the evaluator relies on:
 
 Every prediction comes with an **interval and a support flag** (:meth:`predict_detail`): the
 mean, the 80 % interval, whether the candidate lies inside the support of the records the model
-was fitted on, and the **scored** value, the predictive quantile ``risk`` (default 0.1: the lower
-end of the 80 % interval) that the objective uses. The mean is held inside the records' accuracy
-range and, outside the support, at most the accuracy of the nearest record (see
+was fitted on, and the **scored** value, the predictive quantile ``risk`` that the objective uses
+(default 0.4, a little pessimistic; 0.1 is the lower end of the 80 % interval). The mean is held
+inside the records' accuracy range and, outside the support, at most the accuracy of the nearest
+record (see
 :mod:`fastnax.predictors.uncertainty`); a candidate that *is* a record is scored by its
 measurement (mean over its records, interval their range).
 
