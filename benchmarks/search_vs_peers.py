@@ -14,8 +14,10 @@ Problems:
      ``c10valid_valid_200ep`` accuracies); fronts re-scored with the TRUE accuracies;
   C  the CIFAR-sized ``imc`` space with the training-free score.
 
-Figures per problem, over seeds: hypervolume of the front of (accuracy, log10 EDAP), normalised by
-fixed bounds per problem (B: the whole space's true accuracies and EDAPs); the best scalar
+Figures per problem, over seeds: hypervolume of the front each method reports (feasible and
+non-dominated in its objective, predicted accuracy vs EDAP; B: re-scored with the true accuracies)
+in (accuracy, log10 EDAP), normalised by fixed bounds per problem (B: the whole space's true
+accuracies and EDAPs); the best scalar
 objective J (``acc-edap``, beta 0.07; feasible candidates only); CPU seconds and evaluations; the
 CPU time each peer needs to reach fastnax's final hypervolume and best objective (from its
 time-stamped archive); the fraction of fastnax's front dominated by the union of the peers' fronts
@@ -250,6 +252,18 @@ def _accuracies(problem, index, acc):
     return problem.rescore(index) if problem.rescore is not None else acc
 
 
+def _reported(problem, index, acc, edap, feas):
+    """The front a method reports (feasible, non-dominated in ITS objective: predicted accuracy
+    vs EDAP), with the accuracies it is scored by (problem B: the true ones)."""
+    from fastnax.search.pareto import non_dominated_mask
+
+    if not feas.any():
+        return np.zeros(0), np.ones(0)
+    index, acc, edap = index[feas], acc[feas], edap[feas]
+    keep = non_dominated_mask(_front_matrix(acc, edap))
+    return _accuracies(problem, index[keep], acc[keep]), edap[keep]
+
+
 def _dominated_fraction(front, others, rtol=1e-9):
     """Share of rows of ``front`` (m, 2; minimised) strictly dominated by a row of ``others``."""
     if not len(front) or not len(others):
@@ -265,8 +279,7 @@ def _time_to_reach(tape, problem, bounds, hv_goal, j_goal):
     t_hv = t_j = None
     for t, _, _ in tape.batches:
         index, acc, edap, J, feas = tape.upto(cpu=t)
-        acc_t = _accuracies(problem, index, acc)
-        if t_hv is None and _hv(acc_t[feas], edap[feas], bounds) >= hv_goal - 1e-12:
+        if t_hv is None and _hv(*_reported(problem, index, acc, edap, feas), bounds) >= hv_goal - 1e-12:
             t_hv = t
         if t_j is None and feas.any() and J[feas].min() <= j_goal + 1e-12:
             t_j = t
@@ -292,23 +305,19 @@ def evaluate_problem(make, seeds, evals, methods):
         row = {}
         for name, tape in tapes.items():
             index, acc, edap, J, feas = tape.upto()
-            acc_t = _accuracies(problem, index, acc)
             row[name] = {"cpu_s": tape.cpu, "evaluations": tape.evaluations,
-                         "hypervolume": _hv(acc_t[feas], edap[feas], bounds),
+                         "hypervolume": _hv(*_reported(problem, index, acc, edap, feas), bounds),
                          "best_objective": float(J[feas].min()) if feas.any() else None}
         fx = tapes["fastnax"]
         t_fx = fx.cpu
-        index, acc, edap, J, feas = fx.upto()
-        acc_t = _accuracies(problem, index, acc)
-        M = _front_matrix(acc_t[feas], edap[feas])
+        M = _front_matrix(*_reported(problem, *fx.upto()[:3], fx.upto()[4]))
         front = M[non_dominated_mask(M)] if len(M) else M
         union = []
         for name, tape in tapes.items():
             if name == "fastnax":
                 continue
             i2, a2, e2, J2, f2 = tape.upto(cpu=t_fx)
-            a2 = _accuracies(problem, i2, a2)
-            union.append(_front_matrix(a2[f2], e2[f2]))
+            union.append(_front_matrix(*_reported(problem, i2, a2, e2, f2)))
             hv_goal = row[name]["hypervolume"]
             j_goal = row[name]["best_objective"]
             fx_hv_t, fx_j_t = _time_to_reach(fx, problem, bounds, hv_goal, j_goal if j_goal is not None else np.inf)
