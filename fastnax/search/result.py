@@ -7,6 +7,8 @@ anything from the file.
 
 from __future__ import annotations
 
+from fastnax.units import quantity
+
 import io
 import json
 import math
@@ -204,15 +206,15 @@ class SearchResult:
         acc_label = "acc%" if self.accuracy_model.get("kind") == "predictor" else "acc~"
         intervals = any(p.get("accuracy_lower") is not None and p.get("accuracy_upper") is not None
                         and p["accuracy_upper"] > p["accuracy_lower"] for p in (*self.front, *self.baselines))
-        head = (f"{'':2}{acc_label:>6} {'80% interval':>13} {'energy uJ':>10} {'latency us':>11} "
-                f"{'area mm2':>9} {'EDAP':>10}  architecture")
+        head = (f"{'':2}{acc_label:>6} {'80% interval':>13} {'energy':>9} {'latency':>9} "
+                f"{'area mm2':>9} {'EDAP pJ.ns.mm2':>14}  architecture")
 
         def row(p, mark=""):
             lo, hi = p.get("accuracy_lower"), p.get("accuracy_upper")
             interval = f"{lo:5.1f}-{hi:5.1f}" if intervals and lo is not None and hi is not None else "-"
             flag = "=" if p.get("measured") else ("?" if p.get("in_support") is False else " ")
-            return (f"{mark:2}{p['accuracy']:6.2f} {interval:>12}{flag} {p['energy_pj'] / 1e6:10.3f} "
-                    f"{p['latency_ns'] / 1e3:11.2f} {p['area_mm2']:9.3f} {p['edap']:10.3e}  {p['arch']}")
+            return (f"{mark:2}{p['accuracy']:6.2f} {interval:>12}{flag} {quantity('energy_pj', p['energy_pj']):>9} "
+                    f"{quantity('latency_ns', p['latency_ns']):>9} {p['area_mm2']:9.3g} {p['edap']:14.3g}  {p['arch']}")
 
         s = self.settings
         lines = [f"fastnax search: space {s.get('space')} ({s.get('space_options')}), objective "
@@ -235,7 +237,7 @@ class SearchResult:
         if self.best:
             lines += ["", "best design (*):", row(self.best, "*")]
         else:
-            lines += ["", "no candidate met the constraints"]
+            lines += ["", "no candidate met the constraints: " + self._why_empty()]
         if self.baselines:
             lines += ["", "baselines:"]
             for b in self.baselines:
@@ -255,6 +257,26 @@ class SearchResult:
             lines += ["", "? outside the support of the predictor's records (value capped at the nearest "
                           "record's accuracy); = a record's measured accuracy"]
         return "\n".join(lines)
+
+    def _why_empty(self) -> str:
+        """Which constraint removed every candidate, with the best value any candidate reached."""
+        c = self.settings.get("constraints") or {}
+        ev = self.evaluated or {}
+        parts = []
+        for key, column, unit, best in (("max_area_mm2", "area_mm2", "mm2", min),
+                                        ("max_latency_ns", "latency_ns", "ns", min),
+                                        ("min_accuracy", "accuracy", "%", max)):
+            limit = c.get(key)
+            if limit is None:
+                continue
+            values = ev.get(column)
+            if values is not None and len(values):
+                reached = float(best(values))
+                shown = (quantity(column, reached) if column in ("latency_ns",) else f"{reached:.3g} {unit}")
+                parts.append(f"{key} = {limit:g} {unit} (the best of {len(values)} candidates: {shown})")
+            else:
+                parts.append(f"{key} = {limit:g} {unit}")
+        return "; ".join(parts) if parts else "none was feasible"
 
     def to_html(self, path, **options) -> Path:
         """Self-contained interactive HTML explorer of this result (see :mod:`fastnax.explore`)."""
