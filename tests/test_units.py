@@ -32,3 +32,18 @@ def test_empty_front_names_the_constraint_and_the_best_value_reached():
     text = result.table()
     assert "no candidate met the constraints: max_latency_ns = 1 ns" in text
     assert "the best of" in text and "s)" in text
+
+
+def test_budgets_that_cannot_finish_are_refused_in_one_line(capsys):
+    from fastnax.cli import main
+
+    assert main(["search", "--method", "random", "--budget", str(10**20)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot finish" in err[0] and "valid: 1 to" in err[0]
+
+
+def test_progress_is_reported_for_every_batch():
+    seen = []
+    search.run("nb201", method="random", budget=300, progress=lambda done, budget: seen.append((done, budget)))
+    assert seen and seen[-1] == (300, 300)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)

@@ -72,7 +72,21 @@ def run(args) -> int:
         from fastnax.hwmodel import with_nonideality
 
         preset = with_nonideality(preset, args.nonideality)
-    result = search.run(args.space, objective=args.objective, method=args.method,
+    import sys
+    import time
+
+    started = time.perf_counter()
+    last = [started]
+
+    def progress(done, budget):  # on stderr, only for searches that run past ~2 s
+        now = time.perf_counter()
+        if now - started > 2.0 and now - last[0] > 2.0:
+            last[0] = now
+            total = f" of {budget:,}" if budget else ""
+            sys.stderr.write(f"[search] {done:,}{total} candidates priced, {now - started:.0f} s\n")
+            sys.stderr.flush()
+
+    result = search.run(args.space, objective=args.objective, method=args.method, progress=progress,
                         predictor=args.predictor, preset=preset, seed=args.seed,
                         budget=args.budget, max_area=args.max_area, max_latency=args.max_latency,
                         min_accuracy=args.min_accuracy, accuracy=args.accuracy,

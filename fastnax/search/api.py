@@ -28,6 +28,10 @@ def _get_space(space, space_options: dict | None):
     return spaces.get(space, **(space_options or {}))
 
 
+#: Largest budget a search accepts (10^9 candidates: about a day at the random search's rate).
+MAX_BUDGET = 10**9
+
+
 def _get_hardware(preset):
     if hasattr(preset, "evaluate"):
         return preset, getattr(preset, "name", type(preset).__name__)
@@ -41,7 +45,8 @@ def run(space="imc", objective: str = "acc-edap", optimizer="hierarchical", pred
         max_latency: float | None = None, min_accuracy: float | None = None, accuracy: str = "auto",
         nonideality=None, noise_penalty: float = DEFAULT_NOISE_PENALTY, beta: float = DEFAULT_BETA,
         dataset: str | None = None, space_options: dict | None = None,
-        keep_evaluated: bool = True, method: str | None = None, risk: float = DEFAULT_RISK) -> SearchResult:
+        keep_evaluated: bool = True, method: str | None = None, risk: float = DEFAULT_RISK,
+        progress=None) -> SearchResult:
     """Search a co-design space; returns the Pareto front and the best design.
 
     Parameters
@@ -83,10 +88,12 @@ def run(space="imc", objective: str = "acc-edap", optimizer="hierarchical", pred
     space_options : dict, optional
         Options of a space given by name (``input_size``, ``num_classes``...).
     risk : float in (0, 0.5]
-        Predictive quantile of the accuracy that the objective scores: 0.1 (default) the lower end
-        of the 80 % interval (pessimistic), 0.5 the mean. Every point of the result carries the
+        Predictive quantile of the accuracy that the objective scores: 0.4 (default, a little
+        pessimistic), 0.1 the lower end of the 80 % interval, 0.5 the mean. Every point of the result carries the
         mean (``accuracy_mean``), the interval (``accuracy_lower``, ``accuracy_upper``) and
         ``in_support``; ``accuracy`` is the scored value.
+    progress : callable(n_evaluations, budget), optional
+        Called after every priced batch (the CLI shows progress on searches over ~2 s with it).
 
     Returns
     -------
@@ -103,12 +110,17 @@ def run(space="imc", objective: str = "acc-edap", optimizer="hierarchical", pred
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, np.integer))
                                or budget < 1):
         raise BoundsError(f"budget must be a positive integer (candidates priced), got {budget!r}")
+    if budget is not None and budget > MAX_BUDGET:
+        raise BoundsError(f"budget {budget:.3g} cannot finish: the search prices ~1e4-1e6 candidates a "
+                          f"second, so it would run for days; valid: 1 to {MAX_BUDGET:.0e}")
     limit = budget if budget is not None else getattr(optimizer, "default_budget", None)
     evaluator = make_evaluator(space, objective, predictor, preset, max_area=max_area,
                                max_latency=max_latency, min_accuracy=min_accuracy, accuracy=accuracy,
                                nonideality=nonideality, noise_penalty=noise_penalty, beta=beta,
                                dataset=dataset, space_options=space_options, risk=risk, budget=limit)
     space, spec, preset_name = evaluator.space, evaluator.spec, evaluator.preset_name
+    if progress is not None:
+        evaluator.on_batch = lambda index, cols: progress(evaluator.n_evaluations, limit)
     # the predictor's records of this space are measured designs: candidates of the front too
     measured = evaluator.accuracy_model.measured_index()
     if len(measured):
