@@ -294,8 +294,12 @@ class SearchResult:
         from fastnax.io import atomic_write_bytes
 
         cost = self.settings.get("cost", "edap")
-        fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
+        fig, ax = plt.subplots(figsize=(8.0, 4.4), dpi=110)
         pts = sorted(self.front, key=lambda p: p[cost])
+        if pts and all(p.get("accuracy_lower") is not None for p in pts):  # the 80 % intervals
+            ax.vlines([p[cost] for p in pts], [p["accuracy_lower"] for p in pts],
+                      [p["accuracy_upper"] for p in pts], color="C0", alpha=0.25, lw=2,
+                      label="80 % interval")
         ax.step([p[cost] for p in pts], [p["accuracy"] for p in pts], where="post", color="C0", lw=1,
                 alpha=0.6)
         ax.scatter([p[cost] for p in pts], [p["accuracy"] for p in pts], s=14, color="C0",
@@ -310,13 +314,16 @@ class SearchResult:
         ax.set_xlabel({"edap": "EDAP (pJ·ns·mm²)", "latency_ns": "latency (ns)",
                        "energy_pj": "energy (pJ)", "area_mm2": "area (mm²)"}.get(cost, cost))
         kind = self.accuracy_model.get("kind")
-        ax.set_ylabel("predicted accuracy (%)" if kind == "predictor" else
+        risk = self.settings.get("risk")
+        scored = f", scored at its {risk:g} quantile" if risk is not None and kind == "predictor" else ""
+        ax.set_ylabel(f"predicted accuracy (%){scored}" if kind == "predictor" else
                       "accuracy-like score (training-free)")
         s = self.settings
         ax.set_title(f"{s.get('space')} / {s.get('preset')} / {s.get('objective')} ({s.get('method')})",
                      fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+        # outside the axes: inside, the legend hid baseline markers that fell in its corner
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
         fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png")
