@@ -248,3 +248,14 @@ def test_a_predictor_of_a_named_accuracy_scores_a_search(tmp_path):
     assert all("accuracy_analog_drift_86400" in p for p in result.front)
     with pytest.raises(BoundsError, match="clean"):
         search.run("nb201", predictor=saved, method="random", budget=10, accuracy="clean")
+
+
+def test_pipeline_finalists_skip_designs_outside_the_support():
+    from fastnax.pipeline import pick_finalists
+
+    front = [{"arch": f"a{i}", "accuracy": 50.0 + i, "edap": 10.0 ** i, "in_support": i % 2 == 0}
+             for i in range(6)]
+    chosen = pick_finalists(front, front[4], 0.0, 3)
+    assert all(int(a[1:]) % 2 == 0 for a in chosen)
+    everywhere_out = [dict(p, in_support=False) for p in front]
+    assert len(pick_finalists(everywhere_out, front[4], 0.0, 3)) == 3
