@@ -156,7 +156,7 @@ def _nb201_table(alpha: float, rho: float, beta: float, in_channels: int) -> tup
     conv_a, conv_b, shortcut 1x1 after a 2x2 average pool) five cells of six edges in string order,
     then the classifier. Absent slots (an edge that is not a convolution) are 0 and not present.
     """
-    from fastnax.spaces.nb201 import CELLS_PER_STAGE, EDGES, N_CELLS, STAGE_WIDTHS, cell_ops
+    from fastnax.spaces.nb201.genotype import CELLS_PER_STAGE, EDGES, N_CELLS, STAGE_WIDTHS, cell_ops
 
     ops = cell_ops(np.arange(N_CELLS))  # (N, 6): 0 none, 1 skip, 2 conv1x1, 3 conv3x3, 4 avgpool
     n = N_CELLS
@@ -242,7 +242,7 @@ def _nb201_table(alpha: float, rho: float, beta: float, in_channels: int) -> tup
 
 
 def _nb201_coefficients(space, X, alpha, rho, beta) -> tuple[np.ndarray, np.ndarray]:
-    from fastnax.spaces.nb201 import cell_id
+    from fastnax.spaces.nb201.genotype import cell_id
 
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[1] < 6:
@@ -323,13 +323,21 @@ def robustness_score(space, X, sigma=1.0) -> np.ndarray:
     return robustness_features(space, X, sigma)[:, 1]
 
 
-@lru_cache(maxsize=8)
-def _median_live_score(in_channels: int) -> float:
-    """Median robustness score (sigma = 1) over every live nb201 cell (the penalty's reference)."""
-    from fastnax import spaces
-    from fastnax.spaces.nb201 import N_CELLS, cell_ops
+_MEDIAN_LIVE: dict = {}
 
-    space = spaces.get("nb201", in_channels=in_channels)
+
+def _median_live_score(space) -> float:
+    """Median robustness score (sigma = 1) over every live nb201 cell of ``space``'s skeleton (the
+    penalty's reference; cached per input channel count)."""
+    key = int(space.options.get("in_channels", 3)) if hasattr(space, "options") else 3
+    if key not in _MEDIAN_LIVE:
+        _MEDIAN_LIVE[key] = _median_live_score_of(space)
+    return _MEDIAN_LIVE[key]
+
+
+def _median_live_score_of(space) -> float:
+    from fastnax.spaces.nb201.genotype import N_CELLS, cell_ops
+
     X = np.concatenate([cell_ops(np.arange(N_CELLS)), np.zeros((N_CELLS, 1), dtype=np.int64)], axis=1)
     score = robustness_features(space, X.astype(float), 1.0)[:, 1]
     return float(np.median(score[score < DEAD_LOG10_NSR]))
@@ -349,8 +357,7 @@ def drop_penalty(space, X, sigma, noise_penalty: float = 3.0, sigma_ref: float =
     whatever the noise; clip at the chance accuracy).
     """
     score = robustness_features(space, X, sigma)[:, 1]  # log10(NSR at these sigmas) - capacity
-    in_channels = int(space.options.get("in_channels", 3)) if hasattr(space, "options") else 3
-    ref = _median_live_score(in_channels) + 2.0 * np.log10(float(sigma_ref))  # median cell at sigma_ref
+    ref = _median_live_score(space) + 2.0 * np.log10(float(sigma_ref))  # median cell at sigma_ref
     dead = score >= DEAD_LOG10_NSR
     return np.where(dead, np.inf, float(noise_penalty) * np.power(10.0, np.where(dead, 0.0, score - ref)))
 

@@ -331,5 +331,5 @@ def test_drop_penalty():
     width = max(len(a.weight_layers) for a in archs)
     np.testing.assert_allclose(robustness.drop_penalty(NB201, X, np.full((len(X), width), 0.1))[live], pen[live])
     # a median live cell at sigma_ref loses noise_penalty points
-    ref = robustness._median_live_score(3)
+    ref = robustness._median_live_score(NB201)
     assert np.median(np.log10(pen[live] / 3.0) + ref) == pytest.approx(np.median(score[live]))

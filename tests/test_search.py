@@ -114,7 +114,9 @@ def test_noisy_accuracy_penalty_grows_with_sigma():
     a, b = clean.evaluated, noisy.evaluated
     assert np.array_equal(a["index"], b["index"])
     drop = b["accuracy_clean"] - b["accuracy"]
-    expected = np.minimum(5.0 * (b["noise_sigma"] / 0.1) ** 2, np.maximum(b["accuracy_clean"] - 10.0, 0))
+    # nb201 scales the uniform penalty per cell (SearchSpace.noise_drop, the robustness estimate)
+    expected = np.minimum(space.noise_drop(b["index"], b["noise_sigma"], 5.0, 0.1),
+                          np.maximum(b["accuracy_clean"] - 10.0, 0))
     np.testing.assert_allclose(drop, expected, atol=1e-9)
     assert X.shape[0] == 50
 
