@@ -67,8 +67,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fastnax"
 #: json.dumps calls that build a key, not an output.
 NOT_OUTPUT = {"fastnax/spaces/base.py"}
 #: Writers of other work in progress, reported rather than edited here (they write NaN as NaN).
-KNOWN_NON_STRICT = {"fastnax/predictors/analog.py": "predictor sidecar (analog predictor work)",
-                    "fastnax/predictors/multifidelity.py": "predictor sidecar (multi-fidelity work)"}
+KNOWN_NON_STRICT: dict[str, str] = {}
 
 
 def non_strict_writers(package: Path = PACKAGE) -> set[str]:
@@ -106,6 +105,5 @@ def test_every_writer_is_strict_but_the_known_ones():
     assert not new, f"json.dumps without allow_nan=False (use fastnax.io.dumps_json): {sorted(new)}"
 
 
-@pytest.mark.xfail(strict=True, reason="; ".join(KNOWN_NON_STRICT.values()) or "none known")
 def test_every_writer_is_strict():
     assert not non_strict_writers()

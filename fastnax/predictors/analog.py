@@ -29,7 +29,6 @@ and, when a residual model is kept, its XGBoost JSON model; never a pickle.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -179,7 +178,7 @@ class PriorResidualPredictor:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the sidecar to ``path``'s ``.meta.json`` and the residual model (if any) to ``path``."""
         from fastnax import __version__
-        from fastnax.io import atomic_write_text
+        from fastnax.io import atomic_write_text, dumps_json
         from fastnax.predictors.files import sidecar_path
         from fastnax.predictors.xgb import _versions
 
@@ -197,7 +196,7 @@ class PriorResidualPredictor:
                 "versions": {**_versions(), "fastnax": __version__}}
         if raw is not None:
             atomic_write_text(path, raw.decode("utf-8"))
-        atomic_write_text(sidecar_path(path), json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        atomic_write_text(sidecar_path(path), dumps_json(meta, indent=2, sort_keys=True) + "\n")
         return path
 
     @classmethod

@@ -41,7 +41,6 @@ residuals and the model's sha256; :meth:`load` parses JSON only (never unpickles
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -318,7 +317,7 @@ class MultiFidelityPredictor:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the clean model (XGBoost JSON) to ``path`` and the sidecar beside it; returns ``path``."""
         from fastnax import __version__
-        from fastnax.io import atomic_write_text
+        from fastnax.io import atomic_write_text, dumps_json
         from fastnax.predictors.files import feature_set_id, sidecar_path
         from fastnax.predictors.xgb import _versions
 
@@ -346,7 +345,7 @@ class MultiFidelityPredictor:
             "versions": {**_versions(), "fastnax": __version__},
         }
         atomic_write_text(path, raw.decode("utf-8"))
-        atomic_write_text(sidecar_path(path), json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        atomic_write_text(sidecar_path(path), dumps_json(meta, indent=2, sort_keys=True) + "\n")
         return path
 
     @classmethod
