@@ -259,3 +259,23 @@ def test_pipeline_finalists_skip_designs_outside_the_support():
     assert all(int(a[1:]) % 2 == 0 for a in chosen)
     everywhere_out = [dict(p, in_support=False) for p in front]
     assert len(pick_finalists(everywhere_out, front[4], 0.0, 3)) == 3
+
+
+def test_predictor_feature_names_follow_scikit_learn(tmp_path):
+    pytest.importorskip("xgboost")
+    import warnings
+
+    from fastnax import graph
+    from fastnax.predictors import XGBPredictor
+
+    path, archs, _ = _nb201_records(tmp_path)
+    model = XGBPredictor(random_state=0, n_estimators=10).fit_records(path, target="accuracy_clean")
+    assert list(model.feature_names_in_) == graph.feature_names() == model.feature_names_
+    loaded = XGBPredictor.load(model.save(tmp_path / "p.json"))
+    assert list(loaded.feature_names_in_) == graph.feature_names()
+    F = graph.features(archs[:3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "X does not have valid feature names" on a plain matrix
+        assert np.array_equal(model.predict(F), loaded.predict(F))
+    with pytest.raises(ValueError, match="features"):
+        model.predict(F[:, :5])

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from fastnax.errors import BoundsError, FastnaxError, PredictorFileError, RecordsError
 
@@ -103,6 +103,9 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
     n_features_in_ : int
     feature_names_ : list of str or None
         Graph feature names when fitted on records (``fastnax.graph.feature_names()``).
+    feature_names_in_ : ndarray of str
+        The same names, under scikit-learn's attribute (set when fitted on records, loaded from a
+        file, or fitted on a DataFrame).
     target_, space_, space_options_, dataset_, records_info_, cv_metrics_ :
         Set by :meth:`fit_records` (None after :meth:`fit` on a plain matrix, except ``target_``).
     """
@@ -181,7 +184,16 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Predicted accuracy (n,) in percent of a feature matrix X (n, n_features_in_)."""
         check_is_fitted(self, "model_")
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        if hasattr(X, "columns") or getattr(self, "feature_names_in_", None) is None:
+            X = validate_data(self, X, dtype=np.float64, reset=False)
+        else:
+            # fitted on named graph features, given the plain matrix fastnax.graph.features returns:
+            # its columns are those names by construction, so only the count is checked (sklearn
+            # would warn on every call that the matrix has no column names)
+            X = check_array(X, dtype=np.float64)
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                                 f"{self.n_features_in_} features as input.")
         return np.asarray(self.model_.inplace_predict(X), dtype=np.float64)
 
     def __sklearn_tags__(self):
@@ -233,6 +245,7 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
         cv_metrics = self.cross_validate(X, y, cv) if cv and len(y) >= max(int(cv), 4) else None
         self.fit(X, y)
         self.feature_names_ = graph.feature_names()
+        self.feature_names_in_ = np.asarray(self.feature_names_, dtype=object)  # scikit-learn's name
         self.target_ = target
         self.space_ = archs[0].space
         self.space_options_ = dict(archs[0].options)
@@ -397,6 +410,8 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
         est.model_ = booster
         est.n_features_in_ = n_features
         est.feature_names_ = names
+        if names:
+            est.feature_names_in_ = np.asarray(names, dtype=object)
         est.target_ = meta.get("target")
         est.space_ = meta.get("space")
         est.space_options_ = meta.get("space_options")
