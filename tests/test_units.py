@@ -47,3 +47,33 @@ def test_progress_is_reported_for_every_batch():
     search.run("nb201", method="random", budget=300, progress=lambda done, budget: seen.append((done, budget)))
     assert seen and seen[-1] == (300, 300)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_front_picture_legend_never_covers_the_axes(tmp_path, monkeypatch):
+    """The legend sat inside the axes and hid baseline markers (fastnax run's figure): it is drawn
+    outside them now, and the intervals and the scored quantile are in the picture."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    seen = {}
+    original = Figure.savefig
+
+    def capture(self, *args, **kwargs):
+        self.canvas.draw()
+        ax = self.axes[0]
+        renderer = self.canvas.get_renderer()
+        seen["legend"] = ax.get_legend().get_window_extent(renderer)
+        seen["axes"] = ax.get_window_extent(renderer)
+        seen["labels"] = [t.get_text() for t in ax.get_legend().get_texts()]
+        seen["ylabel"] = ax.get_ylabel()
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", capture)
+    result = search.run("imc", space_options={"input_size": 8, "in_channels": 1}, dataset="digits")
+    result.plot(tmp_path / "front.png")
+    assert (tmp_path / "front.png").stat().st_size > 0
+    assert seen["legend"].x0 >= seen["axes"].x1 - 1  # entirely to the right of the axes
+    assert "resnet20" in seen["labels"] and "80 % interval" in seen["labels"]
+    assert "0.4 quantile" in seen["ylabel"]
