@@ -24,7 +24,6 @@ Honesty rules, so that a result that names its hardware is the hardware it was p
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -273,21 +272,6 @@ def _unread_message(name: str, model: HardwareModel) -> str:
 
 
 def _read_model_file(path: Path) -> dict:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise HardwareError(f"hardware model file not found: {path}") from None
-    kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
-    try:
-        if kind == "JSON":
-            data = json.loads(raw.decode("utf-8"))
-        else:
-            import tomllib
+    from fastnax.hwmodel.specs import read_table_file
 
-            data = tomllib.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HardwareError(f"hardware model file {path} is not valid {kind}: "
-                            f"{str(exc).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise HardwareError(f"hardware model file {path} must hold a table/object of fields")
-    return data
+    return read_table_file(path, "hardware model")

@@ -81,7 +81,6 @@ constants is renamed ``NAME+modified`` (as hardware presets are).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -535,24 +534,10 @@ def nonideality_from_file(path: "str | Path") -> NonIdeality:
         base = "pcm-aihwkit"
         drift_time_s = 86400
     """
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except (FileNotFoundError, IsADirectoryError):
-        raise HardwareError(f"non-ideality file not found: {path}") from None
-    kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
-    try:
-        if kind == "JSON":
-            data = json.loads(raw.decode("utf-8"))
-        else:
-            import tomllib
+    from fastnax.hwmodel.specs import read_table_file
 
-            data = tomllib.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HardwareError(f"non-ideality file {path} is not valid {kind}: "
-                            f"{str(exc).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise HardwareError(f"non-ideality file {path} must hold a table/object of fields")
+    path = Path(path)
+    data = read_table_file(path, "non-ideality")
     base = data.pop("base", "rram-fastnax-default")
     if not isinstance(base, str) or base.lower().endswith((".toml", ".json")):
         raise HardwareError(f"non-ideality file {path}: base must be a preset name, got {base!r}")

@@ -219,3 +219,29 @@ class ScheduleSpec:
 #: The tables of a hardware model file and the spec each one builds.
 SPECS = {"crossbar": CrossbarSpec, "adc": AdcSpec, "dac": DacSpec, "periphery": PeripherySpec,
          "buffer": BufferSpec, "schedule": ScheduleSpec}
+
+
+def read_table_file(path, what: str) -> dict:
+    """The table of a TOML or JSON configuration file (``what``: "hardware model" or
+    "non-ideality", for the messages), as a dict; HardwareError on a missing or malformed file."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        raise HardwareError(f"{what} file not found: {path}") from None
+    kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
+    try:
+        if kind == "JSON":
+            data = json.loads(raw.decode("utf-8"))
+        else:
+            import tomllib
+
+            data = tomllib.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HardwareError(f"{what} file {path} is not valid {kind}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise HardwareError(f"{what} file {path} must hold a table/object of fields")
+    return data
