@@ -202,17 +202,10 @@ class PriorResidualPredictor:
     @classmethod
     def load(cls, path: str | os.PathLike) -> PriorResidualPredictor:
         """Load a predictor written by :meth:`save` (JSON only; the residual model's sha256 is checked)."""
-        import xgboost
-
-        from fastnax.predictors.files import parse_json_bytes, read_json, sidecar_path
+        from fastnax.predictors.files import read_booster, read_sidecar
         from fastnax.predictors.xgb import XGBPredictor
 
-        path = Path(path)
-        meta_file = path if path.name.endswith(".meta.json") else sidecar_path(path)
-        meta = read_json(meta_file, "predictor sidecar")
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-            raise PredictorFileError(f"{meta_file}: not a fastnax prior-residual predictor sidecar (format "
-                                     f"{FORMAT!r} version {FORMAT_VERSION} expected)")
+        meta_file, meta = read_sidecar(path, FORMAT, FORMAT_VERSION, "prior-residual predictor")
         try:
             names = [str(n) for n in meta["feature_names"]]
             coef = np.asarray([float(meta["prior"]["intercept"]), float(meta["prior"]["slope"])])
@@ -227,22 +220,7 @@ class PriorResidualPredictor:
         est = cls(random_state=own.get("random_state", 0), n_jobs=own.get("n_jobs", 1))
         est.residual_model_ = None
         if res is not None:
-            model_file = meta_file.with_name(str(res.get("file")))
-            try:
-                raw = model_file.read_bytes()
-            except OSError:
-                raise PredictorFileError(f"residual model {str(model_file)!r} is missing or unreadable") from None
-            parse_json_bytes(raw, model_file, "XGBoost JSON model")
-            if hashlib.sha256(raw).hexdigest() != res.get("sha256"):
-                raise PredictorFileError(f"{model_file}: sha256 differs from the sidecar's (the model was changed)")
-            booster = xgboost.Booster()
-            try:
-                booster.load_model(bytearray(raw))
-            except xgboost.core.XGBoostError as exc:
-                raise PredictorFileError(f"{model_file}: XGBoost cannot read the model ({str(exc).splitlines()[0]})") from None
-            if booster.num_features() != len(names):
-                raise PredictorFileError(f"{model_file}: model has {booster.num_features()} features, the sidecar "
-                                         f"names {len(names)}")
+            booster = read_booster(meta_file, res.get("file"), res.get("sha256"), len(names))
             model = XGBPredictor(random_state=est.random_state, n_jobs=est.n_jobs)
             model.model_, model.n_features_in_, model.feature_names_ = booster, len(names), names
             est.residual_model_ = model

@@ -121,12 +121,7 @@ def read_predictor_file(path: str | os.PathLike) -> PredictorFile:
         raise PredictorFileError(f"{meta_file}: format version {meta.get('format_version')!r}; this "
                                  f"fastnax reads version {FORMAT_VERSION}")
     if model_file is None:
-        name = meta.get("model_file")
-        if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name
-                or "\0" in name):
-            raise PredictorFileError(f"{meta_file}: model_file {str(name)[:80]!r} is not a plain file "
-                                     f"name beside the sidecar; a sidecar never points outside its folder")
-        model_file = meta_file.with_name(name)
+        model_file = model_path_beside(meta_file, meta.get("model_file"))
     try:
         raw = model_file.read_bytes()
     except OSError:
@@ -165,6 +160,51 @@ def read_predictor_file(path: str | os.PathLike) -> PredictorFile:
         raise PredictorFileError(f"{meta_file}: target {target!r} is not an accuracy name "
                                  f"({', '.join(TARGETS)} or accuracy_<name>)")
     return PredictorFile(meta, meta_file, model_file, raw, model_json if isinstance(model_json, dict) else {})
+
+
+def model_path_beside(meta_file: Path, name) -> Path:
+    """The model file a sidecar names: a plain file name in the sidecar's own folder."""
+    if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name
+            or "\0" in name):
+        raise PredictorFileError(f"{meta_file}: model_file {str(name)[:80]!r} is not a plain file "
+                                 f"name beside the sidecar; a sidecar never points outside its folder")
+    return meta_file.with_name(name)
+
+
+def read_sidecar(path, fmt: str, version: int, what: str) -> tuple[Path, dict]:
+    """(sidecar path, its JSON) of a predictor file of format ``fmt``/``version`` (the model path
+    or the sidecar itself); one-line PredictorFileError for anything else."""
+    path = Path(path)
+    meta_file = path if path.name.endswith(".meta.json") else sidecar_path(path)
+    meta = read_json(meta_file, "predictor sidecar")
+    if not isinstance(meta, dict) or meta.get("format") != fmt or meta.get("format_version") != version:
+        raise PredictorFileError(f"{meta_file}: not a fastnax {what} sidecar (format {fmt!r} version "
+                                 f"{version} expected)")
+    return meta_file, meta
+
+
+def read_booster(meta_file: Path, name, sha256, n_features: int):
+    """The XGBoost booster a sidecar names beside it: JSON only (pickles refused), the sidecar's
+    sha256, and ``n_features`` features."""
+    import xgboost
+
+    model_file = model_path_beside(meta_file, name)
+    try:
+        raw = model_file.read_bytes()
+    except OSError:
+        raise PredictorFileError(f"predictor model {str(model_file)!r} is missing or unreadable") from None
+    parse_json_bytes(raw, model_file, "XGBoost JSON model")
+    if hashlib.sha256(raw).hexdigest() != sha256:
+        raise PredictorFileError(f"{model_file}: sha256 differs from the sidecar's (the model was changed)")
+    booster = xgboost.Booster()
+    try:
+        booster.load_model(bytearray(raw))
+    except xgboost.core.XGBoostError as exc:
+        raise PredictorFileError(f"{model_file}: XGBoost cannot read the model ({str(exc).splitlines()[0]})") from None
+    if booster.num_features() != n_features:
+        raise PredictorFileError(f"{model_file}: model has {booster.num_features()} features, the sidecar "
+                                 f"says {n_features}")
+    return booster
 
 
 def read_json(path: Path, what: str):

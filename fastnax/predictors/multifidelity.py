@@ -351,25 +351,10 @@ class MultiFidelityPredictor:
     @classmethod
     def load(cls, path: str | os.PathLike) -> MultiFidelityPredictor:
         """Load a predictor written by :meth:`save` (JSON only; the model's sha256 is checked)."""
-        import xgboost
-
-        from fastnax.predictors.files import parse_json_bytes, read_json, sidecar_path
+        from fastnax.predictors.files import read_booster, read_sidecar
         from fastnax.predictors.xgb import XGBPredictor
 
-        path = Path(path)
-        meta_file = path if path.name.endswith(".meta.json") else sidecar_path(path)
-        meta = read_json(meta_file, "predictor sidecar")
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-            raise PredictorFileError(f"{meta_file}: not a fastnax multi-fidelity predictor sidecar "
-                                     f"(format {FORMAT!r} version {FORMAT_VERSION} expected)")
-        model_file = meta_file.with_name(str(meta.get("model_file")))
-        try:
-            raw = model_file.read_bytes()
-        except OSError:
-            raise PredictorFileError(f"predictor model {str(model_file)!r} is missing or unreadable") from None
-        parse_json_bytes(raw, model_file, "XGBoost JSON model")
-        if hashlib.sha256(raw).hexdigest() != meta.get("model_sha256"):
-            raise PredictorFileError(f"{model_file}: sha256 differs from the sidecar's (the model was changed)")
+        meta_file, meta = read_sidecar(path, FORMAT, FORMAT_VERSION, "multi-fidelity predictor")
         try:
             cal = meta["calibration"]
             coef = np.asarray([float(cal["intercept"]), float(cal["slope"])])
@@ -391,13 +376,7 @@ class MultiFidelityPredictor:
         if set(params) - set(valid):
             raise PredictorFileError(f"{meta_file}: unknown clean-model parameter {sorted(set(params) - set(valid))[0]!r}")
         clean = XGBPredictor(**params)
-        booster = xgboost.Booster()
-        try:
-            booster.load_model(bytearray(raw))
-        except xgboost.core.XGBoostError as exc:
-            raise PredictorFileError(f"{model_file}: XGBoost cannot read the model ({str(exc).splitlines()[0]})") from None
-        if booster.num_features() != n_features:
-            raise PredictorFileError(f"{model_file}: model has {booster.num_features()} features, the sidecar says {n_features}")
+        booster = read_booster(meta_file, meta.get("model_file"), meta.get("model_sha256"), n_features)
         clean.model_ = booster
         clean.n_features_in_ = n_features
         clean.feature_names_ = fs.get("names")
