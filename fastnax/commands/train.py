@@ -35,6 +35,10 @@ def register(sub) -> None:
     p.add_argument("--noise-aware", action="store_true",
                    help="inject the hardware model's weight noise and quantization while training")
     p.add_argument("--preset", default=None, help="hardware preset for noise and cost (default puma-32nm)")
+    p.add_argument("--nonideality", default=None, metavar="NAME|FILE",
+                   help="non-ideality preset the cells are simulated with in training and evaluation "
+                        "(pcm-aihwkit, pcm-aihwkit-x2, pcm-aihwkit-x4, rram-fastnax-default, none) or a "
+                        "TOML/JSON file over a 'base' one (default: the hardware preset's own)")
     p.add_argument("--noise-trials", type=int, default=10,
                    help="noise draws for the accuracy under non-idealities (default 10)")
     p.add_argument("--out", default="fastnax-train", help="folder for the checkpoint and report.json")
@@ -88,6 +92,8 @@ def run(args) -> int:
     config = {"arch": str(arch), "dataset": data.name, "epochs": args.epochs, "seed": args.seed,
               "noise_aware": bool(args.noise_aware), "batch_size": args.batch_size, "lr": args.lr,
               "preset": args.preset or ""}
+    if args.nonideality is not None:
+        config["nonideality"] = args.nonideality
     resume = _load_checkpoint(out / CHECKPOINT, config) if args.resume else None
     report = _train(args, arch, data, device, config, resume, out / CHECKPOINT)
     text = dumps_json(report, indent=2)  # strict JSON: a NaN score is written as null
@@ -150,8 +156,8 @@ def _train(args, arch, data, device, config: dict, resume: dict | None, ckpt_pat
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(args.seed)
-        model = build_model(arch, preset=args.preset)
-    cost = hardware_cost(arch, args.preset)
+        model = build_model(arch, preset=args.preset, nonideality=args.nonideality)
+    cost = hardware_cost(arch, args.preset, args.nonideality)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       noise_aware=args.noise_aware)
     start = int(resume["epoch"]) if resume else 0
@@ -186,6 +192,7 @@ def _train(args, arch, data, device, config: dict, resume: dict | None, ckpt_pat
         "seconds": round(time.perf_counter() - t0, 3),
         "final_train_loss": history[-1]["loss"] if history else None,
         "hardware": cost,
+        "nonideality": _nonideality_name(args),
         **{k: cost[k] for k in ("energy_pj", "latency_ns", "area_mm2", "edap")},
         "checkpoint": str(ckpt_path),
     }
@@ -195,11 +202,22 @@ def _train(args, arch, data, device, config: dict, resume: dict | None, ckpt_pat
     return report
 
 
+def _nonideality_name(args) -> str:
+    """The name of the non-ideality configuration the cells were simulated with."""
+    from fastnax import hwmodel
+
+    model = hwmodel.get_preset(args.preset or "puma-32nm")
+    if args.nonideality is not None:
+        model = hwmodel.with_nonideality(model, args.nonideality)
+    return model.nonideality.name
+
+
 def _print_summary(report: dict, report_path: Path) -> None:
     noisy = ("not measured" if report["accuracy_noisy"] is None else
              f"{report['accuracy_noisy']:.2f} ± {report['accuracy_noisy_std']:.2f}% "
              f"({report['noise_trials']} draws)")
-    print(f"{report['dataset']}: clean {report['accuracy_clean']:.2f}%, under non-idealities {noisy}; "
+    print(f"{report['dataset']}: clean {report['accuracy_clean']:.2f}%, under non-idealities "
+          f"({report['nonideality']}) {noisy}; "
           f"{report['train_seconds']:.1f}s training; report in {report_path}")
     cost = report["hardware"]
     print(f"hardware ({cost['preset']}): {cost['energy_pj'] / 1e6:.3f} uJ, "

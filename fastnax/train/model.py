@@ -191,14 +191,23 @@ def hardware_settings(arch: Architecture, preset: str | None = None, nonideality
     from fastnax.arch import hardware_knobs
 
     hw = hwmodel.get_preset(preset if preset is not None else "puma-32nm")
-    ni = nonideality if nonideality is not None else hw.nonideality
+    if nonideality is not None:  # a NonIdeality, a registered name or a TOML/JSON file
+        hw = hwmodel.with_nonideality(hw, nonideality)
+    ni = hw.nonideality
     sigmas = np.asarray(hwmodel.layer_noise_sigma(arch, model=hw, nonideality=ni), dtype=float).reshape(-1)
-    column_only = dataclasses.replace(ni, conductance_sigma=0.0, stuck_at_gmin_rate=0.0,
-                                      stuck_at_gmax_rate=0.0, drift_nu_sigma=0.0)
+    # the column-level part (IR drop, a lossy ADC, output noise): every cell term off, drift and
+    # read noise included (no time elapsed)
+    column_only = dataclasses.replace(ni, conductance_sigma=0.0, conductance_sigma_lin=0.0,
+                                      conductance_sigma_quad=0.0, stuck_at_gmin_rate=0.0,
+                                      stuck_at_gmax_rate=0.0, drift_nu_sigma=0.0, drift_time_s=0.0,
+                                      drift_time_offset_s=0.0, read_noise_q=0.0)
     column = np.asarray(hwmodel.layer_noise_sigma(arch, model=hw, nonideality=column_only),
                         dtype=float).reshape(-1)
     knobs = hardware_knobs(arch)
-    cells = CellNoise.from_nonideality(ni, int(knobs["cell_bits"]), bool(hw.crossbar.differential))
+    # signed weights as the analytical sigma stores them: a differential pair when the crossbar is
+    # differential or the non-ideality's convention is the pair (aihwkit's)
+    differential = bool(hw.crossbar.differential) or ni.signed_code == "pair"
+    cells = CellNoise.from_nonideality(ni, int(knobs["cell_bits"]), differential)
     return {"sigmas": sigmas, "column_sigmas": column, "cells": cells, "w_bits": knobs["w_bits"],
             "in_bits": knobs["in_bits"], "adc_bits": layer_adc_bits(arch, hw)}
 
@@ -231,7 +240,9 @@ def hardware_cost(arch: Architecture, preset=None, nonideality=None) -> dict:
     from fastnax import hwmodel
 
     hw = hwmodel.get_preset(preset if preset is not None else "puma-32nm")
-    cost = hw.evaluate_archs([arch], nonideality)
+    if nonideality is not None:  # a NonIdeality, a registered name or a TOML/JSON file
+        hw = hwmodel.with_nonideality(hw, nonideality)
+    cost = hw.evaluate_archs([arch])
     return {"preset": hw.name, "energy_pj": float(cost.energy_pj[0]),
             "latency_ns": float(cost.latency_ns[0]), "area_mm2": float(cost.area_mm2[0]),
             "edap": float(cost.edap[0]), "mean_noise_sigma": float(cost.mean_noise_sigma[0])}

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -43,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fastnax.errors import BoundsError
+from fastnax.train.cells import CellNoise, program_cells, read_back_levels  # noqa: F401 (re-exported)
 
 
 def _ste(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -96,114 +96,6 @@ def activation_step(x: torch.Tensor, bits: int) -> torch.Tensor:
     levels = torch.where(unsigned, float(2 ** int(bits) - 1), float(2 ** (int(bits) - 1) - 1))
     return (scale / levels).to(x.dtype)
 
-
-@dataclass(frozen=True)
-class CellNoise:
-    """Per-cell non-idealities of the crossbar that stores a layer (see the module docstring).
-
-    Attributes
-    ----------
-    cell_bits : int
-        Bits per cell; a ``w_bits`` weight uses ``ceil(w_bits / cell_bits)`` cells (per side).
-    differential : bool
-        Positive and negative parts of the weight in two cells per slice (else one offset code).
-    conductance_sigma : float
-        Programming/read variation, std relative to the conductance range ``G_max - G_min``.
-    stuck_at_gmin_rate, stuck_at_gmax_rate : float
-        Fraction of cells stuck at ``G_min`` / ``G_max``.
-    drift_sigma : float
-        Std of the log-conductance error left by drift after global compensation,
-        ``drift_nu_sigma * ln(t / t0)`` (0 without drift); a cell's conductance is multiplied by
-        ``exp(-drift_sigma * eps)``, ``eps ~ N(0, 1)``.
-    """
-
-    cell_bits: int = 2
-    differential: bool = False
-    conductance_sigma: float = 0.0
-    stuck_at_gmin_rate: float = 0.0
-    stuck_at_gmax_rate: float = 0.0
-    drift_sigma: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not 1 <= int(self.cell_bits) <= 8:
-            raise BoundsError(f"cell_bits must be between 1 and 8, got {self.cell_bits}")
-        for name in ("conductance_sigma", "stuck_at_gmin_rate", "stuck_at_gmax_rate", "drift_sigma"):
-            v = float(getattr(self, name))
-            if not math.isfinite(v) or v < 0:
-                raise BoundsError(f"CellNoise.{name} must be finite and >= 0, got {v}")
-        if self.stuck_at_gmin_rate + self.stuck_at_gmax_rate > 1:
-            raise BoundsError("CellNoise stuck-at rates must add up to at most 1, got "
-                              f"{self.stuck_at_gmin_rate} + {self.stuck_at_gmax_rate}")
-
-    @classmethod
-    def from_nonideality(cls, nonideality, cell_bits: int, differential: bool = False) -> "CellNoise":
-        """The cell terms of a :class:`fastnax.hwmodel.NonIdeality`."""
-        ni = nonideality
-        drift = 0.0
-        if ni.drift_time_s > ni.drift_t0_s:
-            drift = float(ni.drift_nu_sigma) * math.log(ni.drift_time_s / ni.drift_t0_s)
-        return cls(int(cell_bits), bool(differential), float(ni.conductance_sigma),
-                   float(ni.stuck_at_gmin_rate), float(ni.stuck_at_gmax_rate), drift)
-
-    def scaled(self, factor: float) -> "CellNoise":
-        """Every sigma and fault rate times ``factor`` (rates capped so they add up to <= 1)."""
-        f = float(factor)
-        rmin, rmax = self.stuck_at_gmin_rate * f, self.stuck_at_gmax_rate * f
-        total = rmin + rmax
-        if total > 1:
-            rmin, rmax = rmin / total, rmax / total
-        return replace(self, conductance_sigma=self.conductance_sigma * f, stuck_at_gmin_rate=rmin,
-                       stuck_at_gmax_rate=rmax, drift_sigma=self.drift_sigma * f)
-
-
-def program_cells(w: torch.Tensor, scale: torch.Tensor, w_bits: int, cells: CellNoise,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
-    """The weights read back from crossbar cells that stored ``w`` (no gradient).
-
-    Parameters
-    ----------
-    w : Tensor of any shape
-        Weights (detached).
-    scale : Tensor (scalar)
-        ``max|w|`` (or the clipping range): the largest level.
-    w_bits : int
-        Signed weight precision: integer levels ``q`` in ``[-L, L]``, ``L = 2^(w_bits-1) - 1``.
-    cells : CellNoise
-    generator : torch.Generator, optional
-
-    Returns
-    -------
-    Tensor, shape of ``w``
-        ``q' * scale / L`` where ``q'`` is the level read back: offset code ``q + 2^(w_bits-1)``
-        (or the pair ``max(q, 0)``, ``max(-q, 0)``) split in ``S = ceil(w_bits / cell_bits)``
-        slices, each cell perturbed (variation, drift, stuck-at), recombined with weights
-        ``2^(cell_bits s)``.
-    """
-    w = w.detach()
-    levels = 2 ** (int(w_bits) - 1) - 1
-    q = torch.clamp(torch.round(w / scale * levels), -levels, levels).to(torch.int64)
-    c = int(cells.cell_bits)
-    top = 2 ** c - 1
-    n_slices = -(-int(w_bits) // c)
-    if cells.differential:
-        codes = torch.stack([q.clamp_min(0), (-q).clamp_min(0)])
-    else:
-        codes = (q + 2 ** (int(w_bits) - 1)).unsqueeze(0)
-    shifts = (torch.arange(n_slices, device=w.device) * c).reshape((-1,) + (1,) * codes.ndim)
-    g = ((codes.unsqueeze(0) >> shifts) & top).to(w.dtype)  # (S, sides, *w.shape) levels 0..top
-    shape, dev, dt = g.shape, w.device, w.dtype
-    if cells.conductance_sigma > 0:
-        g = g + torch.randn(shape, generator=generator, device=dev, dtype=dt) * (cells.conductance_sigma * top)
-    if cells.drift_sigma > 0:
-        g = g * torch.exp(torch.randn(shape, generator=generator, device=dev, dtype=dt) * -cells.drift_sigma)
-    if cells.stuck_at_gmin_rate > 0 or cells.stuck_at_gmax_rate > 0:
-        u = torch.rand(shape, generator=generator, device=dev, dtype=dt)
-        g = torch.where(u < cells.stuck_at_gmin_rate, torch.zeros_like(g), g)
-        stuck_max = (u >= cells.stuck_at_gmin_rate) & (u < cells.stuck_at_gmin_rate + cells.stuck_at_gmax_rate)
-        g = torch.where(stuck_max, torch.full_like(g, float(top)), g)
-    code = (g * (2.0 ** shifts).to(dt)).sum(0)  # (sides, *w.shape)
-    value = code[0] - code[1] if cells.differential else code[0] - 2.0 ** (int(w_bits) - 1)
-    return value * (scale / levels)
 
 
 class NoisyMixin:
