@@ -47,8 +47,10 @@ class PipelineConfig:
     objective: str = "acc-edap"
     preset: str = "puma-32nm"
     n: int = 25
-    sample_epochs: int = 5
-    final_epochs: int = 20
+    sample_epochs: int | None = None
+    final_epochs: int | None = None
+    max_train: int | None = None
+    max_test: int | None = None
     finalists: int = 3
     use_packaged_records: bool = True
     baseline: str = "resnet20"
@@ -58,11 +60,30 @@ class PipelineConfig:
     jobs: int = 2
     out: str | None = None
 
+    def resolved(self) -> "PipelineConfig":
+        """A copy with every ``None`` default made concrete for the dataset (:data:`RUN_DEFAULTS`):
+        ``sample_epochs`` from the packaged records' protocol, so the run's records can be fitted
+        together with them; ``final_epochs``, ``max_train`` and ``max_test`` of the final trainings
+        (CIFAR-10 on a CPU: 4 epochs on 5,000 training images, tested on 2,000)."""
+        import dataclasses
+
+        from fastnax.train.sample import PACKAGED_PROTOCOLS
+
+        base = {**RUN_DEFAULTS["*"], **RUN_DEFAULTS.get(self.dataset, {})}
+        protocol = PACKAGED_PROTOCOLS.get(self.dataset)
+        if protocol is not None:
+            base["sample_epochs"] = protocol["epochs"]
+        return dataclasses.replace(self, **{k: v for k, v in base.items() if getattr(self, k) is None})
+
     def check(self) -> None:
         for name in ("n", "sample_epochs", "final_epochs", "finalists", "noise_trials", "jobs"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "noise_trials" else 1):
                 raise BoundsError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("max_train", "max_test"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise BoundsError(f"{name} must be a number of images >= 0 (0: all), got {value!r}")
         if self.n < 5:
             raise BoundsError(f"n must be at least 5 records to fit a predictor, got {self.n}")
         if not (self.accuracy_margin >= 0):
@@ -80,6 +101,13 @@ class PipelineConfig:
             raise unknown("space", self.space, spaces.names())
         if self.dataset not in DATASETS:
             raise unknown("dataset", self.dataset, DATASETS)
+
+
+#: Defaults of :class:`PipelineConfig` fields left ``None``, by dataset ("*": every dataset).
+RUN_DEFAULTS = {
+    "*": {"sample_epochs": 5, "final_epochs": 20, "max_train": 0, "max_test": 0},
+    "cifar10": {"final_epochs": 4, "max_train": 5000, "max_test": 2000},
+}
 
 
 @dataclass
@@ -186,21 +214,28 @@ def pick_finalists(front: list[dict], best: dict, min_accuracy: float, k: int) -
     return chosen[:k]
 
 
-PACKAGED_RECORDS = Path(__file__).resolve().parent / "data" / "digits_imc_records.jsonl"
+#: Records shipped with fastnax, by dataset (those of the packaged predictors).
+PACKAGED_RECORD_FILES = {name: Path(__file__).resolve().parent / "data" / f"{name}_imc_records.jsonl"
+                         for name in ("digits", "cifar10")}
+PACKAGED_RECORDS = PACKAGED_RECORD_FILES["digits"]
 
 
-def packaged_records(space, dataset: str) -> list:
-    """The records shipped with fastnax for this space (same name and options) and dataset."""
+def packaged_records(space, dataset: str, epochs: int | None = None) -> list:
+    """The records shipped with fastnax for this space (same name and options) and dataset (and
+    ``epochs`` when given: records of another training budget measure something else)."""
     from fastnax.datasets.records import read_records
 
-    if not PACKAGED_RECORDS.exists():
+    path = PACKAGED_RECORD_FILES.get(dataset)
+    if path is None or not path.exists():
         return []
     from fastnax.arch import Architecture
 
     own = dict(space.options)
     out = []
-    for record in read_records(PACKAGED_RECORDS):
+    for record in read_records(path):
         if record.space != space.name or record.dataset != dataset or record.accuracy_noisy is None:
+            continue
+        if epochs is not None and record.epochs != int(epochs):
             continue
         if Architecture.from_string(record.arch).option_dict == own:
             out.append(record)
@@ -215,7 +250,9 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
     from fastnax.predictors import XGBPredictor
     from fastnax.train.sample import run_sampling
 
-    cfg = config or PipelineConfig()
+    from fastnax.train.sample import PACKAGED_PROTOCOLS
+
+    cfg = (config or PipelineConfig()).resolved()
     cfg.check()
     t0 = time.perf_counter()
     timings = {}
@@ -226,8 +263,20 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
     else:
         tmp = tempfile.TemporaryDirectory(prefix="fastnax-run-")
         work = Path(tmp.name)
-    data = load(cfg.dataset, root=cfg.root, seed=cfg.seed)
-    space = spaces.get(cfg.space, **data.space_options)
+    full = load(cfg.dataset, root=cfg.root, seed=cfg.seed)
+    space = spaces.get(cfg.space, **full.space_options)
+    # the final trainings' images (CIFAR-10 on a CPU: a seeded subset) ...
+    data = full.subset(cfg.max_train or None, cfg.max_test or None, seed=cfg.seed) \
+        if (cfg.max_train or cfg.max_test) else full
+    # ... and the sampling's: the packaged records' protocol when the run samples with its budget
+    protocol = PACKAGED_PROTOCOLS.get(data.name)
+    same_protocol = protocol is not None and cfg.sample_epochs == protocol["epochs"]
+    sample_data, batch_size, lr = data, 32, 0.05
+    if same_protocol:
+        batch_size, lr = protocol["batch_size"], protocol["lr"]
+    if same_protocol and (protocol["max_train"] or protocol["max_test"] or protocol["downsample"] > 1):
+        sample_data = load(cfg.dataset, root=cfg.root, max_train=protocol["max_train"],
+                           max_test=protocol["max_test"]).downsample(protocol["downsample"])
     if cfg.baseline not in space.baselines():
         raise BoundsError(f"baseline {cfg.baseline!r} is not in the {space.name} space; valid: "
                           f"{', '.join(space.baselines())}")
@@ -237,8 +286,8 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
     progress(f"sample-training {cfg.n} candidates of the {space.name} space on {data.name} "
              f"({cfg.sample_epochs} epochs each) -> {records_path}")
     t = time.perf_counter()
-    run_sampling(space, data, cfg.n, cfg.sample_epochs, records_path, seed=cfg.seed, jobs=cfg.jobs,
-                 max_macs="auto", batch_size=32, noise_trials=1,
+    run_sampling(space, sample_data, cfg.n, cfg.sample_epochs, records_path, seed=cfg.seed, jobs=cfg.jobs,
+                 max_macs="auto", batch_size=batch_size, lr=lr, noise_trials=1,
                  progress=lambda done, total, rec: progress(
                      f"  {done}/{total} " + ("(resumed)" if rec is None else
                                               f"{rec.accuracy_clean:.1f}% in {rec.train_seconds:.1f}s")))
@@ -250,7 +299,12 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
     # 2. fit (on the accuracy under non-idealities: bit widths and ADC precision matter there)
     t = time.perf_counter()
     fit_records = list(records)
-    packaged = packaged_records(space, data.name) if cfg.use_packaged_records else []
+    packaged = []
+    if cfg.use_packaged_records and same_protocol:
+        packaged = packaged_records(space, data.name, epochs=cfg.sample_epochs)
+    elif cfg.use_packaged_records and packaged_records(space, data.name):
+        progress(f"packaged {data.name} records not used: they were trained {protocol['epochs']} epoch(s) "
+                 f"each, this run samples {cfg.sample_epochs}")
     fit_records += packaged
     predictor = XGBPredictor(random_state=cfg.seed).fit_records(fit_records, target="accuracy_noisy")
     quality = dict(getattr(predictor, "cv_metrics_", {}) or {})

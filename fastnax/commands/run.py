@@ -21,10 +21,19 @@ def register(sub) -> None:
     p.add_argument("--objective", default=d.objective, help=f"search objective (default {d.objective})")
     p.add_argument("--preset", default=d.preset, help=f"hardware preset (default {d.preset})")
     p.add_argument("--n", type=int, default=d.n, help=f"candidates to sample-train (default {d.n})")
-    p.add_argument("--sample-epochs", type=int, default=d.sample_epochs,
-                   help=f"epochs per sampled candidate (default {d.sample_epochs})")
-    p.add_argument("--epochs", type=int, default=d.final_epochs,
-                   help=f"noise-aware training epochs of the finalists (default {d.final_epochs})")
+    p.add_argument("--sample-epochs", type=int, default=None,
+                   help="epochs per sampled candidate (default: the packaged records' protocol, so the "
+                        "new records are fitted with them: digits 5 epochs; cifar10 1 epoch on 2,500 "
+                        "images at 16x16)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="noise-aware training epochs of the finalists and the baseline (default 20; "
+                        "cifar10: 4)")
+    p.add_argument("--max-train", type=int, default=None,
+                   help="train the finalists and the baseline on a seeded subset of this many training "
+                        "images (default all; cifar10: 5000; 0: all)")
+    p.add_argument("--max-test", type=int, default=None,
+                   help="report on a seeded subset of this many test images (default all; cifar10: "
+                        "2000; 0: all)")
     p.add_argument("--finalists", type=int, default=d.finalists,
                    help=f"designs of the front to train and choose from on validation (default {d.finalists})")
     p.add_argument("--baseline", default=d.baseline, help=f"reference baseline (default {d.baseline})")
@@ -47,7 +56,8 @@ def run(args) -> int:
 
     cfg = PipelineConfig(dataset=args.dataset, root=args.root, space=args.space, objective=args.objective,
                          preset=args.preset, n=args.n, sample_epochs=args.sample_epochs,
-                         final_epochs=args.epochs, finalists=args.finalists, baseline=args.baseline,
+                         final_epochs=args.epochs, max_train=args.max_train, max_test=args.max_test,
+                         finalists=args.finalists, baseline=args.baseline,
                          accuracy_margin=args.accuracy_margin, noise_trials=args.noise_trials,
                          seed=args.seed, jobs=args.jobs, out=args.out,
                          use_packaged_records=not args.no_packaged_records)

@@ -80,7 +80,8 @@ class PredictorFile:
                                      f"say which space it was fitted on (space: null); refit it with "
                                      f"'fastnax fit' on records")
         own = getattr(space, "name", None)
-        if name != own:
+        # a space that decodes to another space's architectures (nax -> imc) uses its predictors
+        if name not in (own, getattr(space, "architectures_of", own)):
             raise PredictorFileError(f"predictor {where!r} cannot score this search: fitted on the "
                                      f"{name!r} space, not {own!r}")
         options = self.meta.get("space_options")

@@ -35,7 +35,11 @@ import numpy as np
 
 from fastnax.errors import BoundsError, PredictorFileError
 
-PACKAGED_PREDICTOR = Path(__file__).resolve().parents[1] / "data" / "predictor.json"
+_DATA = Path(__file__).resolve().parents[1] / "data"
+#: The predictors shipped with fastnax, by the dataset their records were trained on. Each one is
+#: used only for the space and space options its sidecar names (see :func:`resolve_accuracy_model`).
+PACKAGED_PREDICTORS = {"digits": _DATA / "predictor.json", "cifar10": _DATA / "cifar10_predictor.json"}
+PACKAGED_PREDICTOR = PACKAGED_PREDICTORS["digits"]  # the default search's (digits) predictor
 
 #: Quantities a search can report in its ``accuracy`` column, and what each one is.
 QUANTITIES = {
@@ -421,27 +425,45 @@ def _from_file(path: Path, space, dataset) -> AccuracyModel:
                          uncertainty=uncertainty)
 
 
+def packaged_accuracy_model(space, dataset: str | None = None) -> AccuracyModel:
+    """The packaged predictor fitted for ``space`` (and ``dataset`` when given), else the
+    training-free score with the reason (a packaged file that is unusable or fitted elsewhere
+    never breaks a default search)."""
+    if dataset is not None:
+        if dataset not in PACKAGED_PREDICTORS:
+            return _training_free(f"no packaged predictor for dataset {dataset!r} (packaged: "
+                                  f"{', '.join(PACKAGED_PREDICTORS)})")
+        candidates = {dataset: PACKAGED_PREDICTORS[dataset]}
+    else:
+        candidates = PACKAGED_PREDICTORS
+    reasons = []
+    for name, path in candidates.items():
+        if not path.exists():
+            reasons.append(f"{name}: {path.name} is not installed")
+            continue
+        try:
+            return _from_file(path, space, dataset)
+        except PredictorFileError as exc:
+            reasons.append(f"{name}: {exc}")
+    return _training_free("packaged predictor: " + "; ".join(reasons))
+
+
 def resolve_accuracy_model(predictor, space, dataset: str | None = None) -> AccuracyModel:
     """The accuracy model of a search.
 
     Parameters
     ----------
     predictor : None, str, path, or fitted predictor
-        ``None``: the packaged predictor ``fastnax/data/predictor.json`` when its sidecar says it
-        was fitted for this space, its options (and ``dataset`` when given); otherwise the
-        training-free score. A path: that predictor file (it must say it was fitted for this
+        ``None``: the packaged predictor of ``dataset`` (:data:`PACKAGED_PREDICTORS`; without a
+        dataset, the first packaged one) when its sidecar says it was fitted for this space and
+        its options; otherwise the training-free score, with the reason in its description. A path: that predictor file (it must say it was fitted for this
         space). An object: a fitted predictor with ``predict(F)`` (percent); its ``target_``
         says what it predicts (a predictor that does not say is taken as clean accuracy).
     space : SearchSpace
     dataset : str, optional
     """
     if predictor is None:
-        if not PACKAGED_PREDICTOR.exists():
-            return _training_free("no packaged predictor")
-        try:
-            return _from_file(PACKAGED_PREDICTOR, space, dataset)
-        except PredictorFileError as exc:  # unusable or fitted elsewhere: never breaks the default
-            return _training_free(f"packaged predictor: {exc}")
+        return packaged_accuracy_model(space, dataset)
     if isinstance(predictor, (str, Path)):
         path = Path(predictor)
         if not path.exists():

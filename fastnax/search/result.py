@@ -333,6 +333,16 @@ class SearchResult:
 
 def _model_text(model: dict) -> str:
     if model.get("kind") == "predictor":
-        extra = ", ".join(f"{k} {model[k]}" for k in ("records", "n_records", "dataset") if k in model)
+        parts = []
+        records = model.get("records")
+        if isinstance(records, dict):  # count, path, sha256 and (packaged ones) the training protocol
+            text = f"{records.get('count')} records {records.get('path') or ''}".rstrip()
+            if records.get("protocol"):
+                text += f", each trained {records['protocol']}"
+            parts.append(text)
+        elif records is not None:
+            parts.append(f"records {records}")
+        parts += [f"{k} {model[k]}" for k in ("n_records", "dataset") if k in model]
+        extra = ", ".join(parts)
         return f"predictor {model.get('file') or model.get('class')}" + (f" ({extra})" if extra else "")
     return f"training-free score ({model.get('why', '')}; an accuracy-like scale, not a percent)"

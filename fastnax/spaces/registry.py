@@ -43,6 +43,7 @@ def register_space(name: str, parser: Callable[[str], Architecture] | None = Non
 
     def decorate(cls: type) -> type:
         cls.name = name
+        cls.architectures_of = architectures_of or name  # whose architectures (and predictors) it uses
         _SPACES[name] = cls
         if architectures_of is None:
             register_codec(name, _cached_factory(cls), parser or parse_default)

@@ -25,6 +25,17 @@ from fastnax.errors import BoundsError, unknown
 
 BACKENDS = ("loky", "threading", "dask")
 
+#: The sampling protocol of each dataset's packaged records (``fastnax/data/<dataset>_imc_records``),
+#: i.e. what their accuracies mean: records of another protocol are not mixed with them.
+#: ``max_train`` / ``max_test``: seeded subsets (None: all images); ``downsample``: the training
+#: resolution divisor (CIFAR-10 at 16x16, chosen by ``benchmarks/cifar10_protocol.py``).
+PACKAGED_PROTOCOLS = {
+    "digits": {"epochs": 5, "batch_size": 32, "lr": 0.05, "max_train": None, "max_test": None,
+               "downsample": 1},
+    "cifar10": {"epochs": 1, "batch_size": 64, "lr": 0.05, "max_train": 2500, "max_test": 2000,
+                "downsample": 2},
+}
+
 
 def candidate_seed(seed: int, index: int) -> int:
     """The training seed of candidate ``index`` of a run seeded ``seed`` (a 31-bit int)."""
