@@ -271,12 +271,12 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
     # ... and the sampling's: the packaged records' protocol when the run samples with its budget
     protocol = PACKAGED_PROTOCOLS.get(data.name)
     same_protocol = protocol is not None and cfg.sample_epochs == protocol["epochs"]
-    sample_data, batch_size, lr = data, 32, 0.05
+    sample_data, batch_size, lr, downsample = data, 32, 0.05, 1
     if same_protocol:
-        batch_size, lr = protocol["batch_size"], protocol["lr"]
+        batch_size, lr, downsample = protocol["batch_size"], protocol["lr"], protocol["downsample"]
     if same_protocol and (protocol["max_train"] or protocol["max_test"] or protocol["downsample"] > 1):
         sample_data = load(cfg.dataset, root=cfg.root, max_train=protocol["max_train"],
-                           max_test=protocol["max_test"]).downsample(protocol["downsample"])
+                           max_test=protocol["max_test"])
     if cfg.baseline not in space.baselines():
         raise BoundsError(f"baseline {cfg.baseline!r} is not in the {space.name} space; valid: "
                           f"{', '.join(space.baselines())}")
@@ -287,7 +287,7 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
              f"({cfg.sample_epochs} epochs each) -> {records_path}")
     t = time.perf_counter()
     run_sampling(space, sample_data, cfg.n, cfg.sample_epochs, records_path, seed=cfg.seed, jobs=cfg.jobs,
-                 max_macs="auto", batch_size=batch_size, lr=lr, noise_trials=1,
+                 max_macs="auto", batch_size=batch_size, lr=lr, noise_trials=1, downsample=downsample,
                  progress=lambda done, total, rec: progress(
                      f"  {done}/{total} " + ("(resumed)" if rec is None else
                                               f"{rec.accuracy_clean:.1f}% in {rec.train_seconds:.1f}s")))

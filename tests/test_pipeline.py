@@ -52,3 +52,27 @@ def test_pick_finalists_spreads_along_the_front():
     assert chosen[0] == "a2" and len(chosen) == 3
     assert "a1" in chosen and "a8" in chosen  # the cheapest and the most accurate feasible points
     assert "a0" not in chosen  # infeasible: below the accuracy constraint
+
+
+@pytest.mark.slow
+def test_pipeline_on_cifar10_samples_with_the_packaged_protocol(tmp_path):
+    """``fastnax run --dataset cifar10``: new records trained like the packaged ones (1 epoch on
+    2,500 images at 16x16) and fitted together with them; a tiny final training."""
+    from pathlib import Path
+
+    from fastnax import datasets
+    from fastnax.datasets.records import read_records
+
+    source = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10" / "cifar10_jpeg_q75.npz"
+    if not source.is_file():
+        pytest.skip(f"reference data not found: {source}")
+    root = datasets.ensure_cifar10()
+    cfg = PipelineConfig(dataset="cifar10", root=str(root), n=5, final_epochs=1, max_train=300,
+                         max_test=100, finalists=1, noise_trials=1, jobs=1, out=str(tmp_path / "run"))
+    report = run_pipeline(cfg, progress=lambda msg: None)
+    q = report.predictor_quality
+    assert q["new_records"] == 5 and q["packaged_records"] >= 150
+    new = read_records(tmp_path / "run" / "records.jsonl")
+    assert {r.epochs for r in new} == {1} and {r.dataset for r in new} == {"cifar10"}
+    assert report.config["sample_epochs"] == 1 and report.config["max_test"] == 100
+    assert [d["role"] for d in report.designs] == ["finalist-1", "resnet20"]
