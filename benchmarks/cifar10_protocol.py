@@ -39,11 +39,20 @@ PROTOCOLS = {
     "long_e4_n2500_r16": (4, 2500, 2, 2),
     "e2_n2500_r16": (2, 2500, 2, 1),
     "long_e4_n2500_r32": (4, 2500, 1, 2),
+    # a reference nearer a real training: 6 epochs on 4x the images (24x the cheap protocol's
+    # compute, ~2 minutes of one core per record); every cheap protocol is also scored against it
+    "long_e6_n10000_r16": (6, 10000, 2, 2),
 }
 LONG = "long_e4_n2500_r16"
 #: protocols run by default (the 32x32 long one is CPU-heavy: ~70 s of one core per record)
 DEFAULT = "e1_n2500_r16,long_e4_n2500_r16,e2_n2500_r16"
 MAX_TEST = 2000
+
+
+def _compute(name: str) -> float:
+    """Training compute of a protocol in units of images x epochs at 16x16."""
+    epochs, n_train, factor, _ = PROTOCOLS[name]
+    return epochs * n_train * (4 if factor == 1 else 1)
 
 
 def command_of(name: str, out: str, n: int, seed: int, batch_size: int, lr: float) -> str:
@@ -135,6 +144,19 @@ def main(argv=None) -> int:
                  "accuracy_clean_median": round(float(np.median([r.accuracy_clean for r in records])), 2),
                  "command": command_of(name, f"{out}/{name}.jsonl", args.n, args.seed, args.batch_size,
                                        args.lr)}
+        if not name.startswith("long"):  # against every other long reference that ran
+            for other, other_records in results.items():
+                if not other.startswith("long") or other == LONG:
+                    continue
+                ref = {r.arch: r for r in other_records}
+                pairs = [(r, ref[r.arch]) for r in records if r.arch in ref]
+                if len(pairs) >= 3:
+                    tc = kendalltau([a.accuracy_clean for a, _ in pairs], [b.accuracy_clean for _, b in pairs])
+                    tn = kendalltau([a.accuracy_noisy for a, _ in pairs], [b.accuracy_noisy for _, b in pairs])
+                    entry.setdefault("vs", {})[other] = {
+                        "pairs": len(pairs), "kendall_tau_clean": round(float(tc.statistic), 3),
+                        "kendall_tau_noisy": round(float(tn.statistic), 3),
+                        "training_ratio": round(_compute(other) / _compute(name), 1)}
         if long is not None and name != LONG and not name.startswith("long"):
             ref = {r.arch: r for r in long}
             pairs = [(r, ref[r.arch]) for r in records if r.arch in ref]

@@ -43,6 +43,9 @@ def main(argv=None) -> int:
     parser.add_argument("--recalibrate", choices=("yes", "no"), default="yes",
                         help="evaluate's batch-norm re-estimation (clean / under noise), both networks")
     parser.add_argument("--only", choices=("plain", "noise_aware"), default=None)
+    parser.add_argument("--nonideality", default=None, metavar="NAME|FILE",
+                        help="non-ideality preset the cells follow in noise-aware training and in "
+                             "evaluation (default: puma-32nm's own, rram-fastnax-default)")
     args = parser.parse_args(argv)
 
     import dataclasses
@@ -52,6 +55,7 @@ def main(argv=None) -> int:
 
     from fastnax import datasets, spaces
     from fastnax.train import TrainConfig, build_model, evaluate, train_model
+    from fastnax.train.model import hardware_cost
 
     torch.set_num_threads(args.threads)
     data = datasets.load("digits")
@@ -79,7 +83,7 @@ def main(argv=None) -> int:
         for seed in range(args.seeds):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                model = build_model(arch)
+                model = build_model(arch, nonideality=args.nonideality)
             result = train_model(model, data, cfg, seed=seed, device="cpu")
             t0 = time.perf_counter()
             row = {"seed": seed, "train_seconds": round(result["train_seconds"], 2)}
@@ -108,7 +112,8 @@ def main(argv=None) -> int:
         "arch": str(arch), "params": arch.params, "dataset": data.describe(),
         "epochs": args.epochs, "seeds": args.seeds, "noise_trials": args.noise_trials,
         "threads": args.threads, "scales": scales, "recalibrate_batch_norm": args.recalibrate,
-        "nonideality_model": "explicit cells (variation, drift, stuck-at per slice) + column Gaussian",
+        "nonideality_model": "explicit cells (the preset's per-cell laws on every slice) + column Gaussian",
+        "nonideality": hardware_cost(arch, None, args.nonideality)["preset"],
         **runs,
     }
     if "plain" in runs and "noise_aware" in runs:
