@@ -46,6 +46,7 @@ class PipelineConfig:
     space: str = "imc"
     objective: str = "acc-edap"
     preset: str = "puma-32nm"
+    nonideality: str | None = None
     n: int = 25
     sample_epochs: int | None = None
     final_epochs: int | None = None
@@ -96,7 +97,9 @@ class PipelineConfig:
 
         if self.objective not in OBJECTIVES:
             raise unknown("objective", self.objective, OBJECTIVES)
-        hwmodel.get_preset(self.preset)
+        model = hwmodel.get_preset(self.preset)
+        if self.nonideality is not None:
+            hwmodel.with_nonideality(model, self.nonideality)
         if self.space not in spaces.names():
             raise unknown("space", self.space, spaces.names())
         if self.dataset not in DATASETS:
@@ -159,9 +162,11 @@ def validation_split(data, fraction: float = 0.2, seed: int = 0):
 
 
 def train_final(arch, data, epochs: int, seed: int, preset: str, noise_trials: int,
-                noise_aware: bool = True, weights_path: Path | None = None, val_data=None) -> dict:
+                noise_aware: bool = True, weights_path: Path | None = None, val_data=None,
+                nonideality=None) -> dict:
     """Noise-aware training of one final architecture; returns accuracies (test split, and the
-    validation split of ``val_data`` when given) and the hardware cost."""
+    validation split of ``val_data`` when given) and the hardware cost, under ``preset`` and
+    ``nonideality`` (default: the preset's own)."""
     import torch
 
     from fastnax.train.loop import TrainConfig, evaluate, train_model
@@ -169,11 +174,11 @@ def train_final(arch, data, epochs: int, seed: int, preset: str, noise_trials: i
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = build_model(arch, preset=preset)
+        model = build_model(arch, preset=preset, nonideality=nonideality)
     cfg = TrainConfig(epochs=epochs, noise_aware=noise_aware)
     result = train_model(model, data, cfg, seed=seed)
     scores = evaluate(model, data, noise_trials=noise_trials, seed=seed)
-    cost = hardware_cost(arch, preset)
+    cost = hardware_cost(arch, preset, nonideality)
     if weights_path is not None:
         from fastnax.io import atomic_torch_save
 
@@ -244,7 +249,7 @@ def packaged_records(space, dataset: str, epochs: int | None = None) -> list:
 
 def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> PipelineReport:
     """Run the whole pipeline (see the module docstring)."""
-    from fastnax import search, spaces
+    from fastnax import hwmodel, search, spaces
     from fastnax.datasets import load
     from fastnax.datasets.records import read_records
     from fastnax.predictors import XGBPredictor
@@ -270,6 +275,11 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
         if (cfg.max_train or cfg.max_test) else full
     # ... and the sampling's: the packaged records' protocol when the run samples with its budget
     protocol = PACKAGED_PROTOCOLS.get(data.name)
+    hw = hwmodel.get_preset(cfg.preset)
+    if cfg.nonideality is not None:
+        hw = hwmodel.with_nonideality(hw, cfg.nonideality)
+    # packaged records were measured on puma-32nm's own chips: another chip is another quantity
+    same_chips = hw.nonideality.constants() == hwmodel.get_preset("puma-32nm").nonideality.constants()
     same_protocol = protocol is not None and cfg.sample_epochs == protocol["epochs"]
     sample_data, batch_size, lr, downsample = data, 32, 0.05, 1
     if same_protocol:
@@ -288,6 +298,7 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
     t = time.perf_counter()
     run_sampling(space, sample_data, cfg.n, cfg.sample_epochs, records_path, seed=cfg.seed, jobs=cfg.jobs,
                  max_macs="auto", batch_size=batch_size, lr=lr, noise_trials=1, downsample=downsample,
+                 preset=cfg.preset, nonideality=cfg.nonideality,
                  progress=lambda done, total, rec: progress(
                      f"  {done}/{total} " + ("(resumed)" if rec is None else
                                               f"{rec.accuracy_clean:.1f}% in {rec.train_seconds:.1f}s")))
@@ -300,11 +311,12 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
     t = time.perf_counter()
     fit_records = list(records)
     packaged = []
-    if cfg.use_packaged_records and same_protocol:
+    if cfg.use_packaged_records and same_protocol and same_chips:
         packaged = packaged_records(space, data.name, epochs=cfg.sample_epochs)
     elif cfg.use_packaged_records and packaged_records(space, data.name):
-        progress(f"packaged {data.name} records not used: they were trained {protocol['epochs']} epoch(s) "
-                 f"each, this run samples {cfg.sample_epochs}")
+        why = (f"they were trained {protocol['epochs']} epoch(s) each, this run samples {cfg.sample_epochs}"
+               if not same_protocol else f"they were measured on puma-32nm's own chips, not {hw.name}'s")
+        progress(f"packaged {data.name} records not used: {why}")
     fit_records += packaged
     predictor = XGBPredictor(random_state=cfg.seed).fit_records(fit_records, target="accuracy_noisy")
     quality = dict(getattr(predictor, "cv_metrics_", {}) or {})
@@ -320,7 +332,7 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
     baseline_arch = space.baseline(cfg.baseline)
     predicted_baseline = float(predictor.predict_archs([baseline_arch])[0])
     min_accuracy = predicted_baseline - cfg.accuracy_margin
-    result = search.run(space, objective=cfg.objective, predictor=predictor, preset=cfg.preset,
+    result = search.run(space, objective=cfg.objective, predictor=predictor, preset=hw,
                         seed=cfg.seed, min_accuracy=min_accuracy)
     timings["search_s"] = time.perf_counter() - t
     if out is not None:
@@ -350,6 +362,7 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
         progress(f"noise-aware training of {role} ({arch.params:,} weights, {cfg.final_epochs} epochs)")
         weights = out / f"weights-{role}.pt" if out is not None else None
         row = train_final(arch, fit_data, cfg.final_epochs, cfg.seed, cfg.preset, cfg.noise_trials,
+                          nonideality=cfg.nonideality,
                           weights_path=weights, val_data=val_data)
         row["role"] = role
         row["accuracy_predicted"] = float(predictor.predict_archs([arch])[0])

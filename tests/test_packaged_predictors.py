@@ -64,3 +64,11 @@ def test_packaged_records_of_another_budget_are_not_mixed_in():
     space = spaces.get("imc", **space_options_for("digits"))
     assert packaged_records(space, "digits", epochs=5)
     assert packaged_records(space, "digits", epochs=1) == []
+
+
+def test_run_checks_the_nonideality_before_any_training():
+    from fastnax.errors import FastnaxError
+
+    PipelineConfig(nonideality="pcm-aihwkit").resolved().check()
+    with pytest.raises(FastnaxError, match="unknown non-ideality 'bogus'"):
+        PipelineConfig(nonideality="bogus").resolved().check()

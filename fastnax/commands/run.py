@@ -20,6 +20,10 @@ def register(sub) -> None:
     p.add_argument("--space", default=d.space, help=f"search space (default {d.space})")
     p.add_argument("--objective", default=d.objective, help=f"search objective (default {d.objective})")
     p.add_argument("--preset", default=d.preset, help=f"hardware preset (default {d.preset})")
+    p.add_argument("--nonideality", default=None, metavar="NAME|FILE",
+                   help="non-ideality preset of every simulated chip (sampling, search, final training) "
+                        "or a TOML/JSON file over a 'base' one (default: the hardware preset's own; "
+                        "another one leaves the packaged records out: they were measured on puma-32nm's)")
     p.add_argument("--n", type=int, default=d.n, help=f"candidates to sample-train (default {d.n})")
     p.add_argument("--sample-epochs", type=int, default=None,
                    help="epochs per sampled candidate (default: the packaged records' protocol, so the "
@@ -55,7 +59,7 @@ def run(args) -> int:
     from fastnax.pipeline import PipelineConfig, run_pipeline
 
     cfg = PipelineConfig(dataset=args.dataset, root=args.root, space=args.space, objective=args.objective,
-                         preset=args.preset, n=args.n, sample_epochs=args.sample_epochs,
+                         preset=args.preset, nonideality=args.nonideality, n=args.n, sample_epochs=args.sample_epochs,
                          final_epochs=args.epochs, max_train=args.max_train, max_test=args.max_test,
                          finalists=args.finalists, baseline=args.baseline,
                          accuracy_margin=args.accuracy_margin, noise_trials=args.noise_trials,

@@ -65,7 +65,7 @@ def at_input_size(arch, size: int):
 
 def train_candidate(arch: str, data, epochs: int, seed: int, index: int, noise_trials: int = 2,
                     batch_size: int = 64, lr: float = 0.05, threads: int | None = None,
-                    device=None) -> dict:
+                    device=None, preset=None, nonideality=None) -> dict:
     """Train one candidate and measure it; returns the record fields (without space/dataset).
 
     Parameters
@@ -83,6 +83,9 @@ def train_candidate(arch: str, data, epochs: int, seed: int, index: int, noise_t
         Noise draws for ``accuracy_noisy`` (mean over draws).
     threads : int, optional
         torch intra-op threads for this training (restored afterwards).
+    preset, nonideality : optional
+        Hardware preset (default ``puma-32nm``) and non-ideality configuration (default the
+        preset's own) the chips of ``accuracy_noisy`` are simulated with.
 
     Returns
     -------
@@ -105,7 +108,7 @@ def train_candidate(arch: str, data, epochs: int, seed: int, index: int, noise_t
             built = Architecture.from_string(arch)
             if "input_size" in built.option_dict and built.option_dict["input_size"] != data.input_size:
                 built = at_input_size(built, data.input_size)
-            model = build_model(built)
+            model = build_model(built, preset=preset, nonideality=nonideality)
         cfg = TrainConfig(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr))
         result = train_model(model, data, cfg, seed=cseed, device=device)
         # evaluate re-estimates the batch-norm statistics (a few dozen steps leave the running
@@ -154,7 +157,8 @@ def run_sampling(space, dataset, n: int, epochs: int, out_path, seed: int = 0, j
                  dataset_options: dict | None = None, noise_trials: int = 2, batch_size: int = 64,
                  lr: float = 0.05, device=None,
                  progress: Callable[[int, int, object], None] | None = None,
-                 max_macs: float | str | None = None, downsample: int = 1) -> list:
+                 max_macs: float | str | None = None, downsample: int = 1, preset=None,
+                 nonideality=None) -> list:
     """Train ``n`` sampled candidates and append one record per candidate to ``out_path``.
 
     Parameters
@@ -185,6 +189,9 @@ def run_sampling(space, dataset, n: int, epochs: int, out_path, seed: int = 0, j
         (:meth:`~fastnax.datasets.images.ImageDataset.downsample`), each network built for that
         size (:func:`at_input_size`); candidates are still drawn from the full-size space and
         recorded under their full-size string. 1: full resolution.
+    preset, nonideality : optional
+        The hardware preset and non-ideality configuration of ``accuracy_noisy``
+        (:func:`train_candidate`; default ``puma-32nm`` and its own).
 
     Returns
     -------
@@ -238,7 +245,8 @@ def run_sampling(space, dataset, n: int, epochs: int, out_path, seed: int = 0, j
             progress(len(results), total, record)
 
     common = dict(epochs=int(epochs), seed=int(seed), noise_trials=int(noise_trials),
-                  batch_size=int(batch_size), lr=float(lr), device=device)
+                  batch_size=int(batch_size), lr=float(lr), device=device, preset=preset,
+                  nonideality=nonideality)
     if not pending:
         pass
     elif int(jobs) == 1 and backend != "dask":
