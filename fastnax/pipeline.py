@@ -166,8 +166,13 @@ def train_final(arch, data, epochs: int, seed: int, preset: str, noise_trials: i
                 nonideality=None) -> dict:
     """Noise-aware training of one final architecture; returns accuracies (test split, and the
     validation split of ``val_data`` when given) and the hardware cost, under ``preset`` and
-    ``nonideality`` (default: the preset's own)."""
+    ``nonideality`` (default: the preset's own). ``arch``: an Architecture or its string."""
     import torch
+
+    from fastnax.arch import Architecture
+
+    if isinstance(arch, str):
+        arch = Architecture.from_string(arch)
 
     from fastnax.train.loop import TrainConfig, evaluate, train_model
     from fastnax.train.model import build_model, hardware_cost
