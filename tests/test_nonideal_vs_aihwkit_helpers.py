@@ -1,0 +1,112 @@
+"""The helpers of benchmarks/nonideal_vs_aihwkit.py: its re-implementation of aihwkit's torch-tile
+forward (DAC, ADC, ABS_MAX noise management, iterative bound management) and the noise-aware
+trainer. The comparison with aihwkit itself runs only where aihwkit imports."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "nonideal_vs_aihwkit.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("nonideal_vs_aihwkit", _PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up there
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)
+
+
+IDEAL = dict(inp_res=-1.0, out_res=-1.0, out_noise=0.0, out_bound=-1.0)
+
+
+def test_ideal_io_is_the_plain_product(bench):
+    io = bench.CrossbarIO(**IDEAL)
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(7, 5, generator=g), torch.randn(3, 5, generator=g)
+    assert torch.allclose(bench.crossbar_mvm(torch, x, w, io), x @ w.T, atol=1e-6)
+
+
+def test_dac_rounds_each_row_scaled_by_its_abs_max(bench):
+    # 2-bit DAC over +-1: step 2 / (2^2 - 2) = 1, so x / max|x| in {-1, 0, 1} (round half to even)
+    io = bench.CrossbarIO(**{**IDEAL, "inp_res": 1.0 / (2 ** 2 - 2)})
+    x = torch.tensor([[0.5, 2.0, -1.6], [0.0, 0.0, 0.0]])
+    y = bench.crossbar_mvm(torch, x, torch.eye(3), io)
+    assert torch.equal(y, torch.tensor([[0.0, 2.0, -2.0], [0.0, 0.0, 0.0]]))
+
+
+def test_adc_step_is_twice_the_bound_times_the_resolution(bench):
+    io = bench.CrossbarIO(**{**IDEAL, "out_res": 1.0 / (2 ** 5 - 2), "out_bound": 3.0})  # step 0.2
+    y = bench.crossbar_mvm(torch, torch.tensor([[1.0, 0.0]]), torch.tensor([[0.29, 0.0], [0.31, 0.0]]), io)
+    assert torch.allclose(y, torch.tensor([[0.2, 0.4]]))
+
+
+def test_bound_management_halves_the_inputs_until_nothing_clips(bench):
+    io = bench.CrossbarIO(**{**IDEAL, "out_bound": 12.0})
+    y = bench.crossbar_mvm(torch, torch.ones(2, 20), torch.ones(1, 20), io)
+    assert torch.allclose(y, torch.full((2, 1), 20.0))  # 20 clips at 12, 10 does not
+    capped = bench.CrossbarIO(**{**IDEAL, "out_bound": 1.0, "inp_res": 1.0 / (2 ** 7 - 2)})
+    # reduction stops once it exceeds max_bm_res / DAC step = 0.25 / (2 / 126): at 16, 100 / 16 clips at 1
+    assert float(bench.crossbar_mvm(torch, torch.ones(1, 100), torch.ones(1, 100), capped)) == pytest.approx(16.0)
+
+
+def test_crossbar_forward_without_noise_is_the_network(bench):
+    net = bench._seeded_net(torch, 0, 14)
+    tiles = [(m.weight.detach().reshape(m.weight.shape[0], -1) / m.weight.detach().abs().max(),
+              float(m.weight.detach().abs().max())) for m in bench._layers(torch, net)]
+    x = torch.rand(4, 1, 14, 14, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        out = bench.crossbar_forward(torch, net, tiles, bench.CrossbarIO(**IDEAL), None, x)
+        assert torch.allclose(out, net(x), atol=1e-5)
+
+
+def test_cell_tiles_are_the_weights_without_noise(bench):
+    from fastnax.hwmodel import get_nonideality
+
+    net = bench._seeded_net(torch, 0)
+    layers = bench._layers(torch, net)
+    tiles = bench.cell_tiles(torch, layers, get_nonideality("none"), np.random.default_rng(0))
+    for m, (w, scale) in zip(layers, tiles):
+        assert torch.allclose(w * scale, m.weight.detach().reshape(m.weight.shape[0], -1), atol=1e-6)
+
+
+def test_noise_aware_training_is_seeded_and_differs_from_plain(bench):
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(64, 1, 8, 8, generator=g), torch.randint(0, 10, (64,), generator=g)
+
+    def trained(sigmas):
+        net = bench._train(torch, bench._seeded_net(torch, 3), x, y, 2, 5, sigmas=sigmas)
+        return torch.cat([p.detach().ravel() for p in net.parameters()])
+
+    plain, aware = trained(None), trained([0.2, 0.2, 0.2])
+    assert torch.equal(aware, trained([0.2, 0.2, 0.2]))
+    assert not torch.allclose(plain, aware)
+
+
+def test_emulation_matches_aihwkit(bench):
+    pytest.importorskip("aihwkit")
+    from aihwkit.inference.compensation.drift import GlobalDriftCompensation
+    from aihwkit.inference.noise.pcm import PCMLikeNoiseModel
+    from aihwkit.nn.conversion import convert_to_analog
+    from aihwkit.simulator.configs import TorchInferenceRPUConfig
+
+    aih = {"GlobalDriftCompensation": GlobalDriftCompensation, "PCMLikeNoiseModel": PCMLikeNoiseModel,
+           "convert_to_analog": convert_to_analog, "TorchInferenceRPUConfig": TorchInferenceRPUConfig}
+    net = bench._seeded_net(torch, 0, 14)
+    net.eval()
+    x = torch.rand(16, 1, 14, 14, generator=torch.Generator().manual_seed(2))
+    for _, dac, adc in bench.HARDWARE:
+        check = bench._io_check(aih, torch, net, dac, adc, x, 8)
+        assert check["argmax_agreement"] == 1.0
+        assert check["max_abs_logit_diff"] <= 1e-3 * max(check["max_abs_logit"], 1.0)
