@@ -142,7 +142,15 @@ def test_layer_sigma_follows_the_preset_through_the_engine():
     assert np.all(later > sig["pcm-aihwkit"]) and np.all(uncompensated > later)
     # the pair code: the error relative to max|w| is the cell's, not twice it (1 slice, no ADC error)
     one = pcm.sigma(128, 8, 12, w_bits=8, lossless_adc_bits=12)
-    assert float(one) == pytest.approx(math.sqrt(pcm.cell_sigma() ** 2 + pcm.output_noise ** 2 / 128), rel=1e-12)
+    assert float(one) == pytest.approx(math.sqrt(pcm.cell_sigma() ** 2 + pcm.output_noise_referred() ** 2 / 128),
+                                       rel=1e-12)
+    # global drift compensation multiplies the noisy output (aihwkit's order): the output noise
+    # referred to a weight grows with it; without compensation it stays
+    month = pcm.at_time(30 * 86400)
+    assert month.output_noise_referred() == pytest.approx(pcm.output_noise * month.compensation_factor())
+    assert month.compensation_factor() > 1.5
+    raw = dataclasses.replace(month, drift_compensation="none")
+    assert raw.output_noise_referred() == pcm.output_noise
 
 
 def test_nonideality_files(tmp_path):

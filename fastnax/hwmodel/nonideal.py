@@ -70,7 +70,10 @@ clipped at 0: mean square ``c0^2 / 2``; the hardware's differential flag then ad
 Output noise (``output_noise``, aihwkit's ``out_noise``: the std of a Gaussian added to each
 column output, in units of one full-scale weight times one full-scale input) is referred to one
 weight as ``output_noise / sqrt(rows_active)`` (all inputs at full scale: the most favourable
-case; smaller activations make it relatively larger).
+case; smaller activations make it relatively larger). Global drift compensation scales the column
+output, its noise included (aihwkit multiplies the tile output after the noise and the ADC), so
+the noise referred to a weight grows by the compensation factor
+(:meth:`NonIdeality.output_noise_referred`).
 
 Named configurations (``rram-fastnax-default``, ``pcm-aihwkit``, ``none``, ...) are registered by
 :mod:`fastnax.hwmodel.nonideal_presets` (:func:`get_nonideality`, :func:`nonidealities`); a
@@ -304,6 +307,11 @@ class NonIdeality:
                        self.read_noise_q_max)
         return q * math.sqrt(math.log((t + self.read_noise_t_read_s) / (2.0 * self.read_noise_t_read_s)))
 
+    def output_noise_referred(self) -> float:
+        """Output noise after global drift compensation, in full-scale weight x input units:
+        ``output_noise * compensation_factor()`` (the compensation multiplies the noisy output)."""
+        return float(self.output_noise) * self.compensation_factor()
+
     def compensation_factor(self) -> float:
         """Global drift compensation ``alpha = E[x] / E[x M1(x)]`` (1 without compensation)."""
         if self.drift_compensation == "none" or self.drift_law == "range":
@@ -464,12 +472,12 @@ class NonIdeality:
         if self.signed_code == "pair":
             # the pair is the differential pair: the error relative to max|w| is the cell's
             per_weight = self.cell_sigma() * slice_factor(wb, cb)
-            out = np.sqrt(per_weight ** 2 + (self.output_noise ** 2) / rows)
+            out = np.sqrt(per_weight ** 2 + (self.output_noise_referred() ** 2) / rows)
             return _sigma(0.0, self.ir_drop_at_128, n, cb, wb, b, rows, lossless, cells_per_slice,
                           extra=out)
         sig = _sigma(self.cell_sigma(), self.ir_drop_at_128, n, cb, wb, b, rows, lossless, cells_per_slice)
         if self.output_noise:
-            sig = np.sqrt(sig ** 2 + self.output_noise ** 2 / rows)
+            sig = np.sqrt(sig ** 2 + self.output_noise_referred() ** 2 / rows)
         return sig
 
     def to_dict(self) -> dict:

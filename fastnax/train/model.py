@@ -197,7 +197,9 @@ def hardware_settings(arch: Architecture, preset: str | None = None, nonideality
     sigmas = np.asarray(hwmodel.layer_noise_sigma(arch, model=hw, nonideality=ni), dtype=float).reshape(-1)
     # the column-level part (IR drop, a lossy ADC, output noise): every cell term off, drift and
     # read noise included (no time elapsed)
-    column_only = dataclasses.replace(ni, conductance_sigma=0.0, conductance_sigma_lin=0.0,
+    # (the output noise grown by the drift compensation that multiplies it at the preset's time)
+    column_only = dataclasses.replace(ni, output_noise=ni.output_noise_referred(),
+                                      conductance_sigma=0.0, conductance_sigma_lin=0.0,
                                       conductance_sigma_quad=0.0, stuck_at_gmin_rate=0.0,
                                       stuck_at_gmax_rate=0.0, drift_nu_sigma=0.0, drift_time_s=0.0,
                                       drift_time_offset_s=0.0, read_noise_q=0.0)
