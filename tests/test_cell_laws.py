@@ -67,3 +67,12 @@ def test_scaled_law_scales_the_noise():
               for c in (cells, cells.scaled(2.0), cells.scaled(4.0))]
     assert spread[0] < spread[1] < spread[2]
     assert spread[1] == pytest.approx(2 * spread[0], rel=0.15)
+
+
+@pytest.mark.parametrize("name", ["pcm-aihwkit", "rram-fastnax-default"])
+def test_level_lookup_is_the_same_law(name):
+    ni = get_nonideality(name).at_time(86400.0)
+    x = torch.randint(0, 4, (5000,), generator=torch.Generator().manual_seed(3)).to(torch.float64) / 3
+    a = read_back_levels(x, ni, torch.Generator().manual_seed(4))
+    b = read_back_levels(x, ni, torch.Generator().manual_seed(4), levels=3)
+    torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

@@ -141,7 +141,7 @@ def program_cells(w: torch.Tensor, scale: torch.Tensor, w_bits: int, cells: Cell
     g = ((codes.unsqueeze(0) >> shifts) & top).to(w.dtype)  # (S, sides, *w.shape) levels 0..top
     shape, dev, dt = g.shape, w.device, w.dtype
     if cells.law is not None:
-        g = read_back_levels(g / top, cells.law, generator) * top
+        g = read_back_levels(g / top, cells.law, generator, levels=top) * top
     if cells.law is None and cells.conductance_sigma > 0:
         g = g + torch.randn(shape, generator=generator, device=dev, dtype=dt) * (cells.conductance_sigma * top)
     if cells.law is None and cells.drift_sigma > 0:
@@ -156,16 +156,30 @@ def program_cells(w: torch.Tensor, scale: torch.Tensor, w_bits: int, cells: Cell
     return value * (scale / levels)
 
 
-def read_back_levels(x: torch.Tensor, ni, generator: torch.Generator | None = None) -> torch.Tensor:
+def read_back_levels(x: torch.Tensor, ni, generator: torch.Generator | None = None,
+                     levels: int | None = None) -> torch.Tensor:
     """Read-back levels of cells programmed to target levels ``x`` (``g / g_max`` in [0, 1]) under
     the laws of the :class:`~fastnax.hwmodel.NonIdeality` ``ni``: the torch form of
     :meth:`~fastnax.hwmodel.NonIdeality.sample_cells` (``clip=True``), drawn with ``generator``.
 
     Global drift compensation is estimated from the cells of ``x`` (one layer); the law's
     coefficients are read from ``ni`` itself, so a preset and its variants are followed as they
-    are. No gradient.
+    are. ``levels``: ``x`` holds only the values ``k / levels`` (a cell's integer levels), so the
+    laws of the target level are computed once per level and looked up (the same values, a few
+    passes fewer over the cells). No gradient.
     """
     dev, dt = x.device, x.dtype
+    if levels:
+        index = torch.round(x * levels).long()
+        grid = torch.arange(int(levels) + 1, device=dev, dtype=dt) / int(levels)
+
+        def of_target(values: torch.Tensor) -> torch.Tensor:  # a law of the grid, at each cell
+            return values[index]
+    else:
+        grid = x
+
+        def of_target(values: torch.Tensor) -> torch.Tensor:
+            return values
 
     def normal():
         return torch.randn(x.shape, generator=generator, device=dev, dtype=dt)
@@ -186,20 +200,22 @@ def read_back_levels(x: torch.Tensor, ni, generator: torch.Generator | None = No
                              ni.drift_nu_sigma_max)
         return mu, spread
 
-    sp = torch.clamp(ni.conductance_sigma + x * (ni.conductance_sigma_lin + x * ni.conductance_sigma_quad), min=0.0)
+    sp = of_target(torch.clamp(ni.conductance_sigma + grid * (ni.conductance_sigma_lin
+                                                               + grid * ni.conductance_sigma_quad), min=0.0))
     g = torch.clamp(x + sp * normal(), min=0.0)
     L = ni.drift_log()
     if ni.drift_law == "range":
         _, spread = nu_moments(torch.ones((), device=dev, dtype=dt))
         out = g + spread * L * normal()
         if ni.drift_compensation == "none" and L > 0:
-            mu, _ = nu_moments(x)
-            out = out - x * (1.0 - torch.exp(-mu * L))
-        rs = read_sigma(x)
+            mu, _ = nu_moments(grid)
+            out = out - x * (1.0 - torch.exp(-of_target(mu) * L))
+        rs = read_sigma(grid)
         if rs is not None:
-            out = out + g.abs() * rs * normal()
+            out = out + g.abs() * of_target(rs) * normal()
     else:
-        mu, spread = nu_moments(x)
+        mu, spread = nu_moments(grid)
+        mu, spread = of_target(mu), of_target(spread)
         nu = (mu + spread * normal()).abs()
         gd = g * torch.exp(-nu * L)
         rs = read_sigma(g)
