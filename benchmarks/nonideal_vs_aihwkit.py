@@ -22,9 +22,11 @@ over ``--chips`` draws each:
 - by aihwkit as above (``GlobalDriftCompensation`` or none);
 - by fastnax: (1) ``cells``: every weight simulated cell by cell by
   :meth:`fastnax.hwmodel.NonIdeality.sample_cells` (a pair per weight, the unused device at 0) plus
-  aihwkit's output noise on each output (referred to the input's max per sample; no DAC/ADC);
+  aihwkit's output noise on each output (referred to the input's max per sample; no DAC/ADC),
+  weights and output noise both multiplied by fastnax's compensation factor (aihwkit's order);
   (2) ``analytic``: Gaussian weight noise of fastnax's analytical sigma per layer (the trainer's
-  convention ``w + sigma max|w| eps``), the output noise referred to a weight.
+  convention ``w + sigma max|w| eps``), the output noise referred to a weight and grown by the
+  compensation factor (``NonIdeality.output_noise_referred``).
 
 It reports the accuracies side by side, the weight-error sigma aihwkit's model actually produces
 on the trained weights next to fastnax's analytical one, the largest accuracy gap and Kendall's
@@ -53,7 +55,7 @@ with global drift compensation.
 - Times 1 s, 1 h, 1 day, 30 days; ``--chips`` draws per cell on each side.
 
 fastnax's side in the grid: the weights of every layer read back by ``sample_cells`` of the
-matching preset (a pair per weight, fastnax's own global compensation from the array), and every
+matching preset (a pair per weight) WITHOUT the compensation scaling, and every
 conv/linear layer computed as aihwkit's torch tile computes its forward (``AnalogMVM.matmul``,
 re-implemented here in :func:`crossbar_mvm` from aihwkit 1.1.0's source): convolutions unfolded
 into patches, each patch (row) divided by its absolute max (ABS_MAX noise management), rounded
@@ -61,7 +63,11 @@ to the DAC step ``2 inp_bound inp_res`` and clipped to ``+-inp_bound``, multipli
 in units of the layer's ``max|w|``, output noise ``out_noise N(0, 1)`` added, rounded to the ADC
 step ``2 out_bound out_res`` and clipped to ``+-out_bound``; where any output of the batch clips,
 the batch is recomputed with the inputs halved (iterative bound management, up to aihwkit's
-``max_bm_factor`` / ``max_bm_res`` limits); rescaled by ``max|w|`` and the row max; digital bias.
+``max_bm_factor`` / ``max_bm_res`` limits); rescaled by the row max, ``max|w|`` and fastnax's
+global drift compensation factor (:func:`uncompensated_cells`: ``sample_cells``'s own estimate
+from the layer's cells, mean |programmed| / mean |read back|), so the compensation multiplies the
+tile output after the output noise and the ADC, as aihwkit applies its alpha (and as fastnax's
+analytical form refers the output noise, ``NonIdeality.output_noise_referred``); digital bias.
 Evaluation runs in batches of ``--eval-batch`` images on both sides (bound management acts per
 batch in aihwkit). The emulation is checked against aihwkit itself on every hardware setting with
 output noise off (``io_emulation_check``: aihwkit's programmed tile weights and drift-compensation
@@ -70,7 +76,8 @@ the two models is listed in the JSON (``model_differences``).
 
 Reported per cell (dataset, training, noise level, hardware, time; mean over the seeds): aihwkit's
 and fastnax's accuracy mean and std over all seed x chip draws, the per-seed means, the gap, and
-aihwkit's drift-compensation alpha next to the exact conductance ratio; the largest gap, the
+aihwkit's drift-compensation alpha next to the exact conductance ratio on its draw and to
+fastnax's factor (``fastnax_alpha``, mean over layers and chips); the largest gap, the
 fraction of cells within 1 point or within both spreads (the gap at most each side's std), and
 Kendall's tau (tau-a) over all cells and within each dataset; per (dataset, noise level, hardware,
 time) the noise-aware gain (noise-aware minus plain accuracy, mean over seeds and chips) measured
@@ -315,10 +322,62 @@ def crossbar_forward(torch, net, tiles, io: CrossbarIO, gen, x):
     return x
 
 
+def uncompensated_cells(ni, x, rng):
+    """The cells of one layer as aihwkit's order of drift compensation needs them: the read-back
+    of :meth:`~fastnax.hwmodel.NonIdeality.sample_cells` WITHOUT the global compensation scaling,
+    and fastnax's compensation factor, to multiply the tile OUTPUT by (after the output noise and
+    the ADC, as aihwkit applies its alpha).
+
+    The factor is ``sample_cells``'s own estimate on the same draws: mean |programmed
+    conductance| / mean |read-back (drifted, with read noise)| over the layer's cells, before
+    stuck-at faults (0 in the ``pcm-aihwkit`` presets). The programmed conductances are ``sample_cells`` of the same draws
+    with no drift time, read noise, faults or compensation; the read-back is ``sample_cells`` with
+    ``drift_compensation = "none"``. ``rng`` advances exactly as one ``ni.sample_cells(x, rng)``
+    call advances it (the auxiliary calls run on copies), and without stuck-at G_max faults
+    ``factor * readback`` is that call's compensated read-back. (A cell stuck at G_max is scaled
+    by the factor here, as aihwkit's output compensation scales it; ``sample_cells`` leaves it at
+    1.) Where ``sample_cells`` applies no scaling (``drift_compensation = "none"``, or the
+    ``range`` law) the factor is 1.
+
+    Parameters
+    ----------
+    ni : NonIdeality
+    x : ndarray, shape (n,)
+        Target levels in [0, 1] (one layer: one compensation).
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    (ndarray of shape (n,), float)
+    """
+    import copy
+
+    import numpy as np
+
+    x = np.asarray(x, dtype=np.float64)
+    if ni.drift_compensation != "global" or ni.drift_law != "level":
+        return ni.sample_cells(x, rng), 1.0
+    raw = dataclasses.replace(ni, drift_compensation="none")
+    clean = dataclasses.replace(raw, stuck_at_gmin_rate=0.0, stuck_at_gmax_rate=0.0)
+    programmed = dataclasses.replace(clean, drift_time_s=0.0, drift_time_offset_s=0.0, read_noise_q=0.0)
+    g = programmed.sample_cells(x, copy.deepcopy(rng))
+    if ni.stuck_at_gmin_rate or ni.stuck_at_gmax_rate:
+        read = clean.sample_cells(x, copy.deepcopy(rng))
+        cells = raw.sample_cells(x, rng)
+    else:
+        read = cells = raw.sample_cells(x, rng)
+    factor = float(np.mean(np.abs(g))) / max(float(np.mean(np.abs(read))), 1e-12)
+    return cells, factor
+
+
 def cell_tiles(torch, layers, ni, rng) -> list:
-    """fastnax's read-back of every conv/linear layer by ``ni.sample_cells``: per layer ``(w, max|w|)``,
-    ``w`` the signed pair difference in units of ``max|w|`` (the active device at ``|w| / max|w|``,
-    the other at 0; one array, one global compensation), shape ``(out, in)``."""
+    """fastnax's read-back of every conv/linear layer by ``ni.sample_cells``: per layer
+    ``(w, scale)``, ``w`` the signed pair difference in units of ``max|w|`` (the active device at
+    ``|w| / max|w|``, the other at 0; one array, one global compensation), shape ``(out, in)``,
+    read back WITHOUT the compensation scaling, and ``scale = max|w| * factor``, the factor
+    fastnax's global drift compensation (:func:`uncompensated_cells`): :func:`crossbar_forward`
+    multiplies the tile output by ``scale``, after the output noise and the ADC, as aihwkit
+    multiplies its tile output by its mapping scale and alpha."""
     import numpy as np
 
     out = []
@@ -326,16 +385,22 @@ def cell_tiles(torch, layers, ni, rng) -> list:
         w = m.weight.detach().numpy().astype(np.float64).reshape(m.weight.shape[0], -1)
         wmax = float(np.abs(w).max())
         level = (np.abs(w) / wmax).ravel()
-        both = ni.sample_cells(np.concatenate([level, np.zeros_like(level)]), rng)
+        both, factor = uncompensated_cells(ni, np.concatenate([level, np.zeros_like(level)]), rng)
         wn = np.sign(w).ravel() * (both[:level.size] - both[level.size:])
-        out.append((torch.as_tensor(wn.reshape(w.shape), dtype=torch.float32), wmax))
+        out.append((torch.as_tensor(wn.reshape(w.shape), dtype=torch.float32), wmax * factor))
     return out
 
 
-def analytic_sigmas(ni, fan_in) -> list:
+def analytic_sigmas(ni, fan_in, referred: bool = False) -> list:
     """fastnax's analytical per-layer sigma (relative to ``max|w|``) of configuration ``ni``:
-    the cell sigma and the output noise referred to a weight, ``sqrt(cs^2 + out_noise^2 / fan_in)``."""
-    return [math.sqrt(ni.cell_sigma() ** 2 + ni.output_noise ** 2 / r) for r in fan_in]
+    the cell sigma and the output noise referred to a weight, ``sqrt(cs^2 + out_noise^2 / fan_in)``.
+
+    ``referred``: the output noise grown by the compensation factor as fastnax's analytical form
+    now refers it (``NonIdeality.output_noise_referred``; the default mode's ``analytic``
+    column). The grid's noise-aware training keeps the plain ``out_noise`` (its recorded rule),
+    so its networks are those of the earlier runs."""
+    noise = ni.output_noise_referred() if referred else ni.output_noise
+    return [math.sqrt(ni.cell_sigma() ** 2 + noise ** 2 / r) for r in fan_in]
 
 
 # --- default mode -------------------------------------------------------------------------------
@@ -420,7 +485,7 @@ def run_default(args, aih) -> dict:
                     w = torch.as_tensor(tile.tile.get_weights()) * tile.alpha
                     sig_meas.append(float(((w - ref).pow(2).mean().sqrt() / ref.abs().max())))
             cells_acc = [_cells_accuracy(torch, net, layers, ni, rng, noise_gen, xte, yte) for _ in range(args.chips)]
-            an_sigma = analytic_sigmas(ni, fan_in)
+            an_sigma = analytic_sigmas(ni, fan_in, referred=True)
             an_acc = [_gauss_accuracy(torch, net, layers, an_sigma, rng, xte, yte) for _ in range(args.chips)]
             # fastnax's level law on the trained weights' own levels (instead of uniform levels)
             level_sigma = [math.sqrt(float(np.mean(ni.level_error_ms(
@@ -450,6 +515,9 @@ def run_default(args, aih) -> dict:
 
 
 def _perturbed(torch, net, layers, new_weights, hooks_noise=None, gen=None):
+    """A copy of ``net`` with ``new_weights``; ``hooks_noise`` (one std per conv/linear layer, in
+    output units per unit of the input's max): Gaussian noise of that std times the input's max
+    per sample added to every output of the layer."""
     import copy
 
     model = copy.deepcopy(net)
@@ -457,23 +525,26 @@ def _perturbed(torch, net, layers, new_weights, hooks_noise=None, gen=None):
     for m, w in zip(mods, new_weights):
         m.weight.data = torch.as_tensor(w, dtype=m.weight.dtype).reshape(m.weight.shape)
     if hooks_noise is not None:
-        for m, orig in zip(mods, layers):
-            scale = float(orig.weight.detach().abs().max())
+        for m, std in zip(mods, hooks_noise):
 
-            def hook(module, inputs, output, scale=scale):
+            def hook(module, inputs, output, std=float(std)):
                 x = inputs[0]
                 xmax = x.abs().flatten(1).max(1).values.clamp(min=1e-12)
                 shape = (-1,) + (1,) * (output.dim() - 1)
                 noise = torch.randn(output.shape, generator=gen, dtype=output.dtype)
-                return output + hooks_noise * scale * xmax.reshape(shape) * noise
+                return output + std * xmax.reshape(shape) * noise
 
             m.register_forward_hook(hook)
     return model
 
 
 def _cells_accuracy(torch, net, layers, ni, rng, gen, x, y) -> float:
-    weights = [w * s for w, s in cell_tiles(torch, layers, ni, rng)]
-    return _accuracy(torch, _perturbed(torch, net, layers, weights, hooks_noise=ni.output_noise, gen=gen), x, y)
+    # the compensation multiplies the noisy output (aihwkit's order): the weights scaled by it
+    # and the output noise too (tile scale = max|w| * compensation factor)
+    tiles = cell_tiles(torch, layers, ni, rng)
+    weights = [w * s for w, s in tiles]
+    noise = [ni.output_noise * s for _, s in tiles]
+    return _accuracy(torch, _perturbed(torch, net, layers, weights, hooks_noise=noise, gen=gen), x, y)
 
 
 def _gauss_accuracy(torch, net, layers, sigmas, rng, x, y) -> float:
@@ -565,8 +636,9 @@ def _io_check(aih, torch, net, dac, adc, x, batch) -> dict:
 
 
 def _price(aih, torch, np, net, k, preset, hw, args, x, y, tag) -> dict:
-    """Accuracy per chip of aihwkit and of fastnax's cells, and aihwkit's alpha, exact ratio and
-    max |programmed weight| per tile and chip, for every time: ``{t: {"aihwkit": [...], ...}}``."""
+    """Accuracy per chip of aihwkit and of fastnax's cells, aihwkit's alpha, exact ratio and
+    max |programmed weight| per tile and chip, and fastnax's compensation factor per layer and
+    chip, for every time: ``{t: {"aihwkit": [...], ...}}``."""
     _, dac, adc = hw
     rpu = _rpu(aih, k, dac, adc)
     analog = _analog(aih, torch, net, rpu)
@@ -574,7 +646,8 @@ def _price(aih, torch, np, net, k, preset, hw, args, x, y, tag) -> dict:
     layers = _layers(torch, net)
     out = {}
     for t in TIMES:
-        cell = {"aihwkit": [], "fastnax": [], "alpha": [], "alpha_exact": [], "max_programmed": []}
+        cell = {"aihwkit": [], "fastnax": [], "alpha": [], "alpha_exact": [], "max_programmed": [],
+                "fastnax_alpha": []}
         for chip in range(args.chips):
             torch.manual_seed(_seed("aihwkit", *tag, k, hw[0], t, chip))  # aihwkit draws from torch's global generator
             analog.program_analog_weights()
@@ -592,6 +665,7 @@ def _price(aih, torch, np, net, k, preset, hw, args, x, y, tag) -> dict:
             rng = np.random.default_rng(_seed("fastnax-cells", *tag, k, hw[0], t, chip))
             gen = torch.Generator().manual_seed(_seed("fastnax-out-noise", *tag, k, hw[0], t, chip))
             tiles = cell_tiles(torch, layers, ni, rng)
+            cell["fastnax_alpha"].extend(s / float(m.weight.detach().abs().max()) for m, (_, s) in zip(layers, tiles))
             cell["fastnax"].append(_batched_accuracy(
                 torch, lambda xb: crossbar_forward(torch, net, tiles, io, gen, xb), x, y, args.eval_batch))
         out[t] = cell
@@ -664,15 +738,12 @@ def run_grid(args, aih) -> dict:
 
 #: what the grid's fastnax side does not model as aihwkit 1.1.0 does (read from its source)
 MODEL_DIFFERENCES = [
-    "drift compensation, where: aihwkit multiplies the tile output (after output noise and ADC) "
-    "by alpha, so as the conductances drift down the output noise and the ADC step grow against "
-    "the signal by alpha (1.3 at 1 h, 1.8 at 30 days); fastnax's sample_cells scales the cells "
-    "before the product, so its output noise and ADC step stay at their size against the signal",
     "drift compensation, how: aihwkit reads each tile out through its own forward (one-hot "
     "inputs, with output noise and ADC rounding) at programming and at t, alpha = ratio of the "
     "mean |outputs|; fastnax takes mean |programmed| / mean |read| of its cells (no read-out "
-    "noise, no ADC); cells: aihwkit_alpha next to aihwkit_alpha_exact, that exact ratio on "
-    "aihwkit's own draw",
+    "noise, no ADC; over both devices of every pair); cells: aihwkit_alpha next to "
+    "aihwkit_alpha_exact, that exact ratio on aihwkit's own draw, and fastnax_alpha. Where: "
+    "both multiply the tile output (after output noise and ADC) by their factor",
     "the unused device of a pair: aihwkit re-derives the pair from the programmed weight before "
     "drifting (one device at |programmed weight|, the other at 0), so drift and read noise act on "
     "the net weight only; fastnax drifts and reads both devices, the unused one from its "
@@ -706,6 +777,7 @@ def _grid_cells(np, raw, data_sets, seeds) -> list:
                         _, alpha = _pool(raw, key, seeds, "alpha")
                         _, alpha_exact = _pool(raw, key, seeds, "alpha_exact")
                         _, max_programmed = _pool(raw, key, seeds, "max_programmed")
+                        _, fastnax_alpha = _pool(raw, key, seeds, "fastnax_alpha")
                         am, asd = float(np.mean(a_all)), float(np.std(a_all))
                         fm, fsd = float(np.mean(f_all)), float(np.std(f_all))
                         gap = abs(am - fm)
@@ -720,6 +792,7 @@ def _grid_cells(np, raw, data_sets, seeds) -> list:
                             "aihwkit_alpha": round(float(np.mean(alpha)), 4),
                             "aihwkit_alpha_exact": round(float(np.mean(alpha_exact)), 4),
                             "aihwkit_max_abs_programmed": round(float(np.mean(max_programmed)), 4),
+                            "fastnax_alpha": round(float(np.mean(fastnax_alpha)), 4),
                             "_a": am, "_f": fm})
     return cells
 

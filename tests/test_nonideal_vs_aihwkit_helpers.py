@@ -110,3 +110,71 @@ def test_emulation_matches_aihwkit(bench):
         check = bench._io_check(aih, torch, net, dac, adc, x, 8)
         assert check["argmax_agreement"] == 1.0
         assert check["max_abs_logit_diff"] <= 1e-3 * max(check["max_abs_logit"], 1.0)
+
+
+@pytest.mark.parametrize("preset", ["pcm-aihwkit", "pcm-aihwkit-x4"])
+@pytest.mark.parametrize("t", [1.0, 3600.0, 30 * 86400.0])
+def test_uncompensated_cells_times_the_factor_are_sample_cells(bench, preset, t):
+    # the grid multiplies the tile output by the factor: weights x factor must be exactly the
+    # compensated read-back sample_cells returns for the same draws, and rng must advance alike
+    import dataclasses
+
+    from fastnax.hwmodel import get_nonideality
+
+    ni = get_nonideality(preset).at_time(t)
+    x = np.concatenate([np.random.default_rng(1).random(3000), np.zeros(3000)])
+    ref_rng, rng = np.random.default_rng(7), np.random.default_rng(7)
+    compensated = ni.sample_cells(x, ref_rng)
+    cells, factor = bench.uncompensated_cells(ni, x, rng)
+    np.testing.assert_array_equal(cells, dataclasses.replace(ni, drift_compensation="none")
+                                  .sample_cells(x, np.random.default_rng(7)))
+    np.testing.assert_allclose(cells * factor, compensated, rtol=1e-12, atol=1e-15)
+    if t >= 3600.0:
+        assert factor > 1.05  # the cells have drifted down
+    assert rng.random() == ref_rng.random()
+    # and fastnax's estimate is near its analytical alpha (uniform levels here)
+    assert factor == pytest.approx(ni.compensation_factor(), rel=0.05)
+
+
+def test_uncompensated_cells_without_compensation_are_sample_cells(bench):
+    import dataclasses
+
+    from fastnax.hwmodel import get_nonideality
+
+    x = np.random.default_rng(2).random(500)
+    for ni in (dataclasses.replace(get_nonideality("pcm-aihwkit"), drift_compensation="none").at_time(86400.0),
+               get_nonideality("rram-fastnax-default")):
+        cells, factor = bench.uncompensated_cells(ni, x, np.random.default_rng(3))
+        assert factor == 1.0
+        np.testing.assert_array_equal(cells, ni.sample_cells(x, np.random.default_rng(3)))
+
+
+def test_stuck_faults_keep_the_factor_of_sample_cells(bench):
+    # the factor is sample_cells' estimate before the faults; only cells stuck at G_max differ
+    # (scaled by the factor here, as aihwkit's output compensation scales them)
+    import dataclasses
+
+    from fastnax.hwmodel import get_nonideality
+
+    ni = dataclasses.replace(get_nonideality("pcm-aihwkit"), stuck_at_gmin_rate=0.02,
+                             stuck_at_gmax_rate=0.02).at_time(86400.0)
+    x = np.random.default_rng(4).random(4000)
+    compensated = ni.sample_cells(x, np.random.default_rng(5))
+    cells, factor = bench.uncompensated_cells(ni, x, np.random.default_rng(5))
+    free = cells != 1.0
+    assert 0 < (~free).sum() < 200
+    np.testing.assert_allclose(cells[free] * factor, compensated[free], rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(compensated[~free], 1.0)
+
+
+def test_cell_tiles_scale_carries_the_compensation(bench):
+    from fastnax.hwmodel import get_nonideality
+
+    net = bench._seeded_net(torch, 0)
+    layers = bench._layers(torch, net)
+    ni = get_nonideality("pcm-aihwkit").at_time(30 * 86400.0)
+    tiles = bench.cell_tiles(torch, layers, ni, np.random.default_rng(0))
+    for m, (w, scale) in zip(layers, tiles):
+        wmax = float(m.weight.detach().abs().max())
+        assert scale / wmax > 1.2  # a 30-day factor (~1.8 analytically)
+        assert float(w.abs().max()) < 1.2  # the uncompensated cells, not rescaled up
