@@ -26,6 +26,9 @@ def main(argv=None) -> int:
     parser.add_argument("--noise-trials", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--plain", action="store_true", help="train without noise")
+    parser.add_argument("--nonideality", default=None, metavar="NAME|FILE",
+                        help="non-ideality preset the cells follow in training and evaluation (default: "
+                             "puma-32nm's own, rram-fastnax-default)")
     args = parser.parse_args(argv)
     root = Path(args.root)
     if not (root / "t10k-images-idx3-ubyte.gz").exists() and not (root / "t10k-images-idx3-ubyte").exists():
@@ -37,12 +40,13 @@ def main(argv=None) -> int:
     from fastnax import datasets
     from fastnax.arch import Architecture
     from fastnax.train import TrainConfig, build_model, evaluate, train_model
+    from fastnax.train.model import hardware_cost
 
     torch.set_num_threads(args.threads)
     data = datasets.load("mnist", root=root, split=(8000, 2000))
     arch = Architecture.from_string(ARCH)
     torch.manual_seed(0)
-    model = build_model(arch)
+    model = build_model(arch, nonideality=args.nonideality)
     cfg = TrainConfig(epochs=args.epochs, batch_size=128, lr=0.1, noise_aware=not args.plain)
     result = train_model(model, data, cfg, seed=0, device="cpu")
     t0 = time.perf_counter()
@@ -50,6 +54,7 @@ def main(argv=None) -> int:
     out = {
         "benchmark": "train_mnist", "arch": ARCH, "params": arch.params, "macs": arch.macs,
         "dataset": data.describe(), "epochs": args.epochs, "noise_aware": not args.plain,
+        "nonideality": hardware_cost(arch, None, args.nonideality)["preset"],
         "threads": args.threads,
         "train_seconds": round(result["train_seconds"], 2),
         "eval_seconds": round(time.perf_counter() - t0, 2),
