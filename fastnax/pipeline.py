@@ -384,8 +384,19 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
     best = (min(close, key=lambda d: d["edap"]) if close
             else max(designs[:-1], key=lambda d: d["val_accuracy_noisy"]))
     best["chosen"] = True
+    cheaper = [d for d in close if d["edap"] < base["edap"]]
+    if not close:
+        verdict = (f"no finalist came within {cfg.accuracy_margin} point(s) of {cfg.baseline} on validation; "
+                   f"the most accurate is reported")
+    elif not cheaper:
+        verdict = (f"no finalist within {cfg.accuracy_margin} point(s) of {cfg.baseline} on validation has a lower "
+                   f"EDAP than it: the co-design found nothing cheaper at its accuracy")
+    else:
+        verdict = f"a finalist within {cfg.accuracy_margin} point(s) of {cfg.baseline} at a lower EDAP"
     comparison = {
         "chosen": best["role"],
+        "verdict": verdict,
+        "cheaper_than_baseline": bool(best["edap"] < base["edap"]),
         "rule": f"cheapest finalist within {cfg.accuracy_margin} point(s) of {cfg.baseline} on validation "
                 f"(accuracy under non-idealities), else the most accurate",
         "accuracy_noisy_delta": (None if best["accuracy_noisy"] is None or base["accuracy_noisy"] is None

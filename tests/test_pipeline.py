@@ -29,6 +29,16 @@ def test_pipeline_end_to_end_tiny(tmp_path):
     assert len(chosen) == 1 and chosen[0]["role"] != "resnet20"
     c = report.search["comparison_with_baseline"]
     assert c["edap_ratio"] == pytest.approx(chosen[0]["edap"] / report.designs[-1]["edap"])
+    # the verdict says whether the chosen design is cheaper than the baseline
+    assert c["cheaper_than_baseline"] == (c["edap_ratio"] < 1)
+    base = report.designs[-1]
+    close = [d for d in report.designs[:-1] if d["val_accuracy_noisy"] >= base["val_accuracy_noisy"] - 1.0]
+    if not close:
+        assert c["verdict"].startswith("no finalist came within")
+    elif not any(d["edap"] < base["edap"] for d in close):
+        assert "found nothing cheaper" in c["verdict"]
+    else:
+        assert c["verdict"].startswith("a finalist within") and c["cheaper_than_baseline"]
     for d in report.designs:
         assert 0 <= d["accuracy_clean"] <= 100 and 0 <= d["val_accuracy_noisy"] <= 100
         assert (out / f"weights-{d['role']}.pt").exists()

@@ -80,6 +80,7 @@ def run(args) -> int:
     noisy = "n/a" if c["accuracy_noisy_delta"] is None else f"{c['accuracy_noisy_delta']:+.2f}"
     print(f"chosen ({c['chosen']}, {c['rule']}) vs {cfg.baseline}, test split: accuracy under non-idealities {noisy} points, EDAP x{c['edap_ratio']:.3g} "
           f"(energy x{c['energy_ratio']:.3f}, latency x{c['latency_ratio']:.3f}, area x{c['area_ratio']:.3f})")
+    print(f"verdict: {c['verdict']}")
     print("time: " + ", ".join(f"{k} {v:.1f}s" for k, v in report.timings.items()))
     if args.out:
         print(f"artifacts in {args.out}")
