@@ -97,9 +97,7 @@ class PipelineConfig:
 
         if self.objective not in OBJECTIVES:
             raise unknown("objective", self.objective, OBJECTIVES)
-        model = hwmodel.get_preset(self.preset)
-        if self.nonideality is not None:
-            hwmodel.with_nonideality(model, self.nonideality)
+        hwmodel.with_nonideality(self.preset, self.nonideality)
         if self.space not in spaces.names():
             raise unknown("space", self.space, spaces.names())
         if self.dataset not in DATASETS:
@@ -280,16 +278,14 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
         if (cfg.max_train or cfg.max_test) else full
     # ... and the sampling's: the packaged records' protocol when the run samples with its budget
     protocol = PACKAGED_PROTOCOLS.get(data.name)
-    hw = hwmodel.get_preset(cfg.preset)
-    if cfg.nonideality is not None:
-        hw = hwmodel.with_nonideality(hw, cfg.nonideality)
+    hw = hwmodel.with_nonideality(cfg.preset, cfg.nonideality)
     # packaged records were measured on puma-32nm's own chips: another chip is another quantity
     same_chips = hw.nonideality.constants() == hwmodel.get_preset("puma-32nm").nonideality.constants()
     same_protocol = protocol is not None and cfg.sample_epochs == protocol["epochs"]
     sample_data, batch_size, lr, downsample = data, 32, 0.05, 1
     if same_protocol:
         batch_size, lr, downsample = protocol["batch_size"], protocol["lr"], protocol["downsample"]
-    if same_protocol and (protocol["max_train"] or protocol["max_test"] or protocol["downsample"] > 1):
+    if same_protocol and (protocol["max_train"] or protocol["max_test"]):  # downsample: run_sampling's
         sample_data = load(cfg.dataset, root=cfg.root, max_train=protocol["max_train"],
                            max_test=protocol["max_test"])
     if cfg.baseline not in space.baselines():

@@ -192,7 +192,7 @@ def _train(args, arch, data, device, config: dict, resume: dict | None, ckpt_pat
         "seconds": round(time.perf_counter() - t0, 3),
         "final_train_loss": history[-1]["loss"] if history else None,
         "hardware": cost,
-        "nonideality": _nonideality_name(args),
+        "nonideality": cost["nonideality"],
         **{k: cost[k] for k in ("energy_pj", "latency_ns", "area_mm2", "edap")},
         "checkpoint": str(ckpt_path),
     }
@@ -200,16 +200,6 @@ def _train(args, arch, data, device, config: dict, resume: dict | None, ckpt_pat
         if report[key] != report[key]:  # NaN: no noise trial; JSON has no NaN
             report[key] = None
     return report
-
-
-def _nonideality_name(args) -> str:
-    """The name of the non-ideality configuration the cells were simulated with."""
-    from fastnax import hwmodel
-
-    model = hwmodel.get_preset(args.preset or "puma-32nm")
-    if args.nonideality is not None:
-        model = hwmodel.with_nonideality(model, args.nonideality)
-    return model.nonideality.name
 
 
 def _print_summary(report: dict, report_path: Path) -> None:

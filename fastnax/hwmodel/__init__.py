@@ -71,13 +71,14 @@ def layer_noise_sigma(arch, model: HardwareModel | str | None = None,
     return np.asarray(cost.noise_sigma[0, :n_layers], dtype=np.float64)
 
 
-def with_nonideality(model: HardwareModel | str, nonideality: NonIdeality | str) -> HardwareModel:
+def with_nonideality(model: HardwareModel | str, nonideality: NonIdeality | str | None) -> HardwareModel:
     """``model`` read under another non-ideality configuration, named ``MODEL+NONIDEALITY``.
 
     Parameters
     ----------
     model : HardwareModel or preset name
-    nonideality : NonIdeality, registered name (:func:`nonidealities`) or TOML/JSON file
+    nonideality : NonIdeality, registered name (:func:`nonidealities`), TOML/JSON file, or None
+        (the model's own)
 
     Returns
     -------
@@ -88,6 +89,8 @@ def with_nonideality(model: HardwareModel | str, nonideality: NonIdeality | str)
     import dataclasses
 
     model = get_preset(model)
+    if nonideality is None:
+        return model
     ni = get_nonideality(nonideality)
     if ni == model.nonideality:
         return model

@@ -456,7 +456,8 @@ def resolve_accuracy_model(predictor, space, dataset: str | None = None) -> Accu
     predictor : None, str, path, or fitted predictor
         ``None``: the packaged predictor of ``dataset`` (:data:`PACKAGED_PREDICTORS`; without a
         dataset, the first packaged one) when its sidecar says it was fitted for this space and
-        its options; otherwise the training-free score, with the reason in its description. A path: that predictor file (it must say it was fitted for this
+        its options; otherwise the training-free score, with the reason in its description.
+        A path: that predictor file (it must say it was fitted for this
         space). An object: a fitted predictor with ``predict(F)`` (percent); its ``target_``
         says what it predicts (a predictor that does not say is taken as clean accuracy).
     space : SearchSpace

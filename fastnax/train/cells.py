@@ -162,64 +162,48 @@ def read_back_levels(x: torch.Tensor, ni, generator: torch.Generator | None = No
     the laws of the :class:`~fastnax.hwmodel.NonIdeality` ``ni``: the torch form of
     :meth:`~fastnax.hwmodel.NonIdeality.sample_cells` (``clip=True``), drawn with ``generator``.
 
-    Global drift compensation is estimated from the cells of ``x`` (one layer); the law's
-    coefficients are read from ``ni`` itself, so a preset and its variants are followed as they
-    are. ``levels``: ``x`` holds only the values ``k / levels`` (a cell's integer levels), so the
-    laws of the target level are computed once per level and looked up (the same values, a few
-    passes fewer over the cells). No gradient.
+    Global drift compensation is estimated from the cells of ``x`` (one layer). The laws of the
+    target level (programming sigma, drift-exponent moments, read noise) are ``ni``'s own methods,
+    evaluated once per distinct level and looked up: ``levels`` says ``x`` holds only the values
+    ``k / levels`` (a cell's integer levels), else the distinct values are found. No gradient.
     """
     dev, dt = x.device, x.dtype
     if levels:
         index = torch.round(x * levels).long()
-        grid = torch.arange(int(levels) + 1, device=dev, dtype=dt) / int(levels)
-
-        def of_target(values: torch.Tensor) -> torch.Tensor:  # a law of the grid, at each cell
-            return values[index]
+        grid = np.arange(int(levels) + 1, dtype=np.float64) / int(levels)
     else:
-        grid = x
+        values, index = torch.unique(x, return_inverse=True)
+        grid = values.detach().cpu().numpy().astype(np.float64)
 
-        def of_target(values: torch.Tensor) -> torch.Tensor:
-            return values
+    def of_target(table: np.ndarray) -> torch.Tensor:  # a law of the target level, at each cell
+        return torch.as_tensor(table, device=dev, dtype=dt)[index]
 
     def normal():
         return torch.randn(x.shape, generator=generator, device=dev, dtype=dt)
 
-    def read_sigma(level):
-        t = ni._t()
-        if ni.read_noise_q <= 0 or ni.drift_time_s <= 0 or t <= 0:
-            return None
+    read_noise = ni.read_noise_q > 0 and ni.drift_time_s > 0 and ni._t() > 0
+
+    def read_sigma_of(level: torch.Tensor) -> torch.Tensor:  # NonIdeality.read_sigma, on tensors
         q = torch.clamp(ni.read_noise_q / torch.clamp(level.abs() ** ni.read_noise_exponent, min=1e-3),
                         max=ni.read_noise_q_max)
-        return q * math.sqrt(math.log((t + ni.read_noise_t_read_s) / (2.0 * ni.read_noise_t_read_s)))
+        return q * math.sqrt(math.log((ni._t() + ni.read_noise_t_read_s) / (2.0 * ni.read_noise_t_read_s)))
 
-    def nu_moments(level):
-        lx = torch.log(torch.clamp(level, min=1e-6))
-        mu = torch.clamp(ni.drift_nu_mean + ni.drift_nu_mean_log_slope * lx, ni.drift_nu_mean_min,
-                         ni.drift_nu_mean_max)
-        spread = torch.clamp(ni.drift_nu_sigma + ni.drift_nu_sigma_log_slope * lx, ni.drift_nu_sigma_min,
-                             ni.drift_nu_sigma_max)
-        return mu, spread
-
-    sp = of_target(torch.clamp(ni.conductance_sigma + grid * (ni.conductance_sigma_lin
-                                                               + grid * ni.conductance_sigma_quad), min=0.0))
-    g = torch.clamp(x + sp * normal(), min=0.0)
+    g = torch.clamp(x + of_target(ni.programming_sigma(grid)) * normal(), min=0.0)
     L = ni.drift_log()
     if ni.drift_law == "range":
-        _, spread = nu_moments(torch.ones((), device=dev, dtype=dt))
+        spread = float(ni.nu_moments(np.ones(1))[1][0])
         out = g + spread * L * normal()
         if ni.drift_compensation == "none" and L > 0:
-            mu, _ = nu_moments(grid)
+            mu, _ = ni.nu_moments(grid)
             out = out - x * (1.0 - torch.exp(-of_target(mu) * L))
-        rs = read_sigma(grid)
-        if rs is not None:
-            out = out + g.abs() * of_target(rs) * normal()
+        if read_noise:
+            out = out + g.abs() * of_target(ni.read_sigma(grid)) * normal()
     else:
-        mu, spread = nu_moments(grid)
-        mu, spread = of_target(mu), of_target(spread)
-        nu = (mu + spread * normal()).abs()
+        mu, spread = ni.nu_moments(grid)
+        nu = (of_target(mu) + of_target(spread) * normal()).abs()
         gd = g * torch.exp(-nu * L)
-        rs = read_sigma(g)
-        out = gd if rs is None else gd + gd.abs() * rs * normal()
+        # aihwkit evaluates the read noise at the programmed conductance, not the target level
+        out = gd + gd.abs() * read_sigma_of(g) * normal() if read_noise else gd
         out = torch.clamp(out, min=0.0)
         if ni.drift_compensation == "global":
             out = out * (g.abs().mean() / out.abs().mean().clamp_min(1e-12))

@@ -190,14 +190,13 @@ def hardware_settings(arch: Architecture, preset: str | None = None, nonideality
     from fastnax import hwmodel
     from fastnax.arch import hardware_knobs
 
-    hw = hwmodel.get_preset(preset if preset is not None else "puma-32nm")
-    if nonideality is not None:  # a NonIdeality, a registered name or a TOML/JSON file
-        hw = hwmodel.with_nonideality(hw, nonideality)
+    # nonideality: a NonIdeality, a registered name, a TOML/JSON file or None (the preset's own)
+    hw = hwmodel.with_nonideality(preset if preset is not None else "puma-32nm", nonideality)
     ni = hw.nonideality
     sigmas = np.asarray(hwmodel.layer_noise_sigma(arch, model=hw, nonideality=ni), dtype=float).reshape(-1)
-    # the column-level part (IR drop, a lossy ADC, output noise): every cell term off, drift and
-    # read noise included (no time elapsed)
-    # (the output noise grown by the drift compensation that multiplies it at the preset's time)
+    # the column-level part (IR drop, a lossy ADC, output noise): every cell term off, no drift or
+    # read noise (no time elapsed); the output noise as the drift compensation at the preset's
+    # time grows it
     column_only = dataclasses.replace(ni, output_noise=ni.output_noise_referred(),
                                       conductance_sigma=0.0, conductance_sigma_lin=0.0,
                                       conductance_sigma_quad=0.0, stuck_at_gmin_rate=0.0,
@@ -241,11 +240,9 @@ def hardware_cost(arch: Architecture, preset=None, nonideality=None) -> dict:
     """
     from fastnax import hwmodel
 
-    hw = hwmodel.get_preset(preset if preset is not None else "puma-32nm")
-    if nonideality is not None:  # a NonIdeality, a registered name or a TOML/JSON file
-        hw = hwmodel.with_nonideality(hw, nonideality)
+    hw = hwmodel.with_nonideality(preset if preset is not None else "puma-32nm", nonideality)
     cost = hw.evaluate_archs([arch])
-    return {"preset": hw.name, "energy_pj": float(cost.energy_pj[0]),
+    return {"preset": hw.name, "nonideality": hw.nonideality.name, "energy_pj": float(cost.energy_pj[0]),
             "latency_ns": float(cost.latency_ns[0]), "area_mm2": float(cost.area_mm2[0]),
             "edap": float(cost.edap[0]), "mean_noise_sigma": float(cost.mean_noise_sigma[0])}
 
