@@ -26,6 +26,7 @@ the worst) is an extrapolation of summed leaf values, not a measurement.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -131,23 +132,37 @@ class Uncertainty:
                    y_min=float(y.min()), y_max=float(y.max()), record_y=tuple(y.tolist()))
 
     # --- use -------------------------------------------------------------------------------
+    @cached_property
+    def _arrays(self) -> dict:
+        """The fields as arrays, built once (a search prices dozens of batches against them)."""
+        k = len(self.columns)
+        R = np.asarray(self.records, dtype=float).reshape(len(self.record_y), k)
+        lo, hi = np.asarray(self.low, dtype=float), np.asarray(self.high, dtype=float)
+        margin = RANGE_MARGIN * np.maximum(hi - lo, 1e-12)
+        return {"columns": list(self.columns), "center": np.asarray(self.center, dtype=float),
+                "scale": np.asarray(self.scale, dtype=float), "records": R,
+                "records_sq": (R * R).sum(axis=1)[None, :], "low": lo - margin, "high": hi + margin,
+                "record_y": np.asarray(self.record_y, dtype=float),
+                "residuals": np.asarray(self.scaled_residuals, dtype=float), "quantiles": {}}
+
     def _standardized(self, F: np.ndarray) -> np.ndarray:
         F = np.asarray(F, dtype=float)
         if not self.columns:
             return np.zeros((len(F), 0))
-        return (F[:, list(self.columns)] - np.asarray(self.center)) / np.asarray(self.scale)
+        a = self._arrays
+        return (F[:, a["columns"]] - a["center"]) / a["scale"]
 
     def nearest(self, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Distance (n,) to the nearest record and that record's position (n,)."""
         Z = self._standardized(F)
-        R = np.asarray(self.records, dtype=float).reshape(len(self.record_y), -1)
+        R = self._arrays["records"]
         if Z.shape[1] == 0:
             return np.zeros(len(Z)), np.zeros(len(Z), dtype=np.int64)
         # One matrix product finds the nearest record; its rounding depends on how BLAS blocks the
         # batch, so the winner is the first record within a relative 1e-9 of the minimum (exact
         # ties: duplicate records) and its distance is recomputed row by row: the same bits for a
         # candidate whatever batch it is priced in.
-        sq = (Z * Z).sum(axis=1)[:, None] + (R * R).sum(axis=1)[None, :] - 2.0 * (Z @ R.T)
+        sq = (Z * Z).sum(axis=1)[:, None] + self._arrays["records_sq"] - 2.0 * (Z @ R.T)
         low = sq.min(axis=1, keepdims=True)
         j = (sq <= low + 1e-9 * np.maximum(np.abs(low), 1.0)).argmax(axis=1)
         diff = Z - R[j]
@@ -160,10 +175,9 @@ class Uncertainty:
             distance, _ = self.nearest(F)
         if not self.columns:
             return np.ones(len(F), dtype=bool)
-        G = F[:, list(self.columns)]
-        lo, hi = np.asarray(self.low), np.asarray(self.high)
-        margin = RANGE_MARGIN * np.maximum(hi - lo, 1e-12)
-        inside = ((G >= lo - margin) & (G <= hi + margin)).all(axis=1)
+        a = self._arrays
+        G = F[:, a["columns"]]
+        inside = ((G >= a["low"]) & (G <= a["high"])).all(axis=1)
         return inside & (distance <= self.radius * (1.0 + 1e-9))
 
     def quantile(self, q: float) -> float:
@@ -176,7 +190,10 @@ class Uncertainty:
         """
         if not 0.0 < q < 1.0:
             raise BoundsError(f"quantile must be strictly between 0 and 1, got {q!r}")
-        return float(np.quantile(np.asarray(self.scaled_residuals), q, method="weibull"))
+        cache = self._arrays["quantiles"]
+        if q not in cache:
+            cache[q] = float(np.quantile(self._arrays["residuals"], q, method="weibull"))
+        return cache[q]
 
     def predict(self, F: np.ndarray, raw: np.ndarray, coverage: float = 0.8,
                 quantile: float | None = None) -> dict:
@@ -207,7 +224,7 @@ class Uncertainty:
         support = self.in_support(F, distance)
         s = 1.0 + distance / self.d_ref
         mean = np.clip(raw, self.y_min, self.y_max)
-        nearest_y = np.asarray(self.record_y)[j] if len(self.record_y) else mean
+        nearest_y = self._arrays["record_y"][j] if len(self.record_y) else mean
         mean = np.where(support, mean, np.minimum(mean, nearest_y))
         tail = (1.0 - coverage) / 2.0
         # the lower bound stops at the worst record: the records show nothing below it
