@@ -349,6 +349,40 @@ def test_single_moves_equal_brute_force(name, options):
     np.testing.assert_array_equal(column, np.tile(cols, n)[changed])
 
 
+@pytest.mark.parametrize("name, options", [("imc", {}), ("nax", {}), ("nb201", {})])
+def test_knob_pair_moves_equal_brute_force(name, options):
+    """The pair moves are every setting of two knob coordinates to two other levels, canonicalized,
+    minus those canonicalization turns back into the start (in start, pair, level order); nothing
+    but knobs changes; a space whose knobs are fixed by its options has none."""
+    import itertools
+
+    from fastnax.search.optimizers.hierarchical import knob_pair_moves
+
+    space = spaces.get(name, **options)
+    starts = space.to_index(space.sample_vectors(6, seed=3))
+    moves = knob_pair_moves(space, starts)
+    knobs = sorted({c for c in (space.knob_coordinates() or {}).values() if c is not None})
+    if len(knobs) < 2:
+        assert moves.shape == (0, starts.shape[1])
+        return
+    brute, owner = [], []
+    for i, x in enumerate(starts):
+        for a, b in itertools.combinations(knobs, 2):
+            for u in range(int(space.bounds[a, 0]), int(space.bounds[a, 1]) + 1):
+                for v in range(int(space.bounds[b, 0]), int(space.bounds[b, 1]) + 1):
+                    if u != x[a] and v != x[b]:
+                        y = x.copy()
+                        y[a], y[b] = u, v
+                        y = space.canonicalize(y[None])[0]
+                        if (y != x).any():
+                            brute.append(y)
+                            owner.append(i)
+    np.testing.assert_array_equal(moves, np.asarray(brute))
+    others = np.setdiff1d(np.arange(starts.shape[1]), knobs)
+    np.testing.assert_array_equal(moves[:, others], starts[owner][:, others])
+    assert len(set(owner)) == len(starts)  # every start has two-knob moves
+
+
 def test_active_coordinates_are_exactly_those_canonicalize_keeps():
     space = spaces.get("imc")
     starts = space.to_index(space.sample_vectors(50, seed=2))

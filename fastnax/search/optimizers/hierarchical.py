@@ -220,6 +220,36 @@ def single_moves(space, family: Family, starts: np.ndarray):
     return neighbours[changed], owner[changed], jj[changed]
 
 
+def knob_pair_moves(space, starts: np.ndarray) -> np.ndarray:
+    """Every change of two hardware-knob coordinates at once (``space.knob_coordinates()``) of each
+    start, canonicalized, without the ones canonicalization turns back into the start: (k, d),
+    by start, then pair of knobs, then levels. Bit widths trade accuracy against cost together
+    (8-bit weights with 4-bit inputs against 6 and 6), so a front point reached only by moving two
+    knobs is invisible to single moves when the point in between is dominated."""
+    where = space.knob_coordinates() or {}
+    knobs = sorted({int(c) for c in where.values() if c is not None})
+    d = starts.shape[1]
+    if len(knobs) < 2 or not len(starts):
+        return np.zeros((0, d), dtype=np.int64)
+    bounds = np.asarray(space.bounds).astype(np.int64)
+    blocks = []
+    for a, b in itertools.combinations(knobs, 2):
+        grid = np.asarray(list(itertools.product(range(bounds[a, 0], bounds[a, 1] + 1),
+                                                 range(bounds[b, 0], bounds[b, 1] + 1))))
+        moves = np.repeat(starts[:, None, :], len(grid), axis=1)  # (n, levels pairs, d)
+        moves[:, :, a] = grid[:, 0]
+        moves[:, :, b] = grid[:, 1]
+        both = (grid[None, :, 0] != starts[:, None, a]) & (grid[None, :, 1] != starts[:, None, b])
+        blocks.append(np.where(both[..., None], moves, -1))
+    moves = np.concatenate(blocks, axis=1)  # (n, all pairs, d); -1 rows: not a two-knob change
+    owner = np.repeat(np.arange(len(starts)), moves.shape[1])
+    moves = moves.reshape(-1, d)
+    keep = moves[:, 0] >= 0
+    moves, owner = moves[keep], owner[keep]
+    moves = space.canonicalize(moves)
+    return moves[(moves != starts[owner]).any(axis=1)]
+
+
 def descend(evaluator: Evaluator, family: Family, starts: np.ndarray, betas: np.ndarray,
             max_sweeps: int = 50, tol: float = 1e-12, keep: float = 1.0, min_keep: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """Coordinate descent of every start under its own ``beta``; returns (final index, J).
@@ -346,6 +376,7 @@ def front_local_search(evaluator: Evaluator, family: Family, rng: np.random.Gene
             done -= 1
             break
         neighbours, _, _ = single_moves(space, family, new)
+        neighbours = np.concatenate([neighbours, knob_pair_moves(space, new)])
         limit = min(max_batch, max_evaluations - spent)
         if len(neighbours) > limit:
             neighbours = neighbours[np.sort(rng.choice(len(neighbours), limit, replace=False))]
