@@ -351,7 +351,8 @@ def front_local_search(evaluator: Evaluator, family: Family, rng: np.random.Gene
     """Pareto local search: single-coordinate moves of the front's new members, until none joins.
 
     The scalarised descents end at a handful of trade-offs; the front between them is whatever
-    they passed on the way. Each round prices every single-coordinate move of the designs that
+    they passed on the way. Each round prices every single-coordinate move and every two-knob move
+    (:func:`knob_pair_moves`) of the designs that
     joined the (feasible) front of accuracy vs cost in the previous round (at most ``max_batch``,
     a seeded subsample when there are more) in one call, and keeps the new non-dominated ones;
     it stops when no move joins the front, after ``rounds`` rounds or ``max_evaluations``.
