@@ -383,6 +383,48 @@ def test_knob_pair_moves_equal_brute_force(name, options):
     assert len(set(owner)) == len(starts)  # every start has two-knob moves
 
 
+@pytest.mark.parametrize("name", ["nb201", "imc"])
+def test_exchange_moves_equal_brute_force(name):
+    """Exchange moves swap the values of two coordinates of a group (nb201: two edges' ops),
+    canonicalized, minus the swaps that change nothing; a space without groups has none."""
+    import itertools
+
+    from fastnax.search.optimizers.hierarchical import exchange_moves
+
+    space = spaces.get(name)
+    starts = space.to_index(space.sample_vectors(7, seed=4))
+    moves = exchange_moves(space, starts)
+    groups = space.exchangeable_coordinates()
+    brute, owner = [], []
+    for i, x in enumerate(starts):
+        for group in groups:
+            for a, b in itertools.combinations(sorted(group), 2):
+                y = x.copy()
+                y[a], y[b] = x[b], x[a]
+                y = space.canonicalize(y[None])[0]
+                if (y != x).any():
+                    brute.append(y)
+                    owner.append(i)
+    if not groups:
+        assert moves.shape == (0, starts.shape[1])
+        return
+    np.testing.assert_array_equal(moves, np.asarray(brute))
+    # an exchange keeps the multiset of a group's values (nb201: the op counts) and the rest
+    group = sorted(groups[0])
+    np.testing.assert_array_equal(np.sort(moves[:, group], axis=1), np.sort(starts[owner][:, group], axis=1))
+    rest = np.setdiff1d(np.arange(starts.shape[1]), group)
+    np.testing.assert_array_equal(moves[:, rest], starts[owner][:, rest])
+
+
+def test_restriction_keeps_exchangeable_groups_of_free_coordinates():
+    from fastnax.spaces.restriction import Restriction as SpaceRestriction
+
+    base = spaces.get("nb201")
+    fixed = base.to_index(base.sample_vectors(1, seed=0))[0]
+    sub = SpaceRestriction(base, fixed, free=[0, 2, 3, 6])
+    assert sub.exchangeable_coordinates() == [[0, 1, 2]]
+
+
 def test_active_coordinates_are_exactly_those_canonicalize_keeps():
     space = spaces.get("imc")
     starts = space.to_index(space.sample_vectors(50, seed=2))

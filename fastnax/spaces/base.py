@@ -176,6 +176,13 @@ class SearchSpace:
         (every knob may depend on every coordinate)."""
         return None
 
+    def exchangeable_coordinates(self) -> list[list[int]]:
+        """Groups of coordinates with one domain whose values may be exchanged: the same ops on
+        other edges of a cell (``nb201``). Exchanging two of them keeps the op counts, hence
+        often the cost, and changes the network; the front search tries every such exchange,
+        which no single-coordinate move reaches without passing another cost. Default: none."""
+        return []
+
     def feature_coordinates(self) -> np.ndarray:
         """Boolean (k, d): graph feature ``f`` may change when coordinate ``j`` changes.
 

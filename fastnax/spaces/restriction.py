@@ -143,5 +143,17 @@ class Restriction(SearchSpace):
         position = {int(j): i for i, j in enumerate(self.free)}
         return {name: (position.get(int(j)) if j is not None else None) for name, j in where.items()}
 
+    def exchangeable_coordinates(self) -> list[list[int]]:
+        """The base's groups, over the free coordinates of each with the same bounds here."""
+        position = {int(j): i for i, j in enumerate(self.free)}
+        out = []
+        for group in self.base.exchangeable_coordinates():
+            free = [position[int(j)] for j in group if int(j) in position]
+            by_bounds: dict = {}
+            for i in free:
+                by_bounds.setdefault(tuple(self._bounds[i]), []).append(i)
+            out.extend(g for g in by_bounds.values() if len(g) > 1)
+        return out
+
     def describe(self) -> dict:
         return {**super().describe(), "restriction_of": self.base.name, "free": self.coordinate_names}

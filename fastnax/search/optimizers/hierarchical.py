@@ -250,6 +250,29 @@ def knob_pair_moves(space, starts: np.ndarray) -> np.ndarray:
     return moves[(moves != starts[owner]).any(axis=1)]
 
 
+def exchange_moves(space, starts: np.ndarray) -> np.ndarray:
+    """Every exchange of the values of two coordinates of one group of
+    ``space.exchangeable_coordinates()`` (the ops of two edges of a cell), of each start,
+    canonicalized, without the ones that leave the start as it was: (k, d), by start, then group
+    and pair."""
+    d = starts.shape[1]
+    pairs = [(a, b) for group in space.exchangeable_coordinates()
+             for a, b in itertools.combinations(sorted(int(c) for c in group), 2)]
+    if not pairs or not len(starts):
+        return np.zeros((0, d), dtype=np.int64)
+    moves = np.repeat(starts[:, None, :], len(pairs), axis=1)  # (n, pairs, d)
+    a, b = np.asarray(pairs).T
+    rows = np.arange(len(pairs))
+    moves[:, rows, a] = starts[:, b]
+    moves[:, rows, b] = starts[:, a]
+    owner = np.repeat(np.arange(len(starts)), len(pairs))
+    moves = moves.reshape(-1, d)
+    differ = starts[owner][np.arange(len(owner)), np.tile(a, len(starts))] != \
+        starts[owner][np.arange(len(owner)), np.tile(b, len(starts))]
+    moves, owner = space.canonicalize(moves[differ]), owner[differ]
+    return moves[(moves != starts[owner]).any(axis=1)]
+
+
 def descend(evaluator: Evaluator, family: Family, starts: np.ndarray, betas: np.ndarray,
             max_sweeps: int = 50, tol: float = 1e-12, keep: float = 1.0, min_keep: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """Coordinate descent of every start under its own ``beta``; returns (final index, J).
@@ -351,8 +374,8 @@ def front_local_search(evaluator: Evaluator, family: Family, rng: np.random.Gene
     """Pareto local search: single-coordinate moves of the front's new members, until none joins.
 
     The scalarised descents end at a handful of trade-offs; the front between them is whatever
-    they passed on the way. Each round prices every single-coordinate move and every two-knob move
-    (:func:`knob_pair_moves`) of the designs that
+    they passed on the way. Each round prices every single-coordinate move, every two-knob move
+    (:func:`knob_pair_moves`) and every exchange of two ops (:func:`exchange_moves`) of the designs that
     joined the (feasible) front of accuracy vs cost in the previous round (at most ``max_batch``,
     a seeded subsample when there are more) in one call, and keeps the new non-dominated ones;
     it stops when no move joins the front, after ``rounds`` rounds or ``max_evaluations``.
@@ -377,7 +400,7 @@ def front_local_search(evaluator: Evaluator, family: Family, rng: np.random.Gene
             done -= 1
             break
         neighbours, _, _ = single_moves(space, family, new)
-        neighbours = np.concatenate([neighbours, knob_pair_moves(space, new)])
+        neighbours = np.concatenate([neighbours, knob_pair_moves(space, new), exchange_moves(space, new)])
         limit = min(max_batch, max_evaluations - spent)
         if len(neighbours) > limit:
             neighbours = neighbours[np.sort(rng.choice(len(neighbours), limit, replace=False))]

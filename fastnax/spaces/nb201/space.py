@@ -109,6 +109,10 @@ class Nb201Space(SearchSpace):
     def knob_coordinates(self) -> dict[str, None]:
         return {"w_bits": None, "in_bits": None, "cell_bits": None, "adc_rule": None}  # options
 
+    def exchangeable_coordinates(self) -> list[list[int]]:
+        """The six edge ops (one domain: the five ops)."""
+        return [list(range(6))]
+
     def macro_family(self):
         return Nb201Family(self)
 
