@@ -50,6 +50,39 @@ def test_records_fields_and_determinism(tmp_path):
                                                                               {r.arch for r in a})
 
 
+def test_records_name_their_chips_and_resume_only_on_the_same_ones(tmp_path, caplog):
+    """Each record names the hardware model of its accuracy_noisy; a run on other chips retrains
+    the same candidates (a record on other chips is another measurement) and the file warns when
+    read; a CSV file written before the field existed takes default-chip records without it."""
+    import logging
+
+    space = _nax_digits()
+    path = tmp_path / "r.jsonl"
+    pcm = run_sampling(space, "digits", 2, 1, path, seed=3, nonideality="pcm-aihwkit", **TINY)
+    assert [r.hardware for r in pcm] == ["puma-32nm+pcm-aihwkit"] * 2
+    again = run_sampling(space, "digits", 2, 1, path, seed=3, nonideality="pcm-aihwkit", **TINY)
+    assert [r.accuracy_noisy for r in again] == [r.accuracy_noisy for r in pcm]
+    assert len(read_records(path)) == 2  # resumed: nothing trained, nothing appended
+    default = run_sampling(space, "digits", 2, 1, path, seed=3, **TINY)
+    assert [r.hardware for r in default] == ["puma-32nm"] * 2
+    with caplog.at_level(logging.WARNING):
+        back = read_records(path)
+    assert len(back) == 4 and "2 hardware models" in caplog.text
+    assert sorted(r.chips for r in back) == ["puma-32nm"] * 2 + ["puma-32nm+pcm-aihwkit"] * 2
+    # a CSV of the old format (no hardware column) resumes from and appends default-chip records
+    old = tmp_path / "old.csv"
+    fields = ("arch,space,dataset,epochs,seed,accuracy_clean,accuracy_noisy,train_seconds,"
+              "fastnax_version")
+    r0 = default[0]
+    old.write_text(fields + "\n" + f'"{r0.arch}",nax,digits,1,3,{r0.accuracy_clean},{r0.accuracy_noisy},1.0,0.1\n')
+    out = run_sampling(space, "digits", 2, 1, old, seed=3, **TINY)
+    lines = old.read_text().splitlines()
+    assert lines[0] == fields and len(lines) == 3  # one new record, in the old columns
+    assert [r.chips for r in read_records(old)] == ["puma-32nm"] * 2 and len(out) == 2
+    with pytest.raises(Exception, match="hardware"):
+        run_sampling(space, "digits", 2, 1, old, seed=3, nonideality="pcm-aihwkit", **TINY)
+
+
 def test_candidate_seeds_differ_and_are_stable():
     seeds = {candidate_seed(0, i) for i in range(100)}
     assert len(seeds) == 100 and candidate_seed(3, 5) == candidate_seed(3, 5)

@@ -40,6 +40,11 @@ def register(sub) -> None:
                    help=f"training epochs per candidate (default {DEFAULT_EPOCHS})")
     p.add_argument("--noise-trials", type=int, default=1,
                    help="noise draws for accuracy_noisy (default 1; 0: not measured)")
+    p.add_argument("--preset", default=None, help="hardware preset of the simulated chips (default puma-32nm)")
+    p.add_argument("--nonideality", default=None, metavar="NAME|FILE",
+                   help="non-ideality preset the chips of accuracy_noisy are simulated with (pcm-aihwkit, "
+                        "pcm-aihwkit-x2, pcm-aihwkit-x4, rram-fastnax-default, none) or a TOML/JSON file "
+                        "over a 'base' one (default: the hardware preset's own); each record names it")
     p.add_argument("--max-macs", default="auto",
                    help="sample only networks of at most this many MACs per image (default auto: twice "
                         "the space's resnet20; 'none' for no cap)")
@@ -95,10 +100,13 @@ def run(args) -> int:
                            jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
                            root=args.root, dataset_options=options, noise_trials=args.noise_trials,
                            batch_size=args.batch_size, lr=args.lr, downsample=args.downsample,
-                           progress=progress,
+                           progress=progress, preset=args.preset, nonideality=args.nonideality,
                            max_macs=None if str(args.max_macs).lower() == "none" else args.max_macs)
     summary = {"out": str(args.out), "space": args.space, "dataset": args.dataset, "n": args.n,
-               "epochs": args.epochs, "max_train": args.max_train, "max_test": args.max_test, "downsample": args.downsample, "seed": args.seed, "seconds": round(time.perf_counter() - t0, 2),
+               "epochs": args.epochs, "max_train": args.max_train, "max_test": args.max_test,
+               "downsample": args.downsample, "seed": args.seed,
+               "hardware": records[0].chips if records else None,
+               "seconds": round(time.perf_counter() - t0, 2),
                **summarize(records), "records_in_file": _count(args.out)}
     if args.json:
         print(dumps_json(summary, indent=2))

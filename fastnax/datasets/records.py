@@ -2,7 +2,10 @@
 
 Fields (:class:`Record`): ``arch`` (the canonical architecture string), ``space``, ``dataset``,
 ``epochs``, ``seed``, ``accuracy_clean`` and ``accuracy_noisy`` (percent; ``accuracy_noisy`` empty
-/ ``null`` when not measured), ``train_seconds``, ``fastnax_version``; then any number of further
+/ ``null`` when not measured), ``train_seconds``, ``fastnax_version``; optionally ``hardware``, the
+hardware model whose chips ``accuracy_noisy`` was measured on (``puma-32nm``,
+``puma-32nm+pcm-aihwkit``: a preset and, after ``+``, another non-ideality; empty / absent in files
+written before the field existed, whose chips were ``puma-32nm``'s own); then any number of further
 *named accuracies*: columns (CSV) or keys (JSON) named ``accuracy_<name>`` (lower-case letters,
 digits, underscores; e.g. ``accuracy_analog_drift_86400``), percent, validated like the two above.
 A record that did not measure one leaves it empty (CSV) or omits it / writes ``null`` (JSON); a
@@ -48,6 +51,10 @@ log = logging.getLogger(__name__)
 
 FIELDS = ("arch", "space", "dataset", "epochs", "seed", "accuracy_clean", "accuracy_noisy",
           "train_seconds", "fastnax_version")
+#: optional fields: written only when set
+OPTIONAL_FIELDS = ("hardware",)
+#: the hardware model of a record that names none (files written before the field existed)
+DEFAULT_HARDWARE = "puma-32nm"
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}
 #: the two accuracies every record has a field for
 CORE_ACCURACIES = ("accuracy_clean", "accuracy_noisy")
@@ -88,6 +95,9 @@ class Record:
         Further named accuracies in percent (names ``accuracy_<name>``, e.g.
         ``accuracy_analog_drift_86400``); None values are dropped. Stored as a sorted tuple of
         ``(name, value)`` pairs (the record stays hashable); read one with :meth:`accuracy`.
+    hardware : str, optional
+        The hardware model (``HardwareModel.name``) whose simulated chips ``accuracy_noisy`` was
+        measured on; None: not stated (read as :data:`DEFAULT_HARDWARE`, see :attr:`chips`).
     """
 
     arch: str
@@ -100,6 +110,7 @@ class Record:
     train_seconds: float
     fastnax_version: str
     accuracies: tuple = ()
+    hardware: str | None = None
 
     def __post_init__(self) -> None:
         row = {name: getattr(self, name) for name in FIELDS}
@@ -107,6 +118,13 @@ class Record:
         for name, value in checked.items():
             object.__setattr__(self, name, value)
         object.__setattr__(self, "accuracies", _named_accuracies(self.accuracies, where="record"))
+        object.__setattr__(self, "hardware", _hardware(self.hardware, where="record"))
+
+    @property
+    def chips(self) -> str:
+        """The hardware model of ``accuracy_noisy``: :attr:`hardware`, or :data:`DEFAULT_HARDWARE`
+        for a record that does not say."""
+        return self.hardware or DEFAULT_HARDWARE
 
     def accuracy(self, name: str) -> float | None:
         """The accuracy (percent) named ``name`` (a core field or a named one); None if not measured."""
@@ -121,10 +139,20 @@ class Record:
         return core + tuple(name for name, _ in self.accuracies)
 
     def to_dict(self) -> dict:
-        """The fields, then the named accuracies, as one flat dict."""
+        """The fields, the optional fields that are set, then the named accuracies, as one flat dict."""
         out = {name: getattr(self, name) for name in FIELDS}
+        out.update({name: getattr(self, name) for name in OPTIONAL_FIELDS if getattr(self, name) is not None})
         out.update(self.accuracies)
         return out
+
+
+def _hardware(value, where: str) -> str | None:
+    if value is None or (isinstance(value, str) and value.strip() in _MISSING):
+        return None
+    if not isinstance(value, str):
+        raise RecordsError(f"{where}: field 'hardware' must be a hardware model name (e.g. 'puma-32nm' or "
+                           f"'puma-32nm+pcm-aihwkit'), got {value!r}")
+    return value.strip()
 
 
 def _named_accuracies(values, where: str) -> tuple:
@@ -176,7 +204,8 @@ def _row_accuracies(row: dict) -> dict:
 
 
 def _record(row: dict, where: str) -> Record:
-    return Record(**_validate(row, where=where), accuracies=_named_accuracies(_row_accuracies(row), where))
+    return Record(**_validate(row, where=where), accuracies=_named_accuracies(_row_accuracies(row), where),
+                  hardware=_hardware(row.get("hardware"), where))
 
 
 def _validate(row: dict, where: str) -> dict:
@@ -262,6 +291,12 @@ def read_records(path: str | os.PathLike) -> list[Record]:
         counts = ", ".join(f"{d}: {sum(r.dataset == d for r in records)}" for d in datasets)
         log.warning("%s: records of %d datasets (%s); a predictor fitted on them mixes their accuracies",
                     path, len(datasets), counts)
+    chips = sorted({r.chips for r in records if r.accuracy_noisy is not None})
+    if len(chips) > 1:
+        counts = ", ".join(f"{c}: {sum(r.chips == c for r in records if r.accuracy_noisy is not None)}"
+                           for c in chips)
+        log.warning("%s: accuracy_noisy measured on %d hardware models (%s); a predictor of it fitted on "
+                    "them mixes different chips", path, len(chips), counts)
     return records
 
 
@@ -330,9 +365,12 @@ def _read_csv(path: Path, lines: list[str], torn: bool) -> list[Record]:
 
 
 def _columns(records: Iterable[Record]) -> list[str]:
-    """CSV columns of some records: the fields, then the union of their named accuracies (sorted)."""
+    """CSV columns of some records: the fields, the optional fields some record sets, then the
+    union of their named accuracies (sorted)."""
+    records = list(records)
+    optional = [name for name in OPTIONAL_FIELDS if any(getattr(r, name) is not None for r in records)]
     names = sorted({name for r in records for name, _ in r.accuracies})
-    return list(FIELDS) + names
+    return list(FIELDS) + optional + names
 
 
 def _line(record: Record, fmt: str, columns: list[str] | None = None) -> str:
@@ -340,9 +378,11 @@ def _line(record: Record, fmt: str, columns: list[str] | None = None) -> str:
     if fmt == "jsonl":
         return json.dumps(row, sort_keys=False, allow_nan=False) + "\n"  # records are finite
     columns = list(FIELDS) if columns is None else columns
+    if "hardware" not in columns and row.get("hardware") == DEFAULT_HARDWARE:
+        del row["hardware"]  # a file without the column reads as the default: the same record
     extra = [name for name in row if name not in columns]
     if extra:
-        raise RecordsError(f"record has accuracy {extra[0]!r}, which is not a column of the CSV file "
+        raise RecordsError(f"record has field {extra[0]!r}, which is not a column of the CSV file "
                            f"(columns: {', '.join(columns)}); write the file anew with write_records")
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow(["" if row.get(k) is None else row[k] for k in columns])
@@ -459,4 +499,4 @@ def append_record(path: str | os.PathLike, record: Record) -> Path:
     return path
 
 
-__all__ = ["Record", "FIELDS", "CORE_ACCURACIES", "is_accuracy_name", "accuracy_names", "read_records", "write_records", "append_record", "atomic_write_text"]
+__all__ = ["Record", "FIELDS", "OPTIONAL_FIELDS", "DEFAULT_HARDWARE", "CORE_ACCURACIES", "is_accuracy_name", "accuracy_names", "read_records", "write_records", "append_record", "atomic_write_text"]

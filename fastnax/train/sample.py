@@ -191,7 +191,9 @@ def run_sampling(space, dataset, n: int, epochs: int, out_path, seed: int = 0, j
         recorded under their full-size string. 1: full resolution.
     preset, nonideality : optional
         The hardware preset and non-ideality configuration of ``accuracy_noisy``
-        (:func:`train_candidate`; default ``puma-32nm`` and its own).
+        (:func:`train_candidate`; default ``puma-32nm`` and its own). Each record names the
+        resulting hardware model (``Record.hardware``, e.g. ``puma-32nm+pcm-aihwkit``); a record
+        of the file measured on other chips is not resumed from.
 
     Returns
     -------
@@ -209,17 +211,22 @@ def run_sampling(space, dataset, n: int, epochs: int, out_path, seed: int = 0, j
         raise BoundsError(f"jobs must be a positive number or -1 (all cores), got {jobs}")
     if scheduler and backend != "dask":
         raise BoundsError("a scheduler address needs --backend dask")
+    from fastnax import hwmodel
+
+    # the chips of accuracy_noisy, resolved (and a bad name refused) before anything trains
+    hardware = hwmodel.with_nonideality(preset if preset is not None else "puma-32nm", nonideality).name
     space, data = _resolve(space, dataset, root, dataset_options)
     data = data.downsample(int(downsample))
     out_path = Path(out_path)
     archs = [str(a) for a in space.sample(int(n), seed, max_macs=resolve_max_macs(space, max_macs))]
 
     def key(arch: str):
-        return (arch, space.name, data.name, int(epochs), int(seed))
+        return (arch, space.name, data.name, int(epochs), int(seed), hardware)
 
     done = {}
     for record in _existing(out_path):
-        k = (record.arch, record.space, record.dataset, record.epochs, record.seed)
+        # a record measured on other chips is another measurement: not this run's
+        k = (record.arch, record.space, record.dataset, record.epochs, record.seed, record.chips)
         done.setdefault(k, record)
     results = {i: done[key(a)] for i, a in enumerate(archs) if key(a) in done}
     # a candidate drawn twice trains once
@@ -236,7 +243,8 @@ def run_sampling(space, dataset, n: int, epochs: int, out_path, seed: int = 0, j
         record = Record(arch=fields["arch"], space=space.name, dataset=data.name,
                         epochs=fields["epochs"], seed=fields["seed"],
                         accuracy_clean=fields["accuracy_clean"], accuracy_noisy=fields["accuracy_noisy"],
-                        train_seconds=fields["train_seconds"], fastnax_version=__version__)
+                        train_seconds=fields["train_seconds"], fastnax_version=__version__,
+                        hardware=hardware)
         append_record(out_path, record)
         for i, a in enumerate(archs):
             if a == record.arch:
