@@ -37,6 +37,8 @@ def check_search_space(space: SearchSpace, n: int = 24, seed: int = 0) -> dict:
     - ``feature_coordinates`` is honest: changing a coordinate changes only features that it
       declares to depend on it (the evaluator shares predictions on that claim);
     - the macro family has at most six variables and every vector it yields is in bounds;
+    - ``exchangeable_coordinates`` names groups of distinct, in-range coordinates with equal bounds
+      (a swap stays in the box);
     - ``base_index`` decodes to the same architectures in ``base_space``;
     - ``size`` equals the number of canonical configurations when the box has at most
       :data:`ENUMERATE_LIMIT` points.
@@ -57,6 +59,12 @@ def check_search_space(space: SearchSpace, n: int = 24, seed: int = 0) -> dict:
     _expect(len(space.coordinate_names) == d, "coordinate_names must name every coordinate")
     _expect(np.asarray(space.integrality).shape == (d,), "integrality must have shape (d,)")
     lo, hi = bounds[:, 0].astype(np.int64), bounds[:, 1].astype(np.int64)
+    for group in space.exchangeable_coordinates():
+        cols = [int(c) for c in group]
+        _expect(len(cols) >= 2 and len(set(cols)) == len(cols) and all(0 <= c < d for c in cols),
+                f"exchangeable_coordinates: group {group!r} must hold >= 2 distinct coordinates in 0..{d - 1}")
+        _expect(all((bounds[c] == bounds[cols[0]]).all() for c in cols),
+                f"exchangeable_coordinates: group {group!r} mixes coordinates with different bounds")
 
     raw = rng.integers(lo, hi + 1, size=(n, d))
     reals = lo + rng.random((n, d)) * (hi - lo)
