@@ -243,6 +243,38 @@ def test_baseline_and_best_are_priced_the_same_way():
 
 # --- the command -------------------------------------------------------------------------------
 
+def test_search_says_when_the_predictor_was_measured_on_other_chips():
+    """The packaged digits predictor's accuracy_noisy is puma-32nm's own chips: a search that prices
+    pcm-aihwkit chips says its accuracy column is not on them; the default search says nothing."""
+    from fastnax import hwmodel
+    from fastnax.datasets import space_options_for
+
+    opts = {"dataset": "digits", "space_options": space_options_for("digits"), "budget": 400}
+    plain = run("imc", **opts)
+    assert "accuracy_chips_note" not in plain.settings and "note:" not in plain.table()
+    pcm = run("imc", preset=hwmodel.with_nonideality("puma-32nm", "pcm-aihwkit"), **opts)
+    note = pcm.settings["accuracy_chips_note"]
+    assert "puma-32nm chips" in note and "puma-32nm+pcm-aihwkit" in note
+    assert "note: " + note in pcm.table()
+    same = run("imc", nonideality=hwmodel.get_nonideality("pcm-aihwkit"), **opts)  # a separate argument
+    assert same.settings["accuracy_chips_note"] == note
+
+
+def test_fitted_noisy_predictor_names_its_chips():
+    from fastnax.datasets.records import Record
+    from fastnax.predictors import XGBPredictor
+
+    space = spaces.get("imc", input_size=8, in_channels=1, num_classes=10)
+    archs = [str(a) for a in space.sample(6, seed=2)]
+    recs = [Record(arch=a, space="imc", dataset="digits", epochs=1, seed=0, accuracy_clean=50.0 + i,
+                   accuracy_noisy=40.0 + i, train_seconds=1.0, fastnax_version="t",
+                   hardware="puma-32nm+pcm-aihwkit") for i, a in enumerate(archs)]
+    model = XGBPredictor(n_estimators=5).fit_records(recs, target="accuracy_noisy", cv=0)
+    assert model.records_info_["hardware"] == ["puma-32nm+pcm-aihwkit"]
+    clean = XGBPredictor(n_estimators=5).fit_records(recs, target="accuracy_clean", cv=0)
+    assert "hardware" not in clean.records_info_
+
+
 def test_cli_json_and_out(tmp_path, capsys):
     from fastnax.cli import main
 

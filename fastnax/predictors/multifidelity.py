@@ -232,6 +232,8 @@ class MultiFidelityPredictor:
             raise BoundsError(f"target {target!r} is not a noisy accuracy name: expected accuracy_noisy or "
                               f"accuracy_<name> (the clean accuracy is the cheap label here)")
         info["count"] = len(records)
+        if target == "accuracy_noisy":  # the chips it was measured on (Record.chips)
+            info["hardware"] = sorted({r.chips for r in records if r.accuracy_noisy is not None})
         archs = [Architecture.from_string(r.arch) for r in records]
         _check_record_spaces(records, archs)
         spaces_seen = sorted({(a.space, a.options) for a in archs}, key=str)

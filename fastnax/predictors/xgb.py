@@ -228,6 +228,8 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
             raise BoundsError(f"unknown target {target!r}; expected one of: {', '.join(TARGETS)} or a "
                               f"named accuracy accuracy_<name> (lower-case letters, digits, '_')")
         info["count"] = len(records_list)
+        if target == "accuracy_noisy":  # the chips it was measured on (Record.chips)
+            info["hardware"] = sorted({r.chips for r in records_list if r.accuracy_noisy is not None})
         missing = [i for i, r in enumerate(records_list) if r.accuracy(target) is None]
         if missing:
             raise RecordsError(f"{len(missing)} of {len(records_list)} records have no {target} "

@@ -209,10 +209,17 @@ def _assemble(space, evaluator: Evaluator, spec: ObjectiveSpec, seed: int, metho
         b_names = {i: str(a) for i, a in enumerate(space.decode(b_index.astype(float)))}
         for i, name in enumerate(base_names):
             baselines.append({"name": name, **_point(b_names, b_cols, i, b_J, target)})
+    hardware_name = getattr(evaluator.hardware, "name", str(preset_name))
+    if evaluator.nonideality is not None:
+        from fastnax.hwmodel import with_nonideality
+
+        hardware_name = with_nonideality(evaluator.hardware, evaluator.nonideality).name
+    chips_note = evaluator.accuracy_model.chips_note(hardware_name)
     settings = {"space": space.name, "space_options": dict(getattr(space, "options", {})),
                 "objective": spec.objective, "cost": cost, "beta": spec.beta, "accuracy": spec.accuracy,
                 "risk": spec.risk, "interval_coverage": COVERAGE,
                 "accuracy_quantity": evaluator.quantity, "accuracy_meaning": quantity_meaning(evaluator.quantity),
+                **({"accuracy_chips_note": chips_note} if chips_note else {}),
                 "noise_penalty": spec.noise_penalty, "constraints": spec.constraints(),
                 "method": method, "preset": preset_name,
                 "hardware": (evaluator.hardware.to_dict() if hasattr(evaluator.hardware, "to_dict") else None),
