@@ -82,7 +82,9 @@ def test_batch_equals_single(space_name, model_kind, objective, accuracy):
     space = SPACES[space_name]
     model = _model(model_kind, space)
     model.calibrate(space)
-    evaluator = Evaluator(space, hwmodel.get_preset("puma-32nm"), model, ObjectiveSpec(objective, accuracy=accuracy))
+    # memo=False: every call prices its rows (with the memo, the single rows would come from it)
+    evaluator = Evaluator(space, hwmodel.get_preset("puma-32nm"), model, ObjectiveSpec(objective, accuracy=accuracy),
+                          memo=False)
 
     @settings(max_examples=4, deadline=None)
     @given(st.integers(0, 2**32 - 1))
@@ -97,10 +99,43 @@ def test_batch_equals_single(space_name, model_kind, objective, accuracy):
     check()
 
 
+@pytest.mark.parametrize("space_name", ["imc-digits", "nb201", "restriction"])
+def test_memo_returns_what_pricing_returns(space_name, monkeypatch):
+    """A batch of seen and unseen rows (and repeats) gets, from the memo, exactly the columns an
+    evaluator without a memo prices; seen rows are not priced again; with every row hashing alike
+    (collisions everywhere) nothing is mixed up."""
+    from fastnax.search import evaluator as evaluator_module
+
+    space = SPACES[space_name]
+    model = _model("packaged" if space_name == "imc-digits" else "smooth", space)
+    model.calibrate(space)
+    hw = hwmodel.get_preset("puma-32nm")
+    rng = np.random.default_rng(3)
+    A = _shared_batch(space, rng)
+    B = np.concatenate([A[::2], _shared_batch(space, rng), A[:5], A[:5]])
+    for collide in (False, True):
+        if collide:
+            monkeypatch.setattr(evaluator_module, "_row_hash_weights", lambda d: np.zeros(d, dtype=np.int64))
+        plain = Evaluator(space, hw, model, ObjectiveSpec(), memo=False)
+        memo = Evaluator(space, hw, model, ObjectiveSpec())
+        priced = []
+        real = memo._price
+        memo._price = lambda index: (priced.append(len(index)), real(index))[1]
+        memo.columns(A)
+        index, cols = memo.columns(B)
+        ref_index, ref = plain.columns(B)
+        np.testing.assert_array_equal(index, ref_index)
+        for key in ref:
+            np.testing.assert_array_equal(cols[key], ref[key], err_msg=key)
+        n_new = len(np.unique(space.to_index(B)[~(space.to_index(B)[:, None, :] == space.to_index(A)[None]).all(axis=2).any(axis=1)], axis=0))
+        assert priced[0] == len(np.unique(space.to_index(A), axis=0))
+        assert priced[1] == n_new if not collide else priced[1] >= n_new
+
+
 def test_packaged_predictor_reads_the_bit_widths_so_they_are_not_shared():
     space = SPACES["imc-digits"]
     model = _model("packaged", space)
-    evaluator = Evaluator(space, hwmodel.get_preset("puma-32nm"), model, ObjectiveSpec())
+    evaluator = Evaluator(space, hwmodel.get_preset("puma-32nm"), model, ObjectiveSpec(), memo=False)
     names = space.coordinate_names
     shared = {names[j] for j in evaluator.prediction_coordinates}
     assert {"w_bits", "in_bits", "cell_bits", "adc_rule"} <= shared
@@ -238,7 +273,7 @@ def test_an_in_process_xgboost_predictor_reports_the_features_it_splits_on():
     wrapped = resolve_accuracy_model(model, space)
     mask = wrapped.feature_mask()
     assert mask[names.index("w_bits")] and not mask.all()
-    evaluator = Evaluator(space, hwmodel.get_preset("puma-32nm"), wrapped, ObjectiveSpec())
+    evaluator = Evaluator(space, hwmodel.get_preset("puma-32nm"), wrapped, ObjectiveSpec(), memo=False)
     assert space.coordinate_names.index("w_bits") in evaluator.prediction_coordinates
     batch = _shared_batch(space, np.random.default_rng(0))
     _, cols = evaluator.columns(batch)

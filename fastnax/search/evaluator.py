@@ -6,7 +6,12 @@ it, the space's graph features feed the accuracy model. Optimizers call it once 
 (or sweep, or sample set), never per candidate, and everything it sees is kept in an
 :class:`Archive` from which the Pareto front is taken.
 
-Every column of every candidate is a function of that candidate alone. To save predictor calls,
+Every column of every candidate is a function of that candidate alone, so a candidate priced
+once is never priced again: the evaluator keeps each canonical row's columns (:class:`Memo`, a
+64-bit row hash checked against the whole row) and prices only the rows it has not seen, each
+distinct row of a batch once (descents and the front search revisit 15 % of their candidates on
+the default search). The count of evaluations, the budget and the archive are per row asked
+for, as before. To save predictor calls,
 candidates that agree on every coordinate the accuracy model's features depend on share one
 prediction (crossbar-size variants, typically); the coordinates come from the model
 (``AccuracyModel.feature_mask``: which features it reads) and the space
@@ -53,6 +58,62 @@ class Archive:
         return index[first], {k: v[first] for k, v in cols.items()}
 
 
+class Memo:
+    """Columns of the canonical rows priced so far, looked up by a 64-bit row hash and checked
+    against the whole row (a hash collision is a miss: that row is priced again, never mixed up).
+    Rows and columns are kept in insertion order (a growing buffer); the sorted hashes and their
+    row positions are looked up with one ``searchsorted`` per batch."""
+
+    def __init__(self, d: int):
+        self.d = d
+        self.size = 0
+        self.keys = np.zeros(0, dtype=np.int64)  # sorted hashes
+        self.where = np.zeros(0, dtype=np.int64)  # row of each sorted hash
+        self.rows = np.zeros((0, d), dtype=np.int64)
+        self.cols: dict = {}
+
+    def _hash(self, index: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return (index.astype(np.int64, copy=False) * _row_hash_weights(self.d)).sum(axis=1)
+
+    def lookup(self, index: np.ndarray) -> np.ndarray:
+        """Row (n,) of each of ``index`` in the memo, -1 where it is not there."""
+        n = len(index)
+        if not self.size or not n:
+            return np.full(n, -1, dtype=np.int64)
+        h = self._hash(index)
+        pos = np.minimum(np.searchsorted(self.keys, h), self.size - 1)
+        row = self.where[pos]
+        hit = self.keys[pos] == h
+        hit[hit] = (self.rows[row[hit]] == index[hit]).all(axis=1)
+        return np.where(hit, row, -1)
+
+    def add(self, index: np.ndarray, cols: dict) -> None:
+        """Append rows (distinct, not yet in the memo) and their columns."""
+        m = len(index)
+        if not m:
+            return
+        need = self.size + m
+        if need > len(self.rows):  # grow the buffers (doubling)
+            capacity = max(need, 2 * len(self.rows), 1024)
+            rows = np.empty((capacity, self.d), dtype=np.int64)
+            rows[:self.size] = self.rows[:self.size]
+            self.rows = rows
+            for k, v in cols.items():
+                grown = np.empty(capacity, dtype=np.asarray(v).dtype)
+                if k in self.cols:
+                    grown[:self.size] = self.cols[k][:self.size]
+                self.cols[k] = grown
+        self.rows[self.size:need] = index
+        for k, v in cols.items():
+            self.cols[k][self.size:need] = v
+        keys = np.concatenate([self.keys, self._hash(index)])
+        where = np.concatenate([self.where, np.arange(self.size, need)])
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.where = keys[order], where[order]
+        self.size = need
+
+
 class BudgetExhausted(Exception):
     """Raised inside an optimizer's callback when the evaluation budget is spent."""
 
@@ -72,6 +133,9 @@ class Evaluator:
     budget : int or None
         Maximum number of candidates to evaluate (``None``: unlimited). Set by the caller of
         ``search.run``; optimizers read it and never change it.
+    memo : bool
+        Keep the columns of every row priced and never price a row twice (default True; False:
+        price every row of every batch, for tests of the pricing itself).
 
     Attributes
     ----------
@@ -82,7 +146,7 @@ class Evaluator:
     """
 
     def __init__(self, space, hardware, accuracy_model: AccuracyModel, spec: ObjectiveSpec,
-                 nonideality=None, budget: int | None = None):
+                 nonideality=None, budget: int | None = None, memo: bool = True):
         self.space = space
         self.hardware = hardware
         self.accuracy_model = accuracy_model
@@ -95,6 +159,9 @@ class Evaluator:
         #: Called as ``on_batch(index, columns)`` after every archived batch (benchmarks time-stamp
         #: the archive with it); None: nothing.
         self.on_batch = None
+        self.use_memo = bool(memo)
+        self.memo = None  # Memo of the rows priced (made on the first call; see columns)
+        self._memo_of = None
         self.quantity, self.penalize = accuracy_model.quantity(spec.accuracy)
         depends = np.asarray(space.feature_coordinates(), dtype=bool)[accuracy_model.feature_mask()]
         self.prediction_coordinates = np.flatnonzero(depends.any(axis=0))
@@ -104,11 +171,41 @@ class Evaluator:
         return float("inf") if self.budget is None else self.budget - self.n_evaluations
 
     def columns(self, X) -> tuple[np.ndarray, dict]:
-        """Canonical index (n, d) and objective columns of a batch, without archiving."""
+        """Canonical index (n, d) and objective columns of a batch, without archiving.
+
+        Rows priced before (by this evaluator, with the same space, models and objective) come
+        from the memo; the others are priced together, each distinct one once."""
         index = self.space.to_index(X)
         n = index.shape[0]
         if n == 0:
             return index, {k: np.zeros(0) for k in COLUMNS}
+        if not self.use_memo:
+            return index, self._price(index)
+        of = (self.space, self.hardware, self.accuracy_model, self.spec, self.nonideality)
+        if self.memo is None or self.memo.d != index.shape[1] or any(a is not b for a, b in zip(of, self._memo_of)):
+            self.memo, self._memo_of = Memo(index.shape[1]), of
+        where = self.memo.lookup(index)
+        missing = np.flatnonzero(where < 0)
+        hit = np.flatnonzero(where >= 0)
+        if len(missing):
+            first, inverse = unique_rows(index[missing])
+            new_index = index[missing][first]
+            new_cols = self._price(new_index)
+        cols = {}
+        for k in COLUMNS:
+            v = np.empty(n)
+            if len(hit):
+                v[hit] = self.memo.cols[k][where[hit]]
+            if len(missing):
+                v[missing] = new_cols[k][inverse]
+            cols[k] = v
+        if len(missing):
+            self.memo.add(new_index, new_cols)
+        return index, cols
+
+    def _price(self, index: np.ndarray) -> dict:
+        """Objective columns of canonical rows (n, d), priced."""
+        n = index.shape[0]
         table = self.space.layer_table_from_index(index)
         cost = self.hardware.evaluate(table, self.nonideality)
         first, inverse = unique_rows(index[:, self.prediction_coordinates])
@@ -132,7 +229,7 @@ class Evaluator:
                 cols[key] = np.maximum(value - drop, np.minimum(value, chance))
         for key in COST_COLUMNS:
             cols[key] = np.asarray(getattr(cost, key), dtype=float).reshape(-1)
-        return index, cols
+        return cols
 
     def __call__(self, X, limit: bool = True) -> tuple[np.ndarray, dict]:
         """Evaluate a batch (one hardware call, one predictor call) and archive it.
