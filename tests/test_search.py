@@ -275,6 +275,18 @@ def test_fitted_noisy_predictor_names_its_chips():
     assert "hardware" not in clean.records_info_
 
 
+def test_fit_command_prints_the_chips(tmp_path, capsys):
+    from fastnax.cli import main
+
+    out = tmp_path / "p.json"
+    from pathlib import Path
+
+    records = Path(__file__).resolve().parents[1] / "fastnax" / "data" / "digits_imc_records.jsonl"
+    assert main(["fit", str(records), "--target", "accuracy_noisy", "--cv", "2", "--out", str(out)]) == 0
+    assert "measured on puma-32nm chips" in capsys.readouterr().out
+    assert json.loads((tmp_path / "p.meta.json").read_text())["records"]["hardware"] == ["puma-32nm"]
+
+
 def test_cli_json_and_out(tmp_path, capsys):
     from fastnax.cli import main
 

@@ -68,8 +68,9 @@ def run(args) -> int:
         print(json.dumps(json_safe(report), indent=2, sort_keys=True, allow_nan=False))
         return 0
     info = model.records_info_
+    chips = f", measured on {', '.join(info['hardware'])} chips" if info.get("hardware") else ""
     print(f"fitted XGBPredictor on {info['count']} records of space {model.space_} "
-          f"({model.dataset_}), target {model.target_}")
+          f"({model.dataset_}), target {model.target_}{chips}")
     cv = model.cv_metrics_
     if cv:
         print(f"{cv['folds']}-fold cross-validated quality: Kendall tau {cv['kendall_tau']:.3f}, "
