@@ -202,15 +202,27 @@ def test_weight_quantization_levels_and_straight_through_gradient():
     torch.testing.assert_close(w.grad, torch.ones_like(w))
 
 
-def test_adc_quantization_of_outputs():
+@pytest.mark.parametrize("signed", [True, False])
+def test_adc_quantization_of_outputs(signed):
+    """3-bit ADC: outputs of both signs get 3 levels per sign over max|y|; outputs that are all
+    >= 0 get 2^3 - 1 = 7 levels over [0, max y] (seeded inputs and weights: the regime is fixed)."""
+    gen = torch.Generator().manual_seed(11)
     layer = NoisyLinear(4, 3, bias=False, sigma=0.0, adc_bits=3)
-    x = torch.rand(5, 4)
+    with torch.no_grad():
+        w = torch.rand(3, 4, generator=gen) + 0.1
+        if signed:
+            w[1] = -w[1]  # one output negative for every input, the others positive
+        layer.weight.copy_(w)
+    x = torch.rand(5, 4, generator=gen) + 0.05
     with nonideal(layer, True):
         out = layer(x)
     ref = x @ layer.weight.detach().T
-    scale = ref.abs().max()
-    step = scale / 3  # 3-bit signed: 3 levels per sign
-    assert torch.allclose(out, torch.round(ref / step).clamp(-3, 3) * step, atol=1e-6)
+    assert (ref.min() < 0) == signed
+    levels = 3 if signed else 7
+    step = ref.abs().max() / levels
+    expected = torch.round(ref / step).clamp(-levels if signed else 0, levels) * step
+    assert torch.allclose(out, expected, atol=1e-6)
+    assert len(torch.unique(torch.round(out / step))) <= (2 * levels + 1 if signed else levels + 1)
 
 
 def test_convert_to_noisy_keeps_weights_and_signature():

@@ -124,30 +124,6 @@ class AccuracyModel:
             return ("score_penalized" if self.target == "score" else "accuracy_noisy_penalized"), True
         raise BoundsError(f"accuracy mode {mode!r} is not one of auto, clean, noisy")
 
-    @property
-    def chips(self) -> list[str] | None:
-        """The hardware models whose chips an ``accuracy_noisy`` predictor's records were measured
-        on (``records.hardware`` of its sidecar; a sidecar written before that field: the records'
-        default, ``puma-32nm``); None for any other target."""
-        if self.kind != "predictor" or self.target != "accuracy_noisy":
-            return None
-        from fastnax.datasets.records import DEFAULT_HARDWARE
-
-        records = self.info.get("records") if isinstance(self.info.get("records"), dict) else {}
-        return list(records.get("hardware") or [DEFAULT_HARDWARE])
-
-    def chips_note(self, hardware_name: str) -> str | None:
-        """A warning when the chips this search prices are not those the predictor's
-        ``accuracy_noisy`` was measured on (None when they are, or the target is not
-        ``accuracy_noisy``)."""
-        chips = self.chips
-        if chips is None or hardware_name in chips:
-            return None
-        return (f"the predictor's accuracy_noisy was measured on {', '.join(chips)} chips, not on "
-                f"{hardware_name}'s: the accuracy column is not the accuracy on the chips priced here "
-                f"(their costs and noise sigma are); fit a predictor on records sampled with these "
-                f"chips (fastnax sample --nonideality ...)")
-
     def feature_mask(self) -> np.ndarray:
         """Boolean (k,) over ``graph.feature_names()``: the columns a prediction may depend on
         (the model's own, plus ``dead``, which this wrapper reads)."""

@@ -160,6 +160,23 @@ def make_evaluator(space="imc", objective: str = "acc-edap", predictor=None, pre
     return evaluator
 
 
+def _chips_note(model, hardware_name: str) -> str | None:
+    """A warning when an ``accuracy_noisy`` predictor's records were measured on other chips than
+    ``hardware_name`` (its sidecar's ``records.hardware``; older sidecars: ``puma-32nm``'s own)."""
+    if model.kind != "predictor" or model.target != "accuracy_noisy":
+        return None
+    from fastnax.datasets.records import DEFAULT_HARDWARE
+
+    records = model.info.get("records") if isinstance(model.info.get("records"), dict) else {}
+    chips = list(records.get("hardware") or [DEFAULT_HARDWARE])
+    if hardware_name in chips:
+        return None
+    return (f"the predictor's accuracy_noisy was measured on {', '.join(chips)} chips, not on "
+            f"{hardware_name}'s: the accuracy column is not the accuracy on the chips priced here "
+            f"(their costs and noise sigma are); fit a predictor on records sampled with these "
+            f"chips (fastnax sample --nonideality ...)")
+
+
 def _point(space_archs, cols: dict, i: int, J=None, target: str = "accuracy_clean") -> dict:
     """One design of a result: ``accuracy`` (what the objective used), the costs, the noise sigma
     and the accuracy model's own prediction under its target's name (``accuracy_clean``,
@@ -214,7 +231,7 @@ def _assemble(space, evaluator: Evaluator, spec: ObjectiveSpec, seed: int, metho
         from fastnax.hwmodel import with_nonideality
 
         hardware_name = with_nonideality(evaluator.hardware, evaluator.nonideality).name
-    chips_note = evaluator.accuracy_model.chips_note(hardware_name)
+    chips_note = _chips_note(evaluator.accuracy_model, hardware_name)
     settings = {"space": space.name, "space_options": dict(getattr(space, "options", {})),
                 "objective": spec.objective, "cost": cost, "beta": spec.beta, "accuracy": spec.accuracy,
                 "risk": spec.risk, "interval_coverage": COVERAGE,
