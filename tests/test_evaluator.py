@@ -104,7 +104,7 @@ def test_memo_returns_what_pricing_returns(space_name, monkeypatch):
     """A batch of seen and unseen rows (and repeats) gets, from the memo, exactly the columns an
     evaluator without a memo prices; seen rows are not priced again; with every row hashing alike
     (collisions everywhere) nothing is mixed up."""
-    from fastnax.search import evaluator as evaluator_module
+    from fastnax.search import rows as rows_module  # the row hashes live there
 
     space = SPACES[space_name]
     model = _model("packaged" if space_name == "imc-digits" else "smooth", space)
@@ -115,7 +115,7 @@ def test_memo_returns_what_pricing_returns(space_name, monkeypatch):
     B = np.concatenate([A[::2], _shared_batch(space, rng), A[:5], A[:5]])
     for collide in (False, True):
         if collide:
-            monkeypatch.setattr(evaluator_module, "_row_hash_weights", lambda d: np.zeros(d, dtype=np.int64))
+            monkeypatch.setattr(rows_module, "_row_hash_weights", lambda d: np.zeros(d, dtype=np.int64))
         plain = Evaluator(space, hw, model, ObjectiveSpec(), memo=False)
         memo = Evaluator(space, hw, model, ObjectiveSpec())
         priced = []

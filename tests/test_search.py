@@ -14,7 +14,7 @@ import pytest
 from fastnax import graph, spaces
 from fastnax.errors import BoundsError, FastnaxError, RecordsError, UnknownNameError
 from fastnax.search import Restriction, SearchResult, hypervolume_2d, non_dominated_mask, run
-from fastnax.search import evaluator as evaluator_module
+from fastnax.search import rows as rows_module
 from fastnax.search import objectives as obj
 from fastnax.search.optimizers import enumerate_space
 from fastnax.search.pareto import non_dominated_mask_bruteforce
@@ -85,7 +85,7 @@ def test_unique_rows_matches_numpy():
 
 def test_unique_rows_survives_hash_collisions(monkeypatch):
     """With every row hashing alike the exact fallback must still separate different rows."""
-    monkeypatch.setattr(evaluator_module, "_row_hash_weights", lambda d: np.zeros(d, dtype=np.int64))
+    monkeypatch.setattr(rows_module, "_row_hash_weights", lambda d: np.zeros(d, dtype=np.int64))
     A = np.random.default_rng(1).integers(0, 3, size=(300, 4))
     first, inverse = obj.unique_rows(A)
     _, ref_first = np.unique(A, axis=0, return_index=True)

@@ -287,13 +287,6 @@ def _dead_column() -> int:
 COVERAGE = 0.8
 
 
-def _row_hashes(index: np.ndarray) -> np.ndarray:
-    from fastnax.search.rows import _row_hash_weights
-
-    with np.errstate(over="ignore"):
-        return (np.asarray(index, dtype=np.int64) * _row_hash_weights(index.shape[1])).sum(axis=1)
-
-
 def _measured_table(space, uncertainty):
     """(sorted hashes, rows, mean, low, high) of the records that are members of ``space``."""
     archs = getattr(uncertainty, "record_archs", ()) or ()
@@ -338,19 +331,21 @@ def _table(rows: np.ndarray, ys: np.ndarray):
     high = np.full(len(first), -np.inf)
     np.minimum.at(low, inverse, ys)
     np.maximum.at(high, inverse, ys)
+    from fastnax.search.rows import row_hashes
+
     rows = rows[first]
-    h = _row_hashes(rows)
+    h = row_hashes(rows)
     order = np.argsort(h, kind="stable")
     return h[order], rows[order], mean[order], low[order], high[order]
 
 
 def _lookup(table, index: np.ndarray):
     """Position (n,) of each index row in the measured table (-1: not a record), and values."""
+    from fastnax.search.rows import find_rows
+
     hashes, rows, mean, low, high = table
-    h = _row_hashes(index)
-    pos = np.clip(np.searchsorted(hashes, h), 0, len(hashes) - 1)
-    hit = (hashes[pos] == h) & (rows[pos] == index).all(axis=1)
-    where = np.where(hit, pos, -1)
+    where = find_rows(hashes, rows, np.asarray(index, dtype=np.int64))
+    pos = np.maximum(where, 0)  # misses: any row (their values are not read)
     return where, mean[pos], low[pos], high[pos]
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fastnax.search.accuracy import AccuracyModel
-from fastnax.search.rows import _row_hash_weights, first_occurrences, unique_rows  # noqa: F401
+from fastnax.search.rows import _row_hash_weights, find_rows, first_occurrences, row_hashes, unique_rows  # noqa: F401
 from fastnax.search.spec import COST_COLUMNS, NOISE_SIGMA_REF, ObjectiveSpec
 
 #: Archive columns: the accuracy the objective uses (the scored quantile of the reported quantity),
@@ -72,21 +72,9 @@ class Memo:
         self.rows = np.zeros((0, d), dtype=np.int64)
         self.cols: dict = {}
 
-    def _hash(self, index: np.ndarray) -> np.ndarray:
-        with np.errstate(over="ignore"):
-            return (index.astype(np.int64, copy=False) * _row_hash_weights(self.d)).sum(axis=1)
-
     def lookup(self, index: np.ndarray) -> np.ndarray:
         """Row (n,) of each of ``index`` in the memo, -1 where it is not there."""
-        n = len(index)
-        if not self.size or not n:
-            return np.full(n, -1, dtype=np.int64)
-        h = self._hash(index)
-        pos = np.minimum(np.searchsorted(self.keys, h), self.size - 1)
-        row = self.where[pos]
-        hit = self.keys[pos] == h
-        hit[hit] = (self.rows[row[hit]] == index[hit]).all(axis=1)
-        return np.where(hit, row, -1)
+        return find_rows(self.keys, self.rows, index, self.where)
 
     def add(self, index: np.ndarray, cols: dict) -> None:
         """Append rows (distinct, not yet in the memo) and their columns."""
@@ -107,7 +95,7 @@ class Memo:
         self.rows[self.size:need] = index
         for k, v in cols.items():
             self.cols[k][self.size:need] = v
-        keys = np.concatenate([self.keys, self._hash(index)])
+        keys = np.concatenate([self.keys, row_hashes(index)])
         where = np.concatenate([self.where, np.arange(self.size, need)])
         order = np.argsort(keys, kind="stable")
         self.keys, self.where = keys[order], where[order]

@@ -19,6 +19,30 @@ def _row_hash_weights(d: int) -> np.ndarray:
     return np.random.default_rng(2024).integers(1, 2**62, size=d, dtype=np.int64) | 1
 
 
+def row_hashes(index: np.ndarray) -> np.ndarray:
+    """64-bit hashes (n,) of the rows of an int matrix (n, d) (wrapping arithmetic)."""
+    index = np.asarray(index)
+    with np.errstate(over="ignore"):
+        return (index.astype(np.int64, copy=False) * _row_hash_weights(index.shape[1])).sum(axis=1)
+
+
+def find_rows(keys: np.ndarray, rows: np.ndarray, index: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+    """Position in ``rows`` of each row of ``index`` (n,), -1 where it is absent.
+
+    ``keys`` are the sorted :func:`row_hashes` of ``rows`` and ``where`` the position in ``rows``
+    of each key (None: ``rows`` are in key order). One ``searchsorted``; every hit is checked
+    against the whole row, so a hash collision is a miss, never a wrong row."""
+    n = len(index)
+    if not len(keys) or not n:
+        return np.full(n, -1, dtype=np.int64)
+    h = row_hashes(index)
+    pos = np.minimum(np.searchsorted(keys, h), len(keys) - 1)
+    row = pos if where is None else where[pos]
+    hit = keys[pos] == h
+    hit[hit] = (rows[row[hit]] == index[hit]).all(axis=1)
+    return np.where(hit, row, -1)
+
+
 def unique_rows(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct rows of an int matrix (n, d): (sorted first positions (u,), inverse (n,)).
 
@@ -30,8 +54,7 @@ def unique_rows(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n, d = index.shape
     if n == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    with np.errstate(over="ignore"):
-        h = (index.astype(np.int64, copy=False) * _row_hash_weights(d)).sum(axis=1)
+    h = row_hashes(index)
     order = np.argsort(h, kind="stable")
     hs = h[order]
     new = np.empty(n, dtype=bool)

@@ -232,21 +232,18 @@ def knob_pair_moves(space, starts: np.ndarray) -> np.ndarray:
     if len(knobs) < 2 or not len(starts):
         return np.zeros((0, d), dtype=np.int64)
     bounds = np.asarray(space.bounds).astype(np.int64)
-    blocks = []
+    blocks, masks = [], []
     for a, b in itertools.combinations(knobs, 2):
         grid = np.asarray(list(itertools.product(range(bounds[a, 0], bounds[a, 1] + 1),
                                                  range(bounds[b, 0], bounds[b, 1] + 1))))
-        moves = np.repeat(starts[:, None, :], len(grid), axis=1)  # (n, levels pairs, d)
+        moves = np.repeat(starts[:, None, :], len(grid), axis=1)  # (n, level pairs, d)
         moves[:, :, a] = grid[:, 0]
         moves[:, :, b] = grid[:, 1]
-        both = (grid[None, :, 0] != starts[:, None, a]) & (grid[None, :, 1] != starts[:, None, b])
-        blocks.append(np.where(both[..., None], moves, -1))
-    moves = np.concatenate(blocks, axis=1)  # (n, all pairs, d); -1 rows: not a two-knob change
-    owner = np.repeat(np.arange(len(starts)), moves.shape[1])
-    moves = moves.reshape(-1, d)
-    keep = moves[:, 0] >= 0
-    moves, owner = moves[keep], owner[keep]
-    moves = space.canonicalize(moves)
+        blocks.append(moves)
+        masks.append((grid[None, :, 0] != starts[:, None, a]) & (grid[None, :, 1] != starts[:, None, b]))
+    both = np.concatenate(masks, axis=1)  # (n, all level pairs): both knobs change
+    moves = space.canonicalize(np.concatenate(blocks, axis=1)[both])  # by start, pair, levels
+    owner = np.nonzero(both)[0]
     return moves[(moves != starts[owner]).any(axis=1)]
 
 
@@ -265,11 +262,8 @@ def exchange_moves(space, starts: np.ndarray) -> np.ndarray:
     rows = np.arange(len(pairs))
     moves[:, rows, a] = starts[:, b]
     moves[:, rows, b] = starts[:, a]
-    owner = np.repeat(np.arange(len(starts)), len(pairs))
-    moves = moves.reshape(-1, d)
-    differ = starts[owner][np.arange(len(owner)), np.tile(a, len(starts))] != \
-        starts[owner][np.arange(len(owner)), np.tile(b, len(starts))]
-    moves, owner = space.canonicalize(moves[differ]), owner[differ]
+    differ = starts[:, a] != starts[:, b]  # (n, pairs): a swap of equal values changes nothing
+    moves, owner = space.canonicalize(moves[differ]), np.nonzero(differ)[0]
     return moves[(moves != starts[owner]).any(axis=1)]
 
 
