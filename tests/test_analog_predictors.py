@@ -148,6 +148,19 @@ def test_multifidelity_fit_save_load(tmp_path):
     np.testing.assert_array_equal(loaded.predict(F), pred)
     np.testing.assert_array_equal(loaded.predict_interval(F)[1], lo)
     assert loaded.target_ == "accuracy_analog" and loaded.mode_ == "drop"
+    assert loaded.clean_slope_ == model.clean_slope_ and loaded.clean_center_ == model.clean_center_
+    # a sidecar written before the clean slope existed loads as the plain drop model (d = 0)
+    old = json.loads((tmp_path / "mf.meta.json").read_text())
+    del old["calibration"]["clean_slope"], old["calibration"]["clean_center"]
+    (tmp_path / "old.meta.json").write_text(json.dumps(old))
+    (tmp_path / "old.json").write_bytes(path.read_bytes())
+    old_model = MultiFidelityPredictor.load(tmp_path / "old.json")
+    g = old_model.predict_clean(F)
+    r = F[:, old_model.robustness_column_]
+    from fastnax.robustness import DEAD_LOG10_NSR
+
+    plain = np.where(r < DEAD_LOG10_NSR, g - (model.coef_[0] + model.coef_[1] * r), g)  # dead: no drop
+    np.testing.assert_allclose(old_model.predict(F), plain)
     # same records, same seed: byte-identical files
     again = MultiFidelityPredictor(random_state=0).fit_records(recs, target="accuracy_analog").save(tmp_path / "b.json")
     assert again.read_bytes() == path.read_bytes()
@@ -166,6 +179,28 @@ def test_multifidelity_fit_save_load(tmp_path):
     path.write_bytes(b"\x80\x04pickle")
     with pytest.raises(PredictorFileError, match="pickle"):
         MultiFidelityPredictor.load(path)
+
+
+def test_drop_calibration_clean_slope_is_shrunk_and_loo_exact():
+    from fastnax.predictors.multifidelity import _drop_with_clean_slope
+
+    rng = np.random.default_rng(3)
+    g, r = rng.normal(90, 3, 30), rng.normal(0, 1, 30)
+    target = g - (5 + 2 * r) + 0.5 * (g - g.mean()) + rng.normal(0, 0.3, 30)
+    coef, d, center, resid = _drop_with_clean_slope(g, r, target)
+    assert coef == pytest.approx([5, 2], abs=0.5) and center == pytest.approx(g.mean())
+    free = _drop_with_clean_slope(g, r, target, ridge=0.0)
+    assert 0 < d < free[1] <= 0.7  # held toward 0 against the unpenalised fit
+    none = _drop_with_clean_slope(g, r, target, ridge=1e12)
+    assert abs(none[1]) < 1e-6  # an infinite ridge is the plain drop model
+    # leave-one-out residuals are those of refitting without each record
+    i = 7
+    keep = np.arange(30) != i
+    Z = np.stack([np.ones(29), r[keep], g[keep] - center], axis=1)
+    P = np.diag([0, 0, 1.0 * 30 * np.var(g)])  # the ridge as fitted on all 30 (same penalty, centre)
+    w = np.linalg.solve(Z.T @ Z + P, Z.T @ (target[keep] - g[keep]))
+    pred = g[i] + w[0] + w[1] * r[i] + w[2] * (g[i] - center)
+    assert resid[i] == pytest.approx(target[i] - pred, rel=1e-6)
 
 
 def test_multifidelity_linear_calibration():
