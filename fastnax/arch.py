@@ -251,6 +251,14 @@ class LayerTable:
     n_pool : int64 array (n,)
         Max/average pooling nodes, for simulators that give each its own tile (MNSIM 2.0); set by
         :mod:`fastnax.hwmodel.importer`, 0 (the default) in the spaces' tables.
+    src, pool_kernel, pool_stride, add_src : int64 arrays (n, L), optional
+        The dataflow between slots, for a pixel-level pipeline (:mod:`fastnax.hwmodel.pipeline`).
+        The *output* of slot ``j`` is its layer's output after the stages attached to it: a
+        pooling stage (``pool_kernel`` > 0, with ``pool_stride``), then an addition stage
+        (``add_src`` >= -1: the addition's other input is the output of slot ``add_src``, -1 the
+        network input; -2: no addition). ``src[j]`` is the slot whose output slot ``j`` reads (-1:
+        the network input). Set by :mod:`fastnax.hwmodel.importer`; the default (and the spaces'
+        tables) is a chain: ``src[j] = j - 1``, no pooling or addition stages.
     """
 
     kind: np.ndarray
@@ -270,10 +278,15 @@ class LayerTable:
     n_skip: np.ndarray
     act_elems: np.ndarray = field(default=None)  # type: ignore[assignment]
     n_pool: np.ndarray = field(default=None)  # type: ignore[assignment]
+    src: np.ndarray = field(default=None)  # type: ignore[assignment]
+    pool_kernel: np.ndarray = field(default=None)  # type: ignore[assignment]
+    pool_stride: np.ndarray = field(default=None)  # type: ignore[assignment]
+    add_src: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     PER_LAYER = ("kind", "kernel", "stride", "c_in", "c_out", "in_h", "in_w", "out_h", "out_w",
                  "crossbar_size")
     PER_ARCH = ("w_bits", "in_bits", "cell_bits", "adc_rule", "n_skip", "act_elems", "n_pool")
+    DATAFLOW = ("src", "pool_kernel", "pool_stride", "add_src")
 
     def __post_init__(self) -> None:
         if self.act_elems is None:
@@ -281,7 +294,12 @@ class LayerTable:
         if self.n_pool is None:
             self.n_pool = np.zeros(self.kind.shape[0], dtype=np.int64)
         n, slots = self.kind.shape
-        for name in self.PER_LAYER:
+        if self.src is None:
+            self.src = np.broadcast_to(np.arange(-1, slots - 1, dtype=np.int64), (n, slots)).copy()
+        for name, default in (("pool_kernel", 0), ("pool_stride", 0), ("add_src", -2)):
+            if getattr(self, name) is None:
+                setattr(self, name, np.full((n, slots), default, dtype=np.int64))
+        for name in self.PER_LAYER + self.DATAFLOW:
             arr = np.asarray(getattr(self, name))
             if arr.shape != (n, slots):
                 raise ArchitectureError(f"LayerTable.{name} has shape {arr.shape}, expected {(n, slots)}")
@@ -351,7 +369,12 @@ class LayerTable:
         out = {}
         for f in dataclasses.fields(self):
             arr = getattr(self, f.name)
-            out[f.name] = arr[:, used] if f.name in self.PER_LAYER else arr
+            out[f.name] = arr[:, used] if f.name in self.PER_LAYER + self.DATAFLOW else arr
+        # slot references follow their slots to the new positions (a removed slot: the one before)
+        new_index = np.cumsum(used) - 1
+        for name in ("src", "add_src"):
+            ref = out[name]
+            out[name] = np.where(ref >= 0, new_index[np.clip(ref, 0, None)], ref)
         return LayerTable(**out)
 
 

@@ -179,6 +179,55 @@ class ImportedNetwork:
         return np.repeat(np.arange(len(self.weight_layers)),
                          [layer.groups if layer.op == "conv" else 1 for layer in self.weight_layers])
 
+    def dataflow(self) -> dict[str, np.ndarray]:
+        """The table's dataflow fields (``LayerTable.src``, ``pool_kernel``, ``pool_stride``,
+        ``add_src``, each of shape (n_slots,)) from the graph.
+
+        A pooling node is attached to the weight layer it reads, an addition to the later of
+        its inputs (the other input is ``add_src``); a node that reads such an output reads that
+        slot. Batch norm, activations, flattening and global pooling pass their input through; a
+        concatenation stands for its last input. Where a pooling follows a slot that already has
+        a pooling or an addition, or an addition has more than two inputs, the table falls back
+        to its default chain (and :func:`fastnax.hwmodel.pipeline.pixel_pipeline` prices a chain).
+        """
+        slots = self.slot_layers()
+        n = len(slots)
+        last_slot = {}  # weight-layer index -> its last table slot (a grouped conv fills several)
+        for j, index in enumerate(slots):
+            last_slot[int(index)] = j
+        flow = {"src": np.arange(-1, n - 1, dtype=np.int64), "pool_kernel": np.zeros(n, dtype=np.int64),
+                "pool_stride": np.zeros(n, dtype=np.int64), "add_src": np.full(n, -2, dtype=np.int64)}
+        chain = {name: value.copy() for name, value in flow.items()}
+        producer = {_NETWORK_INPUT: -1}  # node index -> slot whose output it is
+        weight_index = {id(layer): i for i, layer in enumerate(self.weight_layers)}
+        first_slot = {}
+        for j, index in enumerate(slots):
+            first_slot.setdefault(int(index), j)
+        for node, layer in enumerate(self.layers):
+            ins = [producer.get(i, -1) for i in layer.inputs] or [-1]
+            if layer.has_weights:
+                w = weight_index[id(layer)]
+                for j in range(first_slot[w], last_slot[w] + 1):
+                    flow["src"][j] = ins[0]
+                producer[node] = last_slot[w]
+            elif layer.op in ("maxpool", "avgpool"):
+                j = ins[0]
+                if j < 0 or flow["pool_kernel"][j] > 0 or flow["add_src"][j] >= -1:
+                    return chain
+                flow["pool_kernel"][j], flow["pool_stride"][j] = layer.kernel[0], layer.stride[0]
+                producer[node] = j
+            elif layer.op == "add":
+                if len(ins) != 2:
+                    return chain
+                j, other = max(ins), min(ins)
+                if j < 0 or flow["add_src"][j] >= -1:
+                    return chain
+                flow["add_src"][j] = other
+                producer[node] = j
+            else:  # gap, concat: the (last) input's slot
+                producer[node] = max(ins)
+        return flow
+
     def layer_table(self, crossbar_size: int | Sequence[int] = 128, w_bits: int = 8, in_bits: int = 8,
                     cell_bits: int = 2, adc_rule: str | int = "preset") -> LayerTable:
         """The one-row layer table that the hardware model prices.
@@ -231,7 +280,8 @@ class ImportedNetwork:
         return LayerTable(**arrays, **per_arch, adc_rule=np.array([rule], dtype=np.int64),
                           n_skip=np.array([self.n_skip], dtype=np.int64),
                           act_elems=np.array([self.act_elems], dtype=np.int64),
-                          n_pool=np.array([self.n_pool], dtype=np.int64))
+                          n_pool=np.array([self.n_pool], dtype=np.int64),
+                          **{name: value[None, :] for name, value in self.dataflow().items()})
 
     def neurosim_rows(self) -> list[tuple[int, ...]]:
         """DNN+NeuroSim ``NetWork.csv`` rows (see :mod:`fastnax.hwmodel.export`), one per table
