@@ -513,7 +513,9 @@ def test_fields_no_formula_reads_are_refused(tmp_path):
     # (and the tile fields of the mapping conventions: puma-32nm has no tiles)
     assert puma.unread_fields() == ("technology_nm", "clock_ghz", "adc.bits", "mapping.tile_area_mm2",
                                     "mapping.tiles_per_pool", "mapping.buffer_power_mw_per_crossbar", "mapping.transfer_bits_per_ns",
-                                    "mapping.transfer_hops")
+                                    "mapping.transfer_hops", "mapping.mesh_tiles", "mapping.hop_latency_ns",
+                                    "mapping.pool_latency_ns", "mapping.pool_units", "mapping.pool_window",
+                                    "mapping.add_latency_ns")
     for overrides, field_name in (({"clock_ghz": 2.0}, "clock_ghz"), ({"technology_nm": 7.0}, "technology_nm"),
                                   ({"adc": {"bits": 5}}, "adc.bits"),
                                   ({"nonideality": {"drift_time_s": 0.0, "drift_nu_sigma": 0.05}},

@@ -83,9 +83,10 @@ def test_mnsim2_layer_by_hand():
     energy = P * cycles * pairs * firing + pairs * P * t_buffer * (1.384903 + 1.663233) / 2
     assert math.isclose(cost.energy_pj[0], energy, rel_tol=1e-9)
     # per pixel: 9 cycles x 1 step x (8 ns ADC + 3.16 ns read + 3 ns DAC), the buffers, and the
-    # the 64 x 4 x 9-bit merge over floor(sqrt(30 tiles)) = 5 hops, then the 300 x 9-bit output
-    # over those 5 and 32 more, at 20 bits/ns
-    pixel = cycles * (8 + 3.16 + 3) + t_buffer + (5 * 64 * 4 + (32 + 5) * 300) * 9 / 20
+    # 64 x 4 x 9-bit merge at 20 bits/ns plus one 2-ns clock per hop: the 30 tiles fill the spiral's
+    # first 25 (a 5 x 5 square) and 5 of column 5, a 5 x 6 block whose best aggregator is 2 + 3 = 5
+    # hops from its farthest tile; the only (last) layer sends nothing on. One stage: P pixels back to back
+    pixel = cycles * (8 + 3.16 + 3) + t_buffer + 5 * 64 * 4 * 9 / 20 + 5 * 2.0
     assert math.isclose(cost.latency_ns[0], P * pixel, rel_tol=1e-9)
     # 30 whole tiles of 4 pairs: 2 x 64^2 x 1.44 um^2 cells, 128 ADCs of 1650 um^2, 64 DACs of
     # 0.166 um^2, 64 row drivers of 1150 um^2 per crossbar; plus 362,738.4 um^2 per tile
@@ -134,9 +135,16 @@ def test_mapping_fields_are_read_or_refused(tmp_path):
     with pytest.raises(HardwareError, match="crossbars_per_tile"):
         MappingSpec(crossbars_per_tile=-1)
     chip = tmp_path / "chip.toml"
-    chip.write_text('base = "mnsim2"\n[mapping]\ntransfer_hops = 8.0\n')
+    chip.write_text('base = "mnsim2"\n[mapping]\nhop_latency_ns = 0.5\n')
     model = hwmodel.HardwareModel.from_file(chip)
-    assert model.mapping.transfer_hops == 8.0 and model.name == "mnsim2+chip.toml"
+    assert model.mapping.hop_latency_ns == 0.5 and model.name == "mnsim2+chip.toml"
+    # the spiral placement measures its own hops; the pixel pipeline's stage fields need it
+    with pytest.raises(HardwareError, match="transfer_hops.*not read under mapping.placement = 'spiral'"):
+        hwmodel.get_preset("mnsim2").with_overrides({"mapping": {"transfer_hops": 8.0}})
+    with pytest.raises(HardwareError, match="pool_latency_ns.*mapping.pipeline = 'pixel'"):
+        tiled.with_overrides({"mapping": {"pool_latency_ns": 50.0}})
+    with pytest.raises(HardwareError, match="placement 'spiral' needs crossbars_per_tile"):
+        MappingSpec(placement="spiral")
     assert hwmodel.HardwareModel.from_dict(model.to_dict()) == model
     table = _one_conv(3, 20, 300, 8, 64)
     assert model.evaluate(table).latency_ns[0] < hwmodel.get_preset("mnsim2").evaluate(table).latency_ns[0]

@@ -47,7 +47,22 @@ the files of its public repository):
   hops (the farthest tile of a compact block from its central aggregator), then per output pixel
   the ``C_out in_bits`` output vector leaves the block (``h`` hops) and travels ``transfer_hops``
   more (``Model_latency.py`` ``transfer_time`` and ``merge_time``, ``Tile_connection_graph.py``
-  ``inLayer_distance`` and ``transLayer_distance``).
+  ``inLayer_distance`` and ``transLayer_distance``);
+- ``placement``: ``block`` (the hops above: a compact block of tiles and a fixed ``transfer_hops``)
+  or ``spiral`` (the tiles laid along MNSIM's corner spiral and each stage's aggregator chosen as
+  it chooses it; a layer merges over its aggregator's ``d_in`` hops, ``hop_latency_ns`` plus
+  ``c min(X, crossbars_per_tile) in_bits`` bits per hop, and sends its ``C_out in_bits`` outputs
+  over ``d_out`` hops; :mod:`fastnax.hwmodel.pipeline`);
+- ``pipeline``: ``layer`` (the schedule's: the layers' sum, or the slowest layer plus the others'
+  one-pixel fill) or ``pixel`` (MNSIM's pixel-level pipeline, :mod:`fastnax.hwmodel.pipeline`:
+  every pixel starts when the input pixels it needs are done, with the pooling and addition nodes
+  as stages of their own: a pooling pixel writes ``C s^2`` and reads ``C k^2`` inputs in its
+  tile's buffer, takes ``pool_latency_ns`` per ``pool_units`` channels and ``pool_window`` window
+  cells, writes and reads its ``C`` outputs and sends them over its ``d_out`` hops; an addition
+  pixel takes ``add_latency_ns``, writes and reads its two ``C``-vectors in the global buffer and
+  sends the sum over its ``d_out`` hops; ``Latency_Model/Pooling_latency.py``, ``Model_latency.py``).
+  The activation traffic of the weight-free nodes (``LayerTable.act_elems``) is then these
+  stages' and adds no latency of its own.
 
 The layer latency is ``P`` times the per-pixel compute, buffer and transfer times; the schedule
 (sum over layers, or the slowest layer plus the others' one-pixel fill) is ``schedule``'s.
@@ -61,6 +76,7 @@ import numpy as np
 
 from fastnax.arch import KIND_PAD, LayerTable
 from fastnax.errors import HardwareError
+from fastnax.hwmodel.pipeline import check_dataflow, pixel_pipeline, placement_distances
 from fastnax.hwmodel.specs import _check_fields
 
 ROW_MAPPINGS = ("packed", "kernel_aligned")
@@ -68,6 +84,8 @@ ROW_MAPPINGS = ("packed", "kernel_aligned")
 BLOCK_ROWS = 2048
 SLICE_MAPPINGS = ("packed", "per_crossbar")
 PERIPHERY_CHARGES = ("crossbar", "used")
+PLACEMENTS = ("block", "spiral")
+PIPELINES = ("layer", "pixel")
 
 
 @dataclass(frozen=True)
@@ -109,12 +127,51 @@ class MappingSpec:
     """Inter-tile link bandwidth, bits per ns; 0: no transfer time. Read only with tiles."""
 
     transfer_hops: float = 0.0
-    """Tile-to-tile hops of each output vector. Read only with a transfer bandwidth."""
+    """Tile-to-tile hops of each output vector. Read only with a transfer bandwidth and the
+    ``block`` placement."""
+
+    placement: str = "block"
+    """``block`` (merge over ``floor(sqrt(tiles))`` hops, outputs over ``transfer_hops`` more) or
+    ``spiral`` (MNSIM's tile spiral and aggregator rule). ``spiral`` needs tiles and a transfer
+    bandwidth."""
+
+    mesh_tiles: int = 64
+    """Side of the square tile mesh of the ``spiral`` placement (doubled for a network whose
+    tiles do not fit; MNSIM refuses it). Read only with ``spiral``."""
+
+    hop_latency_ns: float = 0.0
+    """Time per hop of a merge besides its bits (MNSIM: one digital clock), ns. Read only with
+    ``spiral``."""
+
+    pipeline: str = "layer"
+    """``layer`` (the schedule's layer-level latency) or ``pixel`` (MNSIM's pixel-level pipeline
+    with pooling and addition stages). ``pixel`` needs tiles."""
+
+    pool_latency_ns: float = 0.0
+    """Pooling unit time per pass (``pool_units`` channels, ``pool_window`` window cells), ns.
+    Read only with the ``pixel`` pipeline."""
+
+    pool_units: int = 64
+    """Channels pooled at once. Read only with the ``pixel`` pipeline."""
+
+    pool_window: int = 9
+    """Window cells pooled at once. Read only with the ``pixel`` pipeline."""
+
+    add_latency_ns: float = 0.0
+    """Time of one addition pixel besides its buffer and transfer, ns. Read only with the
+    ``pixel`` pipeline."""
 
     def __post_init__(self) -> None:
-        _check_fields(self, ints={"adcs_per_crossbar": 0, "crossbars_per_tile": 0, "tiles_per_pool": 0},
+        _check_fields(self, ints={"adcs_per_crossbar": 0, "crossbars_per_tile": 0, "tiles_per_pool": 0,
+                                  "mesh_tiles": 1, "pool_units": 1, "pool_window": 1},
                       choices={"rows": ROW_MAPPINGS, "slices": SLICE_MAPPINGS,
-                               "periphery": PERIPHERY_CHARGES})
+                               "periphery": PERIPHERY_CHARGES, "placement": PLACEMENTS,
+                               "pipeline": PIPELINES})
+        if self.placement == "spiral" and not (self.crossbars_per_tile and self.transfer_bits_per_ns):
+            raise HardwareError("MappingSpec.placement 'spiral' needs crossbars_per_tile > 0 and "
+                                "transfer_bits_per_ns > 0")
+        if self.pipeline == "pixel" and not self.crossbars_per_tile:
+            raise HardwareError("MappingSpec.pipeline 'pixel' needs crossbars_per_tile > 0")
 
     @property
     def is_default(self) -> bool:
@@ -128,8 +185,13 @@ class MappingSpec:
             unread += ["mapping.tile_area_mm2", "mapping.tiles_per_pool",
                        "mapping.buffer_power_mw_per_crossbar", "mapping.transfer_bits_per_ns",
                        "mapping.transfer_hops"]
-        elif self.transfer_bits_per_ns == 0:
+        elif self.transfer_bits_per_ns == 0 or self.placement == "spiral":
             unread.append("mapping.transfer_hops")
+        if self.placement != "spiral":
+            unread += ["mapping.mesh_tiles", "mapping.hop_latency_ns"]
+        if self.pipeline != "pixel":
+            unread += ["mapping.pool_latency_ns", "mapping.pool_units", "mapping.pool_window",
+                       "mapping.add_latency_ns"]
         return tuple(unread)
 
 
@@ -253,7 +315,12 @@ def _block(model, lut, table: LayerTable, block: slice, store: dict | None) -> d
         buffer_bits = cols * busy * (bits + np.ceil(np.log2(np.maximum(busy, 1.0))) + in_bits) + 2.0 * in_bits * rows / k
         t_buffer = buffer_bits / buf.bandwidth_bits_per_ns
         e_buffer = charged * P * t_buffer * mp.buffer_power_mw_per_crossbar  # mW x ns = pJ
-        if mp.transfer_bits_per_ns:
+        if mp.transfer_bits_per_ns and mp.placement == "spiral":
+            hops_in, hops_out, pool_hops, add_hops = placement_distances(
+                table, block, np.where(mask, tiles, 0.0), mp.tiles_per_pool, mp.mesh_tiles)
+            t_transfer = ((hops_out * c_out + hops_in * cols * busy) * in_bits / mp.transfer_bits_per_ns
+                          + hops_in * mp.hop_latency_ns)
+        elif mp.transfer_bits_per_ns:
             # the merge: floor(sqrt(T)) hops, from the farthest tile of a compact sqrt(T) x sqrt(T)
             # block to its central aggregator (none for one tile); the output vector then leaves the
             # block (the same hops) before its transfer_hops
@@ -276,7 +343,19 @@ def _block(model, lut, table: LayerTable, block: slice, store: dict | None) -> d
     macs = zero(R * c_out * P)
     sigma = zero(lut.sigma.take(key))
     traffic = table.act_elems[block].astype(np.float64)
-    if sch.layer_pipelined and slots:
+    if mp.pipeline == "pixel" and slots:
+        check_dataflow(table, block)
+        pk = table.pool_kernel[block].astype(np.float64)
+        ps = table.pool_stride[block].astype(np.float64)
+        bw = buf.bandwidth_bits_per_ns
+        hop_ns = in_bits * c_out / mp.transfer_bits_per_ns if mp.transfer_bits_per_ns else 0.0 * c_out
+        if mp.placement != "spiral":
+            pool_hops = add_hops = np.full(c_out.shape, mp.transfer_hops)
+        pool_ns = ((ps * ps + pk * pk + 2.0) * c_out * in_bits / bw + pool_hops * hop_ns
+                   + mp.pool_latency_ns * np.ceil(c_out / mp.pool_units) * np.ceil(pk * pk / mp.pool_window))
+        add_ns = mp.add_latency_ns + 4.0 * c_out * in_bits / bw + add_hops * hop_ns
+        total_latency = pixel_pipeline(table, block, pixel_ns, pool_ns, add_ns)
+    elif sch.layer_pipelined and slots:
         slowest = latency.argmax(axis=1)[:, None]
         total_latency = (np.take_along_axis(latency, slowest, 1)[:, 0] + pixel_ns.sum(axis=1)
                          - np.take_along_axis(pixel_ns, slowest, 1)[:, 0])
@@ -292,8 +371,10 @@ def _block(model, lut, table: LayerTable, block: slice, store: dict | None) -> d
         pool_tile = mp.crossbars_per_tile * np.take_along_axis(a_crossbar * np.ones_like(N), largest, 1)[:, 0] \
             + mp.tile_area_mm2
         total_area = total_area + n_pool * mp.tiles_per_pool * pool_tile
+    if mp.pipeline != "pixel":
+        total_latency = total_latency + traffic * lut.bit_time[block]
     totals = {"energy_pj": energy.sum(axis=1) + traffic * lut.bit_energy[block],
-              "latency_ns": total_latency + traffic * lut.bit_time[block],
+              "latency_ns": total_latency,
               "area_mm2": total_area, "macs": m,
               "mean_noise_sigma": (sigma * macs).sum(axis=1) / np.maximum(m, 1.0)}
     if store is not None:

@@ -252,6 +252,15 @@ def _table(key: str, value, base=None):
 
 
 def _unread_message(name: str, model: HardwareModel) -> str:
+    if name == "mapping.transfer_hops" and model.mapping.placement == "spiral":
+        return ("hardware field 'mapping.transfer_hops' is not read under mapping.placement = 'spiral' "
+                "(the placement gives every layer its hops); set placement = 'block' as well, or remove it")
+    if name in ("mapping.mesh_tiles", "mapping.hop_latency_ns"):
+        return (f"hardware field {name!r} is read only with mapping.placement = 'spiral'; set it as "
+                f"well, or remove {name}")
+    if name in ("mapping.pool_latency_ns", "mapping.pool_units", "mapping.pool_window", "mapping.add_latency_ns"):
+        return (f"hardware field {name!r} is read only with mapping.pipeline = 'pixel'; set it as well, "
+                f"or remove {name}")
     if name == "mapping.transfer_hops" and model.mapping.crossbars_per_tile:
         return ("hardware field 'mapping.transfer_hops' is read only with an inter-tile bandwidth; set "
                 "mapping.transfer_bits_per_ns > 0 as well, or remove it")

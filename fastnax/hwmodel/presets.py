@@ -230,9 +230,15 @@ def mnsim2_model(adc_choice: int = 6) -> HardwareModel:
             # Buffer.py, 1 KB SRAM at 90 nm: 1.385 mW reading, 1.663 mW writing (mean)
             buffer_power_mw_per_crossbar=(1.384903 + 1.663233) / 2,
             transfer_bits_per_ns=20.0,  # SimConfig Inter_Tile_Bandwidth = 20 Gbps
-            # Tile_connection_graph.py measures a transfer from the midline of the tile mesh,
-            # |row - Tile_Num / 2| + column: 32 hops on the default 64 x 64 mesh from its first row
-            transfer_hops=32.0),
+            # Tile_connection_graph.py: tiles along its corner spiral (SimConfig Tile_Connection = 2)
+            # on the 64 x 64 mesh (SimConfig Tile_Num), each layer's aggregator tile chosen there
+            placement="spiral", mesh_tiles=64,
+            hop_latency_ns=2.0,  # Model_latency.py: a merge hop takes one digital period (500 MHz)
+            # Model_latency.py calculate_model_latency(mode=1), main.py's: a pixel-level pipeline
+            # with the pooling and element-sum layers as stages; Pooling.py: 100 ns per pass of
+            # 64 channels (SimConfig Pooling_unit_num) over a 3 x 3 window (Pooling_shape);
+            # Model_latency.py: an element sum takes 10 ns besides its buffer and transfer
+            pipeline="pixel", pool_latency_ns=100.0, pool_units=64, pool_window=9, add_latency_ns=10.0),
         nonideality=NonIdeality(),
     )
 
