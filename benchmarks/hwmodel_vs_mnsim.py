@@ -6,7 +6,7 @@ its hardware model only (mapping, latency, area, power, energy, as its ``main.py
 accuracy simulation, no weights), each configuration a copy of its shipped ``SimConfig.ini`` with
 ``Xbar_Size``, ``Subarray_Size`` and ``ADC_Choice`` changed, and ``Tile_Num`` doubled from 64x64
 for a network (all its configurations) that MNSIM cannot map on the shipped mesh at the smallest
-crossbar size (the ``mnsim2`` model keeps the shipped mesh's hops). fastnax prices the same networks, written here as torch modules from
+crossbar size (the ``mnsim2`` model is given the same mesh, ``mapping.mesh_tiles``). fastnax prices the same networks, written here as torch modules from
 MNSIM's ``network.py`` layer lists and imported with :func:`fastnax.hwmodel.importer.import_torch`
 (checked layer by layer against the structure MNSIM reports), with the ``mnsim2`` preset's
 constants for the same ADC choice (:func:`fastnax.hwmodel.presets.mnsim2_model`): nothing fitted.
@@ -340,7 +340,9 @@ def main() -> None:
     rows = []
     models = {adc: mnsim2_model(adc) for adc in args.adc_choices}
     for (name, size, adc), r in sorted(results.items()):
-        cost = models[adc].evaluate(imported[name].layer_table(size, **KNOBS))
+        # the same tile mesh as MNSIM's run (the shipped 64 x 64, or the doubled one it needed)
+        model = models[adc].with_overrides({"mapping": {"mesh_tiles": mesh_of(r)}, "name": models[adc].name})
+        cost = model.evaluate(imported[name].layer_table(size, **KNOBS))
         rows.append({"net": name, "size": size, "adc": adc,
                      "mnsim": {"energy": r["energy_nJ"] * 1e3, "latency": r["latency_ns"], "area": r["area_um2"] * 1e-6},
                      "model": {"energy": float(cost.energy_pj[0]), "latency": float(cost.latency_ns[0]),
@@ -374,7 +376,8 @@ def main() -> None:
     report["nax_per_layer_crossbar_study"] = nax_study()
     # speed: the conventions path against the default fast path, same batch, one run
     space = spaces.get("imc")
-    table = space.layer_table(space.sample_vectors(200_000, seed=0))
+    # (mnsim2's pixel pipeline walks every output pixel of every stage: a smaller batch)
+    table = space.layer_table(space.sample_vectors(4_000, seed=0))
     timing = {}
     for preset in ("puma-32nm", "mnsim2"):
         model = hwmodel.get_preset(preset)
