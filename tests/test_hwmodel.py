@@ -512,7 +512,8 @@ def test_fields_no_formula_reads_are_refused(tmp_path):
     puma = get_preset("puma-32nm")  # ADC rule partial_sum: adc.bits is not read
     # (and the tile fields of the mapping conventions: puma-32nm has no tiles)
     assert puma.unread_fields() == ("technology_nm", "clock_ghz", "adc.bits", "mapping.tile_area_mm2",
-                                    "mapping.tiles_per_pool", "mapping.buffer_power_mw_per_crossbar", "mapping.transfer_bits_per_ns",
+                                    "mapping.tiles_per_pool", "mapping.buffer_power_mw_per_crossbar", "mapping.tile_buffers",
+                                    "mapping.buffer_word_bits", "mapping.transfer_bits_per_ns",
                                     "mapping.transfer_hops", "mapping.mesh_tiles", "mapping.hop_latency_ns",
                                     "mapping.pool_latency_ns", "mapping.pool_units", "mapping.pool_window",
                                     "mapping.add_latency_ns")

@@ -77,10 +77,12 @@ def test_mnsim2_layer_by_hand():
     # 6-bit ADC (1.26 mW x 8 ns) in one row group (128 DACs >= 63 rows), 63 DAC drives (3.9 uW x 3 ns)
     cell_pj = 1.2412e-3 / 16384 * 3.16 * 1e3
     firing = 2 * rows * cols * cell_pj + 64 * 1.26 * 8 + rows * 3.9e-3 * 3
-    # tile buffers: 64 columns x 4 busy pairs x (6 + 2 + 9) bits + the line buffer 2 x 9 x 63 / 3,
-    # 64 bits per 20 ns, at 1.524 mW (the mean of 1.385 and 1.663 mW) per charged pair
-    t_buffer = (64 * 4 * 17 + 2 * 9 * 21) / 3.2
-    energy = P * cycles * pairs * firing + pairs * P * t_buffer * (1.384903 + 1.663233) / 2
+    # tile buffers: 64 columns x 4 busy pairs x (6 + 2) bits written and x 9 bits read, the line
+    # buffer's 9 x 63 / 3 = 189 bits written and read, each access in whole 64-bit words (189 -> 192),
+    # 64 bits per 20 ns, at 1.524 mW (the mean of 1.385 and 1.663 mW) per charged pair and per
+    # tile (its output buffer)
+    t_buffer = (64 * 4 * 8 + 64 * 4 * 9 + 2 * 192) / 3.2
+    energy = P * cycles * pairs * firing + (pairs + tiles) * P * t_buffer * (1.384903 + 1.663233) / 2
     assert math.isclose(cost.energy_pj[0], energy, rel_tol=1e-9)
     # per pixel: 9 cycles x 1 step x (8 ns ADC + 3.16 ns read + 3 ns DAC), the buffers, and the
     # 64 x 4 x 9-bit merge at 20 bits/ns plus one 2-ns clock per hop: the 30 tiles fill the spiral's

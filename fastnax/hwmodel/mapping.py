@@ -38,8 +38,11 @@ the files of its public repository):
   per output pixel ``c B (b + ceil(log2 B) + in_bits) + 2 in_bits rows / k`` bits with ``B =
   min(X, crossbars_per_tile)`` (the tile output buffer written with ``b``-bit partial sums merged
   over ``B`` crossbars and read as outputs, the input line buffer written and read;
-  ``Latency_Model/Tile_latency.py``, ``Model_latency.py``) at ``buffer.bandwidth_bits_per_ns``, drawing ``buffer_power_mw_per_crossbar``
-  per charged crossbar meanwhile (``Energy_Model/Model_energy.py``: energy = power x latency);
+  ``Latency_Model/Tile_latency.py``, ``Model_latency.py``) at ``buffer.bandwidth_bits_per_ns``, each
+  of the four accesses in whole ``buffer_word_bits`` words (``Hardware_Model/Buffer.py``), drawing
+  ``buffer_power_mw_per_crossbar`` per charged crossbar and per ``tile_buffers`` of each tile
+  meanwhile (``Energy_Model/Model_energy.py``: energy = power x latency; ``Hardware_Model/Tile.py``:
+  the PEs' input buffers and the tile's output buffer);
 - ``tiles_per_pool``: a max or average pooling node takes that many whole tiles of its own
   (``Tile_connection_graph.py``: a pooling layer's ``PEnum`` is 1, so one tile);
 - inter-tile transfer (``transfer_bits_per_ns`` > 0): a layer spread over ``T > 1`` tiles
@@ -119,6 +122,14 @@ class MappingSpec:
     """Power drawn per charged crossbar while the tile buffers move a pixel's data, mW (energy
     = power x buffer time). Read only with tiles."""
 
+    tile_buffers: int = 0
+    """Buffers per tile besides one per charged crossbar, each drawing ``buffer_power_mw_per_crossbar``
+    (MNSIM: the tile's output buffer beside its PEs' input buffers). Read only with tiles."""
+
+    buffer_word_bits: int = 0
+    """Every buffer access moves whole words of this many bits (MNSIM: ``Buffer_Bitwidth``); 0:
+    exactly its bits. Read only with tiles."""
+
     tiles_per_pool: int = 0
     """Tiles each max/average pooling node occupies (``LayerTable.n_pool``, set by the importer),
     at the architecture's largest crossbar size. Read only with tiles."""
@@ -163,6 +174,7 @@ class MappingSpec:
 
     def __post_init__(self) -> None:
         _check_fields(self, ints={"adcs_per_crossbar": 0, "crossbars_per_tile": 0, "tiles_per_pool": 0,
+                                  "tile_buffers": 0, "buffer_word_bits": 0,
                                   "mesh_tiles": 1, "pool_units": 1, "pool_window": 1},
                       choices={"rows": ROW_MAPPINGS, "slices": SLICE_MAPPINGS,
                                "periphery": PERIPHERY_CHARGES, "placement": PLACEMENTS,
@@ -183,7 +195,8 @@ class MappingSpec:
         unread = []
         if self.crossbars_per_tile == 0:
             unread += ["mapping.tile_area_mm2", "mapping.tiles_per_pool",
-                       "mapping.buffer_power_mw_per_crossbar", "mapping.transfer_bits_per_ns",
+                       "mapping.buffer_power_mw_per_crossbar", "mapping.tile_buffers",
+                       "mapping.buffer_word_bits", "mapping.transfer_bits_per_ns",
                        "mapping.transfer_hops"]
         elif self.transfer_bits_per_ns == 0 or self.placement == "spiral":
             unread.append("mapping.transfer_hops")
@@ -312,9 +325,12 @@ def _block(model, lut, table: LayerTable, block: slice, store: dict | None) -> d
         area = tiles * (cpt * a_crossbar + mp.tile_area_mm2)
         # the tile output buffer: partial sums of adc_bits + log2(busy) bits written, the
         # in_bits outputs read; the input line buffer: a new column of rows / k inputs written, read
-        buffer_bits = cols * busy * (bits + np.ceil(np.log2(np.maximum(busy, 1.0))) + in_bits) + 2.0 * in_bits * rows / k
+        word = _words(mp.buffer_word_bits)
+        buffer_bits = (word(cols * busy * (bits + np.ceil(np.log2(np.maximum(busy, 1.0)))))
+                       + word(cols * busy * in_bits) + 2.0 * word(in_bits * rows / k))
         t_buffer = buffer_bits / buf.bandwidth_bits_per_ns
-        e_buffer = charged * P * t_buffer * mp.buffer_power_mw_per_crossbar  # mW x ns = pJ
+        buffers = charged + tiles * mp.tile_buffers
+        e_buffer = buffers * P * t_buffer * mp.buffer_power_mw_per_crossbar  # mW x ns = pJ
         if mp.transfer_bits_per_ns and mp.placement == "spiral":
             hops_in, hops_out, pool_hops, add_hops = placement_distances(
                 table, block, np.where(mask, tiles, 0.0), mp.tiles_per_pool, mp.mesh_tiles)
@@ -351,9 +367,11 @@ def _block(model, lut, table: LayerTable, block: slice, store: dict | None) -> d
         hop_ns = in_bits * c_out / mp.transfer_bits_per_ns if mp.transfer_bits_per_ns else 0.0 * c_out
         if mp.placement != "spiral":
             pool_hops = add_hops = np.full(c_out.shape, mp.transfer_hops)
-        pool_ns = ((ps * ps + pk * pk + 2.0) * c_out * in_bits / bw + pool_hops * hop_ns
+        word = _words(mp.buffer_word_bits)
+        pool_ns = ((word(ps * ps * c_out * in_bits) + word(pk * pk * c_out * in_bits) + 2.0 * word(c_out * in_bits)) / bw
+                   + pool_hops * hop_ns
                    + mp.pool_latency_ns * np.ceil(c_out / mp.pool_units) * np.ceil(pk * pk / mp.pool_window))
-        add_ns = mp.add_latency_ns + 4.0 * c_out * in_bits / bw + add_hops * hop_ns
+        add_ns = mp.add_latency_ns + 2.0 * word(2.0 * c_out * in_bits) / bw + add_hops * hop_ns
         total_latency = pixel_pipeline(table, block, pixel_ns, pool_ns, add_ns)
     elif sch.layer_pipelined and slots:
         slowest = latency.argmax(axis=1)[:, None]
@@ -384,6 +402,13 @@ def _block(model, lut, table: LayerTable, block: slice, store: dict | None) -> d
         for name, value in layers.items():
             store[name][block] = value
     return totals
+
+
+def _words(word_bits: int):
+    """Bits moved when a buffer access of ``x`` bits takes whole ``word_bits`` words (0: exactly x)."""
+    if not word_bits:
+        return lambda x: x
+    return lambda x: np.ceil(np.asarray(x) / word_bits) * word_bits
 
 
 _DEFAULT = MappingSpec()

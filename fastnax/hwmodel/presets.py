@@ -229,6 +229,9 @@ def mnsim2_model(adc_choice: int = 6) -> HardwareModel:
             tiles_per_pool=1,  # Tile_connection_graph.py: a pooling layer takes one tile
             # Buffer.py, 1 KB SRAM at 90 nm: 1.385 mW reading, 1.663 mW writing (mean)
             buffer_power_mw_per_crossbar=(1.384903 + 1.663233) / 2,
+            # Tile.py: a tile's buffer power is its PEs' input buffers plus its own output buffer;
+            # Buffer.py: every access takes ceil(bits / 64) cycles of the 64-bit port (Buffer_Bitwidth)
+            tile_buffers=1, buffer_word_bits=64,
             transfer_bits_per_ns=20.0,  # SimConfig Inter_Tile_Bandwidth = 20 Gbps
             # Tile_connection_graph.py: tiles along its corner spiral (SimConfig Tile_Connection = 2)
             # on the 64 x 64 mesh (SimConfig Tile_Num), each layer's aggregator tile chosen there
