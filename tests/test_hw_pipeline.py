@@ -276,3 +276,13 @@ def test_importer_dataflow_of_pools_and_residual_blocks():
 
     chain = import_torch(PoolAfterAdd(), (3, 8, 8)).dataflow()
     assert chain["src"].tolist() == [-1, 0] and chain["add_src"].tolist() == [-2, -2]
+
+
+def test_hw_command_says_when_layer_latencies_overlap(capsys):
+    from fastnax import cli
+
+    assert cli.main(["hw", "--space", "imc", "--baseline", "resnet20", "--preset", "mnsim2"]) == 0
+    pipelined = capsys.readouterr().out
+    assert "the total is the pipeline's, not their sum" in pipelined
+    assert cli.main(["hw", "--space", "imc", "--baseline", "resnet20"]) == 0  # puma-32nm: the layers' sum
+    assert "pipeline" not in capsys.readouterr().out

@@ -92,6 +92,8 @@ def run(args) -> int:
           f"area {result['area_mm2']:.4g} mm2   EDAP {result['edap']:.4g} pJ*ns*mm2")
     print(f"throughput {result['tops']:.4g} TOPS   efficiency {result['tops_per_w']:.4g} TOPS/W   "
           f"mean noise sigma {result['mean_noise_sigma']:.4g}")
+    if _pipelined(model):
+        print(PIPELINE_NOTE)
     print(f"{'#':>3} {'kind':<6} {'k':>2} {'c_in':>5} {'c_out':>5} {'N':>4} {'xbars':>6} {'util':>5} "
           f"{'adc':>3} {'energy_nJ':>10} {'latency_us':>10} {'area_mm2':>9} {'sigma':>7}")
     for j, row in enumerate(layers):
@@ -102,6 +104,15 @@ def run(args) -> int:
     if args.export_neurosim:
         print(f"wrote {result['neurosim_csv']}")
     return 0
+
+
+PIPELINE_NOTE = ("note: the layers run as a pipeline: a layer's latency_us is its own busy time, and the "
+                 "total is the pipeline's, not their sum")
+
+
+def _pipelined(model) -> bool:
+    """The model overlaps its layers in time (the totals' latency is not the layers' sum)."""
+    return bool(model.schedule.layer_pipelined or model.mapping.pipeline == "pixel")
 
 
 def _ints(text: str, option: str, count: int | None = None) -> list[int]:
@@ -176,6 +187,8 @@ def _run_model(args, model) -> int:
     print(f"model:        {net.name} (input {'x'.join(map(str, net.input_shape))}, {net.macs} MACs, "
           f"{len(net.weight_layers)} weight layers)")
     print(f"hardware:     {model.name}")
+    if _pipelined(model):
+        print(PIPELINE_NOTE)
     for res in results:
         print(f"\ncrossbar {res['crossbar_size']}: energy {res['energy_pj'] / 1e6:.4g} uJ   latency "
               f"{res['latency_ns'] / 1e3:.4g} us   area {res['area_mm2']:.4g} mm2   EDAP {res['edap']:.4g} pJ*ns*mm2   "
