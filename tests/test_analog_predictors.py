@@ -249,7 +249,13 @@ def test_fit_command_any_target(tmp_path, capsys):
     assert main(["fit", str(path), "--out", str(out), "--target", "accuracy_analog", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["method"] == "multifidelity" and report["labelled"] == 15 and report["clean_only"] == 45
-    assert MultiFidelityPredictor.load(out).target_ == "accuracy_analog"
+    loaded = MultiFidelityPredictor.load(out)
+    assert loaded.target_ == "accuracy_analog"
+    if report["calibration"]["mode"] == "drop":  # the report gives every coefficient of the drop model
+        assert report["calibration"]["clean_slope"] == loaded.clean_slope_
+    # the table form prints the fitted formula
+    assert main(["fit", str(path), "--out", str(out), "--target", "accuracy_analog"]) == 0
+    assert "leave-one-out MAE" in capsys.readouterr().out
     # every record has it: XGBoost on the named accuracy
     full = write_records(tmp_path / "full.jsonl", recs[:15])
     assert main(["fit", str(full), "--out", str(out), "--target", "accuracy_analog"]) == 0

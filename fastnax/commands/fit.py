@@ -93,7 +93,9 @@ def _run_multifidelity(args, lacking: int) -> int:
     report = {"records": info, "space": model.space_, "dataset": model.dataset_, "target": model.target_,
               "method": "multifidelity", "labelled": model.n_labelled_, "clean_only": lacking,
               "calibration": {"mode": model.mode_, "intercept": float(model.coef_[0]),
-                              "slope": float(model.coef_[1])},
+                              "slope": float(model.coef_[1]),
+                              **({"clean_slope": float(model.clean_slope_), "clean_center": float(model.clean_center_)}
+                                 if model.mode_ == "drop" else {})},
               "loo_mae": float(abs(model.residuals_).mean()), "model": str(args.out),
               "sidecar": str(meta_path(args.out)), "seed": args.seed}
     if args.json:
@@ -102,8 +104,9 @@ def _run_multifidelity(args, lacking: int) -> int:
     print(f"fitted MultiFidelityPredictor on {info['count']} records of space {model.space_} "
           f"({model.dataset_}): {model.n_labelled_} with {model.target_}, {lacking} clean-only")
     if model.mode_ == "drop":
-        fitted = (f"{model.target_} = predicted accuracy_clean - ({model.coef_[0]:.2f} + "
-                  f"{model.coef_[1]:.3f} * robustness score)")
+        g = "predicted accuracy_clean"
+        fitted = (f"{model.target_} = {g} - ({model.coef_[0]:.2f} + {model.coef_[1]:.3f} * robustness score"
+                  f" - {model.clean_slope_:.3f} * ({g} - {model.clean_center_:.2f}))")
     else:
         fitted = f"{model.target_} = {model.coef_[0]:.2f} + {model.coef_[1]:.3f} * predicted accuracy_clean"
     print(f"{fitted}; leave-one-out MAE {report['loo_mae']:.2f} percentage points")
