@@ -86,24 +86,40 @@ def _stages(table: LayerTable, rows: slice):
 
 
 def _need(out_h, out_w, in_h, in_w, k, s, p, linear, width):
-    """(n, width) input pixel index that output pixel x (raster order) waits for."""
-    x = np.arange(width)[None, :]
-    i, j = x // np.maximum(out_w, 1)[:, None], x % np.maximum(out_w, 1)[:, None]
+    """(n, width) input pixel index that output pixel x (raster order) waits for.
+
+    The input row depends on the output row only and the input column on the output column: both
+    are computed once per row of the table, then laid out in raster order for each output width
+    (a handful of distinct values in a batch)."""
+    n = out_w.size
+    ow = np.maximum(out_w, 1)
+    rows_n = int(np.max(np.minimum(out_h, -(-width // ow)))) if n else 1
     lead = np.maximum(k - p, 1)[:, None]
     big = (k > 1)[:, None]
-    r = np.where(big, np.minimum(lead + s[:, None] * i, in_h[:, None]) - 1, s[:, None] * i)
+    i = np.arange(max(rows_n, 1))[None, :]
+    j = np.arange(int(ow.max()) if n else 1)[None, :]
+    r = np.where(big, np.minimum(lead + s[:, None] * i, in_h[:, None]) - 1, s[:, None] * i) * in_w[:, None]
     c = np.where(big, np.minimum(lead + s[:, None] * j, in_w[:, None]) - 1, s[:, None] * j)
-    need = r * in_w[:, None] + c
-    return np.where(linear[:, None], in_h[:, None] * in_w[:, None] - 1, need)
+    need = np.empty((n, width), dtype=np.int64)
+    x = np.arange(width)
+    for w in np.unique(ow):
+        rows = np.flatnonzero(ow == w)
+        ii, jj = np.minimum(x // w, r.shape[1] - 1), x % w
+        need[rows] = r[rows][:, ii] + c[rows][:, jj]
+    need[linear] = (in_h * in_w - 1)[linear, None]
+    return need
 
 
 def _run(arrive, t, count):
-    """Finish times ``f_x = (x + 1) t + cummax_{y <= x}(a_y - y t)`` of ``count`` pixels per row."""
-    width = arrive.shape[1]
-    x = np.arange(width, dtype=np.float64)[None, :]
-    a = np.where(x < count[:, None], arrive - x * t[:, None], -np.inf)
-    f = (x + 1.0) * t[:, None] + np.maximum.accumulate(a, axis=1)
-    return np.where(x < count[:, None], f, np.nan)
+    """Finish times ``f_x = (x + 1) t + cummax_{y <= x}(a_y - y t)`` of ``count`` pixels per row.
+
+    Entries past a row's ``count`` are left as they come out (a row's pixels come first, so they
+    never reach its valid ones); every reader clips its indices to ``count - 1``."""
+    x = np.arange(arrive.shape[1], dtype=np.float64)[None, :]
+    a = np.subtract(arrive, x * t[:, None])
+    np.maximum.accumulate(a, axis=1, out=a)
+    a += (x + 1.0) * t[:, None]
+    return a
 
 
 def _gather(finish, count, index):
