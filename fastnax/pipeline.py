@@ -282,9 +282,10 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
     # packaged records were measured on puma-32nm's own chips: another chip is another quantity
     same_chips = hw.nonideality.constants() == hwmodel.get_preset("puma-32nm").nonideality.constants()
     same_protocol = protocol is not None and cfg.sample_epochs == protocol["epochs"]
-    sample_data, batch_size, lr, downsample = data, 32, 0.05, 1
+    sample_data, batch_size, lr, downsample, chips = data, 32, 0.05, 1, 1
     if same_protocol:
         batch_size, lr, downsample = protocol["batch_size"], protocol["lr"], protocol["downsample"]
+        chips = protocol["noise_trials"]  # the packaged records' chips per record
     if same_protocol and (protocol["max_train"] or protocol["max_test"]):  # downsample: run_sampling's
         sample_data = load(cfg.dataset, root=cfg.root, max_train=protocol["max_train"],
                            max_test=protocol["max_test"])
@@ -298,7 +299,7 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
              f"({cfg.sample_epochs} epochs each) -> {records_path}")
     t = time.perf_counter()
     run_sampling(space, sample_data, cfg.n, cfg.sample_epochs, records_path, seed=cfg.seed, jobs=cfg.jobs,
-                 max_macs="auto", batch_size=batch_size, lr=lr, noise_trials=1, downsample=downsample,
+                 max_macs="auto", batch_size=batch_size, lr=lr, noise_trials=chips, downsample=downsample,
                  preset=cfg.preset, nonideality=cfg.nonideality,
                  progress=lambda done, total, rec: progress(
                      f"  {done}/{total} " + ("(resumed)" if rec is None else

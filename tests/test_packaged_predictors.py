@@ -55,7 +55,7 @@ def test_run_defaults_follow_the_dataset():
     digits = PipelineConfig().resolved()
     assert (digits.sample_epochs, digits.final_epochs, digits.max_train) == (5, 20, 0)
     cifar = PipelineConfig(dataset="cifar10").resolved()
-    assert (cifar.sample_epochs, cifar.final_epochs, cifar.max_train, cifar.max_test) == (1, 4, 5000, 2000)
+    assert (cifar.sample_epochs, cifar.final_epochs, cifar.max_train, cifar.max_test) == (6, 4, 5000, 2000)
     mine = PipelineConfig(dataset="cifar10", final_epochs=9, max_train=0).resolved()
     assert (mine.final_epochs, mine.max_train) == (9, 0)
 

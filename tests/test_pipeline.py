@@ -68,8 +68,8 @@ def test_pick_finalists_spreads_along_the_front():
 
 @pytest.mark.slow
 def test_pipeline_on_cifar10_samples_with_the_packaged_protocol(tmp_path):
-    """``fastnax run --dataset cifar10``: new records trained like the packaged ones (1 epoch on
-    2,500 images at 16x16) and fitted together with them; a tiny final training."""
+    """``fastnax run --dataset cifar10``: new records trained like the packaged ones (6 epochs on
+    10,000 images at 16x16) and fitted together with them; a tiny final training."""
     from pathlib import Path
 
     from fastnax import datasets
@@ -85,6 +85,6 @@ def test_pipeline_on_cifar10_samples_with_the_packaged_protocol(tmp_path):
     q = report.predictor_quality
     assert q["new_records"] == 5 and q["packaged_records"] >= 150
     new = read_records(tmp_path / "run" / "records.jsonl")
-    assert {r.epochs for r in new} == {1} and {r.dataset for r in new} == {"cifar10"}
-    assert report.config["sample_epochs"] == 1 and report.config["max_test"] == 100
+    assert {r.epochs for r in new} == {6} and {r.dataset for r in new} == {"cifar10"}
+    assert report.config["sample_epochs"] == 6 and report.config["max_test"] == 100
     assert [d["role"] for d in report.designs] == ["finalist-1", "resnet20"]

@@ -31,9 +31,9 @@ BACKENDS = ("loky", "threading", "dask")
 #: resolution divisor (CIFAR-10 at 16x16, chosen by ``benchmarks/cifar10_protocol.py``).
 PACKAGED_PROTOCOLS = {
     "digits": {"epochs": 5, "batch_size": 32, "lr": 0.05, "max_train": None, "max_test": None,
-               "downsample": 1},
-    "cifar10": {"epochs": 1, "batch_size": 64, "lr": 0.05, "max_train": 2500, "max_test": 2000,
-                "downsample": 2},
+               "downsample": 1, "noise_trials": 3},
+    "cifar10": {"epochs": 6, "batch_size": 64, "lr": 0.05, "max_train": 10000, "max_test": 2000,
+                "downsample": 2, "noise_trials": 2},
 }
 
 
