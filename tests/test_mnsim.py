@@ -77,11 +77,16 @@ def test_mnsim2_layer_by_hand():
     # 6-bit ADC (1.26 mW x 8 ns) in one row group (128 DACs >= 63 rows), 63 DAC drives (3.9 uW x 3 ns)
     cell_pj = 1.2412e-3 / 16384 * 3.16 * 1e3
     firing = 2 * rows * cols * cell_pj + 64 * 1.26 * 8 + rows * 3.9e-3 * 3
-    # tile buffers: 64 columns x 4 busy pairs x (6 + 2) bits written and x 9 bits read, the line
-    # buffer's 9 x 63 / 3 = 189 bits written and read, each access in whole 64-bit words (189 -> 192),
+    # tile buffers: 64 columns x 4 busy pairs x (6 + 2) bits written and x 9 bits read; the line
+    # buffer of the 7 channels a crossbar holds (63 bits a pixel), in raster order over the 8 x 8
+    # outputs (padding 1): the first pixel writes its 2 x 2 window (252 bits), the first of each
+    # other row 2 x 63, the rest of the first row 3 x 63, the others 63; a row's first pixel reads
+    # the 3 x 3 window (567), the others a 3-input column (189); each access in whole 64-bit words;
     # 64 bits per 20 ns, at 1.524 mW (the mean of 1.385 and 1.663 mW) per charged pair and per
     # tile (its output buffer)
-    t_buffer = (64 * 4 * 8 + 64 * 4 * 9 + 2 * 192) / 3.2
+    writes = 256 + 7 * 128 + 7 * 192 + 49 * 64
+    reads = 8 * 576 + 56 * 192
+    t_buffer = (64 * 4 * 8 + 64 * 4 * 9 + (writes + reads) / 64) / 3.2
     energy = P * cycles * pairs * firing + (pairs + tiles) * P * t_buffer * (1.384903 + 1.663233) / 2
     assert math.isclose(cost.energy_pj[0], energy, rel_tol=1e-9)
     # per pixel: 9 cycles x 1 step x (8 ns ADC + 3.16 ns read + 3 ns DAC), the buffers, and the
@@ -200,3 +205,36 @@ def test_against_mnsim_itself(tmp_path):
     assert 0.75 <= cost.energy_pj[0] / (result["energy_nJ"] * 1e3) <= 1.33
     assert 0.75 <= cost.area_mm2[0] / (result["area_um2"] * 1e-6) <= 1.33
     assert 0.5 <= cost.latency_ns[0] / result["latency_ns"] <= 2.0
+
+
+def test_raster_line_buffer_is_the_mean_of_its_pixels():
+    """The raster line-buffer traffic equals the pixel-by-pixel loads it averages (64-bit words)."""
+    from fastnax.hwmodel.mapping import _raster_line_bits, _words
+
+    word = _words(64)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        k, s = int(rng.choice([1, 3, 5])), int(rng.choice([1, 2]))
+        out, c_in, channels = int(rng.integers(1, 9)), 64, int(rng.integers(1, 20))
+        p = int(rng.integers(0, k // 2 + 1))
+        hw = (out - 1) * s + k - 2 * p  # the input size that gives this output with padding p
+        table = _one_conv(k, c_in, 16, max(hw, 1), 64)
+        table.out_h[:] = table.out_w[:] = out
+        table.stride[:] = s
+        p_used = max(math.ceil(((out - 1) * s + k - max(hw, 1)) / 2), 0)
+        total, lead, c = 0.0, max(k - p_used, 0), channels * 9
+        for i in range(out):
+            for j in range(out):
+                if i == 0 and j == 0:
+                    w = lead * lead * c
+                elif j == 0:
+                    w = s * lead * c
+                elif i == 0:
+                    w = s * k * c
+                else:
+                    w = s * s * c
+                r = k * k * c if j == 0 else s * k * c
+                total += float(word(w)) + float(word(r))
+        got = _raster_line_bits(table, slice(0, 1), np.array([[float(k)]]), np.array([[float(channels)]]),
+                                np.array([[9.0]]), word)
+        assert got[0, 0] == pytest.approx(total / (out * out), rel=1e-12), (k, s, out, p_used)

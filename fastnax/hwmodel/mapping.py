@@ -88,6 +88,7 @@ BLOCK_ROWS = 2048
 SLICE_MAPPINGS = ("packed", "per_crossbar")
 PERIPHERY_CHARGES = ("crossbar", "used")
 PLACEMENTS = ("block", "spiral")
+LINE_BUFFERS = ("column", "raster")
 PIPELINES = ("layer", "pixel")
 
 
@@ -129,6 +130,11 @@ class MappingSpec:
     buffer_word_bits: int = 0
     """Every buffer access moves whole words of this many bits (MNSIM: ``Buffer_Bitwidth``); 0:
     exactly its bits. Read only with tiles."""
+
+    line_buffer: str = "column"
+    """Input line-buffer traffic per pixel: ``column`` (every pixel writes and reads a new column
+    of ``rows / k`` inputs) or ``raster`` (MNSIM's raster-order loads, averaged over the layer:
+    the first pixel of the layer and of each row fill more of the window). Read only with tiles."""
 
     tiles_per_pool: int = 0
     """Tiles each max/average pooling node occupies (``LayerTable.n_pool``, set by the importer),
@@ -178,6 +184,7 @@ class MappingSpec:
                                   "mesh_tiles": 1, "pool_units": 1, "pool_window": 1},
                       choices={"rows": ROW_MAPPINGS, "slices": SLICE_MAPPINGS,
                                "periphery": PERIPHERY_CHARGES, "placement": PLACEMENTS,
+                               "line_buffer": LINE_BUFFERS,
                                "pipeline": PIPELINES})
         if self.placement == "spiral" and not (self.crossbars_per_tile and self.transfer_bits_per_ns):
             raise HardwareError("MappingSpec.placement 'spiral' needs crossbars_per_tile > 0 and "
@@ -326,8 +333,12 @@ def _block(model, lut, table: LayerTable, block: slice, store: dict | None) -> d
         # the tile output buffer: partial sums of adc_bits + log2(busy) bits written, the
         # in_bits outputs read; the input line buffer: a new column of rows / k inputs written, read
         word = _words(mp.buffer_word_bits)
+        if mp.line_buffer == "raster":
+            line_bits = _raster_line_bits(table, block, k, rows / (k * k), in_bits, word)
+        else:
+            line_bits = 2.0 * word(in_bits * rows / k)
         buffer_bits = (word(cols * busy * (bits + np.ceil(np.log2(np.maximum(busy, 1.0)))))
-                       + word(cols * busy * in_bits) + 2.0 * word(in_bits * rows / k))
+                       + word(cols * busy * in_bits) + line_bits)
         t_buffer = buffer_bits / buf.bandwidth_bits_per_ns
         buffers = charged + tiles * mp.tile_buffers
         e_buffer = buffers * P * t_buffer * mp.buffer_power_mw_per_crossbar  # mW x ns = pJ
@@ -368,7 +379,11 @@ def _block(model, lut, table: LayerTable, block: slice, store: dict | None) -> d
         if mp.placement != "spiral":
             pool_hops = add_hops = np.full(c_out.shape, mp.transfer_hops)
         word = _words(mp.buffer_word_bits)
-        pool_ns = ((word(ps * ps * c_out * in_bits) + word(pk * pk * c_out * in_bits) + 2.0 * word(c_out * in_bits)) / bw
+        if mp.line_buffer == "raster":
+            pool_line = _raster_line_bits(table, block, pk, c_out, in_bits, word, pool=True)
+        else:
+            pool_line = word(ps * ps * c_out * in_bits) + word(pk * pk * c_out * in_bits)
+        pool_ns = ((pool_line + 2.0 * word(c_out * in_bits)) / bw
                    + pool_hops * hop_ns
                    + mp.pool_latency_ns * np.ceil(c_out / mp.pool_units) * np.ceil(pk * pk / mp.pool_window))
         add_ns = mp.add_latency_ns + 2.0 * word(2.0 * c_out * in_bits) / bw + add_hops * hop_ns
@@ -402,6 +417,32 @@ def _block(model, lut, table: LayerTable, block: slice, store: dict | None) -> d
         for name, value in layers.items():
             store[name][block] = value
     return totals
+
+
+def _raster_line_bits(table, block, k, channels, in_bits, word, pool=False):
+    """Mean line-buffer bits (written + read) per output pixel when a layer's pixels are computed
+    in raster order (MNSIM 2.0, ``Model_latency.py``, ``mode=1``): the first pixel writes its
+    window's ``(k - p)^2 C`` inputs, the first of every other row ``s (k - p) C``, the rest of the
+    first row ``s k C`` (a pooling: ``s^2 C``), every other pixel ``s^2 C``; a pixel that starts a
+    row reads ``k^2 C`` inputs, the others ``s k C``. Every access in whole words."""
+    if pool:  # the pooling after the slot: its window on the slot's output
+        s = np.maximum(table.pool_stride[block], 1).astype(np.float64)
+        h_in = table.out_h[block].astype(np.float64)
+        H = np.floor((h_in - k) / s) + 1
+        W = np.floor((table.out_w[block] - k) / s) + 1
+        p = np.zeros_like(k)
+    else:
+        s = np.maximum(table.stride[block], 1).astype(np.float64)
+        H, W = table.out_h[block].astype(np.float64), table.out_w[block].astype(np.float64)
+        p = np.maximum(np.ceil(((H - 1) * s + k - table.in_h[block]) / 2.0), 0.0)
+    H, W = np.maximum(H, 1.0), np.maximum(W, 1.0)
+    lead = np.maximum(k - p, 0.0)
+    c = channels * in_bits
+    first_row = s * s * c if pool else s * k * c
+    writes = (word(lead * lead * c) + (H - 1) * word(s * lead * c) + (W - 1) * word(first_row)
+              + (H - 1) * (W - 1) * word(s * s * c))
+    reads = H * word(k * k * c) + H * (W - 1) * word(s * k * c)
+    return (writes + reads) / (H * W)
 
 
 def _words(word_bits: int):

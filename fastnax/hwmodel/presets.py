@@ -232,6 +232,7 @@ def mnsim2_model(adc_choice: int = 6) -> HardwareModel:
             # Tile.py: a tile's buffer power is its PEs' input buffers plus its own output buffer;
             # Buffer.py: every access takes ceil(bits / 64) cycles of the 64-bit port (Buffer_Bitwidth)
             tile_buffers=1, buffer_word_bits=64,
+            line_buffer="raster",  # Model_latency.py mode=1: the loads of each pixel in raster order
             transfer_bits_per_ns=20.0,  # SimConfig Inter_Tile_Bandwidth = 20 Gbps
             # Tile_connection_graph.py: tiles along its corner spiral (SimConfig Tile_Connection = 2)
             # on the 64 x 64 mesh (SimConfig Tile_Num), each layer's aggregator tile chosen there
