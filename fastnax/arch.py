@@ -257,8 +257,9 @@ class LayerTable:
         pooling stage (``pool_kernel`` > 0, with ``pool_stride``), then an addition stage
         (``add_src`` >= -1: the addition's other input is the output of slot ``add_src``, -1 the
         network input; -2: no addition). ``src[j]`` is the slot whose output slot ``j`` reads (-1:
-        the network input). Set by :mod:`fastnax.hwmodel.importer`; the default (and the spaces'
-        tables) is a chain: ``src[j] = j - 1``, no pooling or addition stages.
+        the network input). Set by :mod:`fastnax.hwmodel.importer`; None (the default, and the
+        spaces' tables: nothing is stored, so the search's tables cost no more) reads as a chain:
+        ``src[j] = j - 1``, no pooling or addition stages (:meth:`dataflow`).
     """
 
     kind: np.ndarray
@@ -294,12 +295,11 @@ class LayerTable:
         if self.n_pool is None:
             self.n_pool = np.zeros(self.kind.shape[0], dtype=np.int64)
         n, slots = self.kind.shape
-        if self.src is None:
-            self.src = np.broadcast_to(np.arange(-1, slots - 1, dtype=np.int64), (n, slots)).copy()
-        for name, default in (("pool_kernel", 0), ("pool_stride", 0), ("add_src", -2)):
-            if getattr(self, name) is None:
-                setattr(self, name, np.full((n, slots), default, dtype=np.int64))
-        for name in self.PER_LAYER + self.DATAFLOW:
+        given = [name for name in self.DATAFLOW if getattr(self, name) is not None]
+        if given and len(given) != len(self.DATAFLOW):
+            raise ArchitectureError(f"LayerTable dataflow needs all of {', '.join(self.DATAFLOW)} or none, "
+                                    f"got only {', '.join(given)}")
+        for name in self.PER_LAYER + tuple(given):
             arr = np.asarray(getattr(self, name))
             if arr.shape != (n, slots):
                 raise ArchitectureError(f"LayerTable.{name} has shape {arr.shape}, expected {(n, slots)}")
@@ -330,7 +330,18 @@ class LayerTable:
         """Rows of the table (an index array, slice or boolean mask), as a new table."""
         if isinstance(rows, (int, np.integer)):
             rows = [int(rows)]
-        return LayerTable(**{f.name: getattr(self, f.name)[rows] for f in dataclasses.fields(self)})
+        return LayerTable(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[rows]
+                             for f in dataclasses.fields(self)})
+
+    def dataflow(self, rows: Any = slice(None)) -> dict[str, np.ndarray]:
+        """The dataflow arrays (:attr:`DATAFLOW`) of ``rows``: the stored ones, or the default chain."""
+        if self.src is not None:
+            return {name: getattr(self, name)[rows] for name in self.DATAFLOW}
+        n = len(np.arange(self.n_archs)[rows])
+        slots = self.n_slots
+        return {"src": np.broadcast_to(np.arange(-1, slots - 1, dtype=np.int64), (n, slots)),
+                "pool_kernel": np.zeros((n, slots), dtype=np.int64), "pool_stride": np.zeros((n, slots), dtype=np.int64),
+                "add_src": np.full((n, slots), -2, dtype=np.int64)}
 
     @classmethod
     def from_architectures(cls, archs: list[Architecture] | tuple[Architecture, ...]) -> LayerTable:
@@ -369,12 +380,13 @@ class LayerTable:
         out = {}
         for f in dataclasses.fields(self):
             arr = getattr(self, f.name)
-            out[f.name] = arr[:, used] if f.name in self.PER_LAYER + self.DATAFLOW else arr
+            out[f.name] = arr[:, used] if f.name in self.PER_LAYER + self.DATAFLOW and arr is not None else arr
         # slot references follow their slots to the new positions (a removed slot: the one before)
         new_index = np.cumsum(used) - 1
         for name in ("src", "add_src"):
             ref = out[name]
-            out[name] = np.where(ref >= 0, new_index[np.clip(ref, 0, None)], ref)
+            if ref is not None:
+                out[name] = np.where(ref >= 0, new_index[np.clip(ref, 0, None)], ref)
         return LayerTable(**out)
 
 

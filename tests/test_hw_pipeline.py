@@ -286,3 +286,21 @@ def test_hw_command_says_when_layer_latencies_overlap(capsys):
     assert "the total is the pipeline's, not their sum" in pipelined
     assert cli.main(["hw", "--space", "imc", "--baseline", "resnet20"]) == 0  # puma-32nm: the layers' sum
     assert "pipeline" not in capsys.readouterr().out
+
+
+def test_tables_without_dataflow_store_none_and_read_as_a_chain():
+    from fastnax import hwmodel, spaces
+
+    space = spaces.get("imc")
+    table = space.layer_table(space.sample_vectors(20, seed=3))
+    assert all(getattr(table, name) is None for name in LayerTable.DATAFLOW)  # the search's tables: no arrays
+    flow = table.dataflow(slice(2, 5))
+    assert flow["src"].shape == (3, table.n_slots) and flow["src"][0].tolist() == list(range(-1, table.n_slots - 1))
+    assert (flow["add_src"] == -2).all() and (flow["pool_kernel"] == 0).all()
+    explicit = LayerTable(**{f: getattr(table, f) for f in LayerTable.PER_LAYER + LayerTable.PER_ARCH},
+                          **{name: np.array(value) for name, value in table.dataflow().items()})
+    mnsim = hwmodel.get_preset("mnsim2")
+    assert np.array_equal(mnsim.evaluate(table).latency_ns, mnsim.evaluate(explicit).latency_ns)
+    assert table[np.arange(3)].src is None and table.compact().src is None
+    with pytest.raises(Exception, match="dataflow needs all of"):
+        LayerTable(**{f: getattr(table, f) for f in LayerTable.PER_LAYER + LayerTable.PER_ARCH}, src=flow["src"])

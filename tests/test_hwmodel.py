@@ -286,7 +286,8 @@ def fortran(table: LayerTable) -> LayerTable:
 
 def two_rows(table: LayerTable) -> LayerTable:
     """Two copies of a one-architecture table (a Fortran-ordered table needs two rows to differ)."""
-    return LayerTable(**{f.name: np.concatenate([getattr(table, f.name)] * 2) for f in dataclasses.fields(table)})
+    return LayerTable(**{f.name: None if getattr(table, f.name) is None else np.concatenate([getattr(table, f.name)] * 2)
+                         for f in dataclasses.fields(table)})  # (no dataflow stored: None)
 
 
 @pytest.mark.parametrize("layout", ["C", "F"])

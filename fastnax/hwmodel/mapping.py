@@ -372,8 +372,9 @@ def _block(model, lut, table: LayerTable, block: slice, store: dict | None) -> d
     traffic = table.act_elems[block].astype(np.float64)
     if mp.pipeline == "pixel" and slots:
         check_dataflow(table, block)
-        pk = table.pool_kernel[block].astype(np.float64)
-        ps = table.pool_stride[block].astype(np.float64)
+        flow = table.dataflow(block)
+        pk = flow["pool_kernel"].astype(np.float64)
+        ps = flow["pool_stride"].astype(np.float64)
         bw = buf.bandwidth_bits_per_ns
         hop_ns = in_bits * c_out / mp.transfer_bits_per_ns if mp.transfer_bits_per_ns else 0.0 * c_out
         if mp.placement != "spiral":
@@ -426,7 +427,7 @@ def _raster_line_bits(table, block, k, channels, in_bits, word, pool=False):
     first row ``s k C`` (a pooling: ``s^2 C``), every other pixel ``s^2 C``; a pixel that starts a
     row reads ``k^2 C`` inputs, the others ``s k C``. Every access in whole words."""
     if pool:  # the pooling after the slot: its window on the slot's output
-        s = np.maximum(table.pool_stride[block], 1).astype(np.float64)
+        s = np.maximum(table.dataflow(block)["pool_stride"], 1).astype(np.float64)
         h_in = table.out_h[block].astype(np.float64)
         H = np.floor((h_in - k) / s) + 1
         W = np.floor((table.out_w[block] - k) / s) + 1

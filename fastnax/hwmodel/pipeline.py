@@ -55,8 +55,8 @@ def check_dataflow(table: LayerTable, rows: slice) -> None:
     """HardwareError where the dataflow fields of the table's ``rows`` do not describe a DAG."""
     slots = table.n_slots
     j = np.arange(slots)
-    src, add_src = table.src[rows], table.add_src[rows]
-    pk, ps = table.pool_kernel[rows], table.pool_stride[rows]
+    flow = table.dataflow(rows)
+    src, add_src, pk, ps = flow["src"], flow["add_src"], flow["pool_kernel"], flow["pool_stride"]
     if np.any((src < -1) | (src >= j)):
         raise HardwareError("LayerTable.src must name an earlier slot (or -1, the network input)")
     if np.any((add_src < -2) | (add_src >= j)):
@@ -70,7 +70,8 @@ def _stages(table: LayerTable, rows: slice):
     pixel grids of the layer, its pooling and its output."""
     mask = table.kind[rows] != KIND_PAD
     n, slots = mask.shape
-    src = table.src[rows].copy()
+    flow = table.dataflow(rows)
+    src = np.array(flow["src"])
     # a padded slot's output is its input's: follow references through padded slots
     resolved = np.full((n, slots), -1, dtype=np.int64)
     for j in range(slots):
@@ -80,7 +81,7 @@ def _stages(table: LayerTable, rows: slice):
         through = ok & ~mask[np.arange(n), np.clip(s, 0, None)]
         src[:, j] = np.where(through, prev, s)
         resolved[:, j] = np.where(mask[:, j], j, src[:, j])
-    add_src = table.add_src[rows]
+    add_src = flow["add_src"]
     add_src = np.where(add_src >= 0, resolved[np.arange(n)[:, None], np.clip(add_src, 0, None)], add_src)
     return mask, src, add_src, resolved
 
@@ -138,7 +139,9 @@ def pixel_pipeline(table: LayerTable, rows: slice, weight_pixel_ns, pool_pixel_n
     n, slots = mask.shape
     kind = table.kind[rows]
     g = {name: getattr(table, name)[rows].astype(np.int64) for name in
-         ("kernel", "stride", "in_h", "in_w", "out_h", "out_w", "pool_kernel", "pool_stride")}
+         ("kernel", "stride", "in_h", "in_w", "out_h", "out_w")}
+    flow = table.dataflow(rows)
+    g["pool_kernel"], g["pool_stride"] = flow["pool_kernel"], flow["pool_stride"]
     pad = np.maximum(np.ceil(((g["out_h"] - 1) * g["stride"] + g["kernel"] - g["in_h"]) / 2.0), 0).astype(np.int64)
     # slot -> (finish (rows of the slot, width), pixel count per row, position of each table row)
     finish: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -282,7 +285,7 @@ def placement_distances(table: LayerTable, rows: slice, tiles, pool_tiles: int, 
     """
     mask, src, add_src, _ = _stages(table, rows)
     n, slots = mask.shape
-    pooled = mask & (table.pool_kernel[rows] > 0)
+    pooled = mask & (table.dataflow(rows)["pool_kernel"] > 0)
     added = mask & (add_src >= -1)
     w_tiles = np.where(mask, tiles, 0).astype(np.int64)
     p_tiles = np.where(pooled, pool_tiles, 0).astype(np.int64)
