@@ -79,7 +79,7 @@ import numpy as np
 
 from fastnax.arch import KIND_PAD, LayerTable
 from fastnax.errors import HardwareError
-from fastnax.hwmodel.pipeline import check_dataflow, pixel_pipeline, placement_distances
+from fastnax.hwmodel.pipeline import check_dataflow, conv_padding, pixel_pipeline, placement_distances
 from fastnax.hwmodel.specs import _check_fields
 
 ROW_MAPPINGS = ("packed", "kernel_aligned")
@@ -375,11 +375,10 @@ def _block(model, lut, table: LayerTable, block: slice, store: dict | None) -> d
         flow = table.dataflow(block)
         pk = flow["pool_kernel"].astype(np.float64)
         ps = flow["pool_stride"].astype(np.float64)
-        bw = buf.bandwidth_bits_per_ns
+        bw = buf.bandwidth_bits_per_ns  # (the pixel pipeline needs tiles: ``word`` is the tiles' above)
         hop_ns = in_bits * c_out / mp.transfer_bits_per_ns if mp.transfer_bits_per_ns else 0.0 * c_out
         if mp.placement != "spiral":
             pool_hops = add_hops = np.full(c_out.shape, mp.transfer_hops)
-        word = _words(mp.buffer_word_bits)
         if mp.line_buffer == "raster":
             pool_line = _raster_line_bits(table, block, pk, c_out, in_bits, word, pool=True)
         else:
@@ -435,7 +434,7 @@ def _raster_line_bits(table, block, k, channels, in_bits, word, pool=False):
     else:
         s = np.maximum(table.stride[block], 1).astype(np.float64)
         H, W = table.out_h[block].astype(np.float64), table.out_w[block].astype(np.float64)
-        p = np.maximum(np.ceil(((H - 1) * s + k - table.in_h[block]) / 2.0), 0.0)
+        p = conv_padding(H, s, k, table.in_h[block])
     H, W = np.maximum(H, 1.0), np.maximum(W, 1.0)
     lead = np.maximum(k - p, 0.0)
     c = channels * in_bits

@@ -42,8 +42,7 @@ from fastnax.errors import HardwareError
 def spiral_position(index) -> tuple[np.ndarray, np.ndarray]:
     """(row, column) of tile ``index`` (array) along the corner spiral of ``placement = "spiral"``."""
     t = np.asarray(index, dtype=np.int64)
-    s = np.floor(np.sqrt(t)).astype(np.int64)
-    s = np.where((s + 1) ** 2 <= t, s + 1, np.where(s * s > t, s - 1, s))  # exact integer root
+    s = spiral_shell(t)
     r = t - s * s
     odd, first = (s % 2) == 1, r <= s
     row = np.where(odd, np.where(first, r, s), np.where(first, s, 2 * s - r))
@@ -65,9 +64,15 @@ def check_dataflow(table: LayerTable, rows: slice) -> None:
         raise HardwareError("LayerTable.pool_kernel must be >= 0, with pool_stride >= 1 where it is > 0")
 
 
+def conv_padding(out_h, stride, kernel, in_h):
+    """The padding the table does not store: the smallest that gives the output size,
+    ``ceil(((out - 1) s + k - in) / 2)``, at least 0 (arrays broadcast)."""
+    return np.maximum(np.ceil(((out_h - 1) * stride + kernel - in_h) / 2.0), 0.0)
+
+
 def _stages(table: LayerTable, rows: slice):
-    """Per slot: the slot whose output it reads (padded slots pass their input through), the
-    pixel grids of the layer, its pooling and its output."""
+    """The ``rows``' live slots (mask), the slot each reads and the slot its addition's other
+    input comes from (``add_src``), both followed through padded slots, which pass their input on."""
     mask = table.kind[rows] != KIND_PAD
     n, slots = mask.shape
     flow = table.dataflow(rows)
@@ -83,7 +88,7 @@ def _stages(table: LayerTable, rows: slice):
         resolved[:, j] = np.where(mask[:, j], j, src[:, j])
     add_src = flow["add_src"]
     add_src = np.where(add_src >= 0, resolved[np.arange(n)[:, None], np.clip(add_src, 0, None)], add_src)
-    return mask, src, add_src, resolved
+    return mask, src, add_src
 
 
 def _need(out_h, out_w, in_h, in_w, k, s, p, linear, width):
@@ -135,14 +140,14 @@ def pixel_pipeline(table: LayerTable, rows: slice, weight_pixel_ns, pool_pixel_n
     weight layer, pooling and addition stage taking the given time per output pixel (arrays of
     shape (n, n_slots); the pooling and addition times of a slot are read where it has them).
     Each slot is computed on the rows where it holds a layer only."""
-    mask, src, add_src, _ = _stages(table, rows)
+    mask, src, add_src = _stages(table, rows)
     n, slots = mask.shape
     kind = table.kind[rows]
     g = {name: getattr(table, name)[rows].astype(np.int64) for name in
          ("kernel", "stride", "in_h", "in_w", "out_h", "out_w")}
     flow = table.dataflow(rows)
     g["pool_kernel"], g["pool_stride"] = flow["pool_kernel"], flow["pool_stride"]
-    pad = np.maximum(np.ceil(((g["out_h"] - 1) * g["stride"] + g["kernel"] - g["in_h"]) / 2.0), 0).astype(np.int64)
+    pad = conv_padding(g["out_h"], g["stride"], g["kernel"], g["in_h"]).astype(np.int64)
     # slot -> (finish (rows of the slot, width), pixel count per row, position of each table row)
     finish: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     total = np.zeros(n)
@@ -283,7 +288,7 @@ def placement_distances(table: LayerTable, rows: slice, tiles, pool_tiles: int, 
     ``d_in + d_out`` is a sum of two V shapes, so its first minimum lies at an end of the run or
     next to a V's vertex: a handful of candidates per run instead of every tile.
     """
-    mask, src, add_src, _ = _stages(table, rows)
+    mask, src, add_src = _stages(table, rows)
     n, slots = mask.shape
     pooled = mask & (table.dataflow(rows)["pool_kernel"] > 0)
     added = mask & (add_src >= -1)
