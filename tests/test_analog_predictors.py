@@ -323,39 +323,66 @@ def _prior_data(n, seed=0, noise=0.2):
 
 
 def test_prior_residual_predictor(tmp_path):
+    from scipy.stats import kendalltau
+
     from fastnax.predictors import PriorResidualPredictor
-    from fastnax.predictors.analog import MIN_RESIDUAL_RECORDS
+    from fastnax.predictors.analog import RESIDUAL_PRIOR_RECORDS, normal_scores, to_accuracy
 
     X, A, y = _prior_data(25)
     few = PriorResidualPredictor().fit(A, y)
-    assert few.residual_model_ is None  # below MIN_RESIDUAL_RECORDS: the prior alone
-    assert few.coef_[1] == pytest.approx(5.0, abs=1.0)
+    # the prior is fitted on the normal scores: its slope is positive, the residual shrunk by n / (n + 15)
+    assert few.coef_[1] > 0 and few.residual_weight_ == pytest.approx(25 / (25 + RESIDUAL_PRIOR_RECORDS))
     X, A, y = _prior_data(300, seed=1)
-    assert len(y) >= MIN_RESIDUAL_RECORDS
     model = PriorResidualPredictor().fit(A[:200], y[:200])
     # the edge-3 bump is not in the prior: the residual trees learn it and rank better out of fold
-    assert model.residual_model_ is not None and model.cv_kendall_["residual"] > model.cv_kendall_["prior"]
-    from scipy.stats import kendalltau
-
-    assert kendalltau(model.predict(A[200:]), y[200:]).statistic > kendalltau(few.predict(A[200:]), y[200:]).statistic
+    assert model.cv_kendall_["residual"] > model.cv_kendall_["prior"]
+    prior_only = model._prior(A[200:], model.feature_names_, model.coef_, model.dead_value_)
+    assert kendalltau(model.predict(A[200:]), y[200:]).statistic > kendalltau(prior_only, y[200:]).statistic + 0.05
+    # percent out, in the labelled range where the prediction is inside it; the ranking is that of z
+    pred = model.predict(A)
+    assert np.all((pred >= 0) & (pred <= 100))
+    assert kendalltau(pred, model.predict_z(A)).statistic == pytest.approx(1.0)
     mean, lo, hi = model.predict_interval(A[200:], coverage=0.8)
+    assert np.all(lo <= mean) and np.all(mean <= hi)
     assert 0.6 <= np.mean((y[200:] >= lo) & (y[200:] <= hi)) <= 1.0
     path = model.save(tmp_path / "pr.json")
+    forest = tmp_path / "pr.forest.json"
+    assert path.exists() and forest.exists()
     loaded = PriorResidualPredictor.load(path)
     np.testing.assert_array_equal(loaded.predict(A), model.predict(A))
     np.testing.assert_array_equal(loaded.predict_interval(A)[2], model.predict_interval(A)[2])
-    few_path = few.save(tmp_path / "few.json")
-    assert not few_path.exists() and PriorResidualPredictor.load(few_path).residual_model_ is None
-    path.write_bytes(path.read_bytes().replace(b"1", b"2", 1))
+    # same seed, same predictor; another seed, other trees
+    np.testing.assert_array_equal(PriorResidualPredictor().fit(A[:200], y[:200]).predict(A), pred)
+    assert not np.array_equal(PriorResidualPredictor(random_state=1).fit(A[:200], y[:200]).predict(A), pred)
+    forest.write_bytes(forest.read_bytes().replace(b"1", b"2", 1))
     with pytest.raises(PredictorFileError, match="sha256"):
         PriorResidualPredictor.load(path)
-    (tmp_path / "few.meta.json").write_bytes(b"\x80\x04pickle")
+    (tmp_path / "pr.meta.json").write_bytes(b"\x80\x04pickle")
     with pytest.raises(PredictorFileError, match="pickle"):
-        PriorResidualPredictor.load(few_path)
+        PriorResidualPredictor.load(path)
     with pytest.raises(BoundsError, match="expected A"):
         model.predict(A[:, :5])
     with pytest.raises(RecordsError, match="at least 4"):
         PriorResidualPredictor().fit(A[:3], y[:3])
+    with pytest.raises(BoundsError, match="coverage"):
+        model.predict_interval(A, coverage=1.5)
+
+
+def test_normal_scores_and_map_back():
+    from fastnax.predictors.analog import normal_scores, score_map, to_accuracy
+
+    y = np.array([10.0, 50.0, 50.0, 80.0, 90.0])
+    z = normal_scores(y)
+    assert z[1] == z[2] and np.all(np.diff(z[[0, 1, 3, 4]]) > 0) and z[0] == pytest.approx(-z[4])
+    knots = score_map(y)
+    # the knots map back to the labelled accuracies exactly; between and beyond: strictly increasing
+    np.testing.assert_allclose(to_accuracy(z, *knots), y)
+    grid = np.linspace(-3, 3, 101)
+    out = to_accuracy(grid, *knots)
+    assert np.all(np.diff(out[(out > 0) & (out < 100)]) > 0) and out.min() >= 0 and out.max() <= 100
+    # beyond the last knot: its segment's slope (80 -> 90 over its z gap)
+    slope = 10.0 / (z[4] - z[3])
+    assert to_accuracy(np.array([z[4] + 0.1]), *knots)[0] == pytest.approx(90 + 0.1 * slope)
 
 
 def test_drop_penalty():
