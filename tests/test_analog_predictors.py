@@ -269,6 +269,30 @@ def test_fit_command_any_target(tmp_path, capsys):
     assert "not an accuracy name" in capsys.readouterr().err
 
 
+def test_fit_command_prior_residual(tmp_path, capsys):
+    from fastnax.cli import main
+    from fastnax.predictors import PriorResidualPredictor
+
+    recs, X, clean, target = _records(n=60, labelled=30)
+    path = write_records(tmp_path / "r.csv", recs)
+    out = tmp_path / "pr.json"
+    assert main(["fit", str(path), "--out", str(out), "--target", "accuracy_analog", "--method", "prior-residual",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["method"] == "prior-residual" and report["labelled"] == 30 and report["without_target"] == 30
+    loaded = PriorResidualPredictor.load(out)
+    assert loaded.target_ == "accuracy_analog" and loaded.space_ == "nb201" and loaded.records_info_["count"] == 30
+    archs = [r.arch for r in recs]
+    direct = PriorResidualPredictor().fit_records(recs, "accuracy_analog")
+    np.testing.assert_array_equal(loaded.predict_archs(archs), direct.predict_archs(archs))
+    assert report["cv_kendall"] == pytest.approx(direct.cv_kendall_)
+    assert main(["fit", str(path), "--out", str(out), "--target", "accuracy_analog", "--method", "prior-residual"]) == 0
+    assert "cross-validated Kendall tau" in capsys.readouterr().out
+    few = write_records(tmp_path / "few.csv", recs[:3] + recs[40:])
+    assert main(["fit", str(few), "--out", str(out), "--target", "accuracy_analog", "--method", "prior-residual"]) != 0
+    assert "at least 4 records with accuracy_analog" in capsys.readouterr().err
+
+
 def test_benchmark_quick(capsys):
     import importlib.util
     from pathlib import Path

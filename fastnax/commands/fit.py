@@ -8,6 +8,7 @@ The same records and seed give byte-identical files.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from fastnax.commands.options import add_common
 
@@ -20,10 +21,12 @@ def register(sub) -> None:
     p.add_argument("--target", default="accuracy_clean", metavar="NAME",
                    help="accuracy to predict: accuracy_clean (default), accuracy_noisy or any named "
                         "accuracy of the records (accuracy_<name>, e.g. accuracy_analog_drift_86400)")
-    p.add_argument("--method", default="auto", choices=("auto", "xgb", "multifidelity"),
+    p.add_argument("--method", default="auto", choices=("auto", "xgb", "multifidelity", "prior-residual"),
                    help="xgb: XGBoost on the records that hold the target; multifidelity: a clean model on "
-                        "every record calibrated on those with the target; auto (default): multifidelity "
-                        "when some records lack a non-clean target, else xgb")
+                        "every record calibrated on those with the target; prior-residual (nb201): the "
+                        "training-free analog score plus tree residuals, on the records with the target "
+                        "(the best ranking of accuracy on a noisy chip from labelled records alone); auto "
+                        "(default): multifidelity when some records lack a non-clean target, else xgb")
     p.add_argument("--cv", type=int, default=5, metavar="K", help="folds of the quality report (default 5)")
     add_common(p)
     p.set_defaults(run=run)
@@ -50,6 +53,8 @@ def run(args) -> int:
         if lacking == len(records):
             raise RecordsError(f"no record of {args.records} has {args.target}; they carry "
                                f"{', '.join(accuracy_names(records))}")
+        if args.method == "prior-residual":
+            return _run_prior_residual(args, records, lacking)
         if args.method == "multifidelity" or (args.target != "accuracy_clean" and lacking):
             return _run_multifidelity(args, lacking)
     model = XGBPredictor(random_state=args.seed).fit_records(args.records, target=args.target, cv=args.cv)
@@ -111,4 +116,29 @@ def _run_multifidelity(args, lacking: int) -> int:
         fitted = f"{model.target_} = {model.coef_[0]:.2f} + {model.coef_[1]:.3f} * predicted accuracy_clean"
     print(f"{fitted}; leave-one-out MAE {report['loo_mae']:.2f} percentage points")
     print(f"wrote {args.out} and {meta_path(args.out)}")
+    return 0
+
+
+def _run_prior_residual(args, records, lacking: int) -> int:
+    from fastnax.predictors.analog import PriorResidualPredictor
+    from fastnax.predictors.files import sidecar_path as meta_path
+    from fastnax.predictors.xgb import json_safe
+
+    model = PriorResidualPredictor(random_state=args.seed or 0).fit_records(args.records, target=args.target)
+    model.save(args.out)
+    info = model.records_info_
+    report = {"records": info, "space": model.space_, "dataset": model.dataset_, "target": model.target_,
+              "method": "prior-residual", "labelled": info["count"], "without_target": lacking,
+              "cv_kendall": model.cv_kendall_, "residual_weight": model.residual_weight_,
+              "model": str(args.out), "sidecar": str(meta_path(args.out)), "seed": args.seed}
+    if args.json:
+        print(json.dumps(json_safe(report), indent=2, sort_keys=True, allow_nan=False))
+        return 0
+    skipped = f" ({lacking} without it left out)" if lacking else ""
+    cv = model.cv_kendall_
+    print(f"fitted PriorResidualPredictor on {info['count']} records of space {model.space_} "
+          f"({model.dataset_}) with {model.target_}{skipped}")
+    print(f"{cv['folds']}-fold cross-validated Kendall tau: {cv['residual']:.3f} (the analog-score prior "
+          f"alone: {cv['prior']:.3f}); residual weight {model.residual_weight_:.2f}")
+    print(f"wrote {args.out}, {PriorResidualPredictor._model_files(Path(args.out))['forest']} and {meta_path(args.out)}")
     return 0
