@@ -291,6 +291,10 @@ def test_fit_command_prior_residual(tmp_path, capsys):
     few = write_records(tmp_path / "few.csv", recs[:3] + recs[40:])
     assert main(["fit", str(few), "--out", str(out), "--target", "accuracy_analog", "--method", "prior-residual"]) != 0
     assert "at least 4 records with accuracy_analog" in capsys.readouterr().err
+    # a search cannot read this file: the error says what it is and which files a search reads
+    assert main(["search", "--space", "nb201", "--predictor", str(out)]) != 0
+    err = capsys.readouterr().err
+    assert "fastnax fit --method prior-residual" in err and "a search reads files of fastnax fit --method xgb" in err
 
 
 def test_benchmark_quick(capsys):

@@ -117,7 +117,16 @@ def read_predictor_file(path: str | os.PathLike) -> PredictorFile:
         meta_file, model_file = sidecar_path(path), path
     meta = read_json(meta_file, "predictor sidecar")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise PredictorFileError(f"{meta_file}: not a fastnax predictor sidecar (format {FORMAT!r} expected)")
+        found = meta.get("format") if isinstance(meta, dict) else None
+        kinds = {"fastnax-prior-residual-predictor": ("prior-residual", "PriorResidualPredictor"),
+                 "fastnax-multifidelity-predictor": ("multifidelity", "MultiFidelityPredictor")}
+        hint = ""
+        if found in kinds:
+            method, cls = kinds[found]
+            hint = (f": it is a {found!r} file (fastnax fit --method {method}; load it with "
+                    f"fastnax.predictors.{cls}.load); a search reads files of fastnax fit --method xgb")
+        raise PredictorFileError(f"{meta_file}: not a fastnax predictor sidecar (format {FORMAT!r} "
+                                 f"expected){hint}")
     if meta.get("format_version") != FORMAT_VERSION:
         raise PredictorFileError(f"{meta_file}: format version {meta.get('format_version')!r}; this "
                                  f"fastnax reads version {FORMAT_VERSION}")
