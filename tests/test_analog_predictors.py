@@ -291,10 +291,44 @@ def test_fit_command_prior_residual(tmp_path, capsys):
     few = write_records(tmp_path / "few.csv", recs[:3] + recs[40:])
     assert main(["fit", str(few), "--out", str(out), "--target", "accuracy_analog", "--method", "prior-residual"]) != 0
     assert "at least 4 records with accuracy_analog" in capsys.readouterr().err
-    # a search cannot read this file: the error says what it is and which files a search reads
-    assert main(["search", "--space", "nb201", "--predictor", str(out)]) != 0
-    err = capsys.readouterr().err
-    assert "fastnax fit --method prior-residual" in err and "a search reads files of fastnax fit --method xgb" in err
+
+
+def test_search_with_prior_residual_file(tmp_path, capsys):
+    """fit --method prior-residual, then search and predict with its file: the search scores the
+    predictor's own analog features and intervals, and predict prints what the search printed."""
+    from fastnax import search, spaces
+    from fastnax.arch import Architecture
+    from fastnax.cli import main
+    from fastnax.predictors import MultiFidelityPredictor, PriorResidualPredictor
+    from fastnax.search.accuracy import resolve_accuracy_model
+    from fastnax.search.analog_model import analog_inputs
+
+    recs, X, clean, target = _records(n=60, labelled=30)
+    path = write_records(tmp_path / "r.csv", recs)
+    out = tmp_path / "pr.json"
+    assert main(["fit", str(path), "--out", str(out), "--target", "accuracy_analog", "--method", "prior-residual"]) == 0
+    capsys.readouterr()
+    space = spaces.get("nb201")
+    model = resolve_accuracy_model(str(out), space, "cifar10")
+    assert model.inputs is analog_inputs and model.target == "accuracy_analog"
+    result = search.run("nb201", predictor=str(out), dataset="cifar10", seed=0)
+    archs = [d["arch"] for d in result.front]
+    loaded = PriorResidualPredictor.load(out)
+    mean, lower, upper = loaded.predict_interval(MultiFidelityPredictor._features(archs)[0], 0.8)
+    live = np.asarray([d["accuracy_mean"] for d in result.front]) > 10.0  # dead cells are at chance
+    np.testing.assert_allclose(np.asarray([d["accuracy_mean"] for d in result.front])[live], mean[live])
+    np.testing.assert_allclose(np.asarray([d["accuracy_lower"] for d in result.front])[live], lower[live])
+    np.testing.assert_allclose(np.asarray([d["accuracy_upper"] for d in result.front])[live], upper[live])
+    index = space.to_index(space.encode([Architecture.from_string(a) for a in archs]))
+    detail = model.predict_detail(space, index, 0.5, measured=False)
+    np.testing.assert_allclose(detail["accuracy_mean"][live], mean[live])
+    # predict prints, for each front design, the value the search scored for it
+    assert main(["predict", "--space", "nb201", "--predictor", str(out), "--json", *archs]) == 0
+    printed = json.loads(capsys.readouterr().out)["predictions"]
+    assert [p["accuracy"] for p in printed] == pytest.approx([d["accuracy"] for d in result.front])
+    # a search of another space is refused with a one-line error and a non-zero exit
+    assert main(["search", "--space", "imc", "--predictor", str(out)]) != 0
+    assert "fitted on space 'nb201'" in capsys.readouterr().err
 
 
 def test_benchmark_quick(capsys):

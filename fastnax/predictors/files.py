@@ -92,7 +92,7 @@ class PredictorFile:
                 raise PredictorFileError(f"predictor {where!r} cannot score this search: fitted for "
                                          f"space options {options}, not {mine}")
         fitted_on = self.meta.get("dataset")
-        if dataset is not None and fitted_on not in (None, dataset):
+        if dataset is not None and fitted_on is not None and not same_dataset(fitted_on, dataset):
             raise PredictorFileError(f"predictor {where!r} cannot score this search: fitted on dataset "
                                      f"{fitted_on!r}, not {dataset!r}")
 
@@ -118,13 +118,11 @@ def read_predictor_file(path: str | os.PathLike) -> PredictorFile:
     meta = read_json(meta_file, "predictor sidecar")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else None
-        kinds = {"fastnax-prior-residual-predictor": ("prior-residual", "PriorResidualPredictor"),
-                 "fastnax-multifidelity-predictor": ("multifidelity", "MultiFidelityPredictor")}
         hint = ""
-        if found in kinds:
-            method, cls = kinds[found]
-            hint = (f": it is a {found!r} file (fastnax fit --method {method}; load it with "
-                    f"fastnax.predictors.{cls}.load); a search reads files of fastnax fit --method xgb")
+        if found == "fastnax-multifidelity-predictor":
+            hint = (f": it is a {found!r} file (fastnax fit --method multifidelity; load it with "
+                    f"fastnax.predictors.MultiFidelityPredictor.load); a search reads files of fastnax fit "
+                    f"--method xgb or prior-residual")
         raise PredictorFileError(f"{meta_file}: not a fastnax predictor sidecar (format {FORMAT!r} "
                                  f"expected){hint}")
     if meta.get("format_version") != FORMAT_VERSION:
@@ -215,6 +213,19 @@ def read_booster(meta_file: Path, name, sha256, n_features: int):
         raise PredictorFileError(f"{model_file}: model has {booster.num_features()} features, the sidecar "
                                  f"says {n_features}")
     return booster
+
+
+#: Benchmarks whose records name their image dataset ``BENCH-DATASET`` (``nb201-cifar10``,
+#: ``analognasbench-cifar10``: :mod:`fastnax.datasets.nb201`, :mod:`fastnax.datasets.analognasbench`).
+BENCHMARK_PREFIXES = ("nb201-", "analognasbench-")
+
+
+def same_dataset(fitted_on: str, dataset: str) -> bool:
+    """Whether a predictor fitted on records of ``fitted_on`` scores a search of ``dataset``: the
+    same name, or a benchmark's records of that image dataset (``analognasbench-cifar10`` for
+    ``cifar10``)."""
+    fitted_on = str(fitted_on)
+    return fitted_on == dataset or any(fitted_on == p + str(dataset) for p in BENCHMARK_PREFIXES)
 
 
 def read_json(path: Path, what: str):

@@ -82,10 +82,14 @@ class AccuracyModel:
         training-free score, else ``accuracy_clean``.
     uncertainty : fastnax.predictors.uncertainty.Uncertainty, optional
         Intervals and support of a fitted predictor (default: the model's ``uncertainty_``).
+    inputs : callable, optional
+        ``inputs(space, index, F)``: what ``model.predict`` reads for canonical rows ``index``
+        whose graph features are ``F`` (default: ``F``; :mod:`fastnax.search.analog_model`).
     """
 
-    def __init__(self, model, kind: str, info: dict, target: str | None = None, uncertainty=None):
+    def __init__(self, model, kind: str, info: dict, target: str | None = None, uncertainty=None, inputs=None):
         self.model = model
+        self.inputs = inputs
         self.uncertainty = uncertainty if uncertainty is not None else getattr(model, "uncertainty_", None)
         self._measured = None
         self.kind = kind  # "predictor" or "training-free score"
@@ -163,11 +167,13 @@ class AccuracyModel:
 
     def predict(self, space, X: np.ndarray) -> np.ndarray:
         """Accuracy (percent, or the accuracy-like scale of the score) of vectors X (n, d)."""
-        return self._from_features(space.features(np.asarray(X, dtype=float)))
+        return self.predict_index(space, space.to_index(np.asarray(X, dtype=float)))
 
     def predict_index(self, space, index: np.ndarray) -> np.ndarray:
         """:meth:`predict` of canonical index rows (``space.to_index`` output), shape (n,)."""
-        return self._from_features(space.features_from_index(index))
+        index = np.asarray(index, dtype=np.int64)
+        F = space.features_from_index(index)
+        return self._from_features(F, None if self.inputs is None else self.inputs(space, index, F))
 
     def measured_index(self) -> np.ndarray:
         """Canonical index rows (m, d) of the records that are members of the calibrated space."""
@@ -194,7 +200,8 @@ class AccuracyModel:
         """
         index = np.asarray(index, dtype=np.int64)
         F = space.features_from_index(index)
-        raw = np.asarray(self.model.predict(F), dtype=float).reshape(-1)
+        M = F if self.inputs is None else self.inputs(space, index, F)
+        raw = np.asarray(self.model.predict(M), dtype=float).reshape(-1)
         n = len(raw)
         support = np.ones(n, dtype=bool)
         if self.kind == "training-free score":
@@ -205,7 +212,7 @@ class AccuracyModel:
             out = self.uncertainty.predict(F, raw, COVERAGE, quantile=risk)
             mean, lower, upper, support, scored = (out["accuracy"], out["lower"], out["upper"],
                                                    out["in_support"], out["score"])
-        elif (intervals := _own_intervals(self.model, F, risk)) is not None:
+        elif (intervals := _own_intervals(self.model, M, risk)) is not None:
             mean, lower, upper, scored = intervals
         else:  # no intervals (e.g. an XGBPredictor fitted without cross-validation): zero width
             mean = np.clip(raw, 0.0, 100.0)
@@ -240,8 +247,8 @@ class AccuracyModel:
             detail["in_support"][hit] = True
             detail["measured"][hit] = True
 
-    def _from_features(self, F: np.ndarray) -> np.ndarray:
-        raw = np.asarray(self.model.predict(F), dtype=float).reshape(-1)
+    def _from_features(self, F: np.ndarray, M: np.ndarray | None = None) -> np.ndarray:
+        raw = np.asarray(self.model.predict(F if M is None else M), dtype=float).reshape(-1)
         if self.kind == "training-free score":
             z = np.clip((raw - self._center) / self._scale, -50, 50)
             acc = self._chance + (100.0 - self._chance) / (1.0 + np.exp(-z))
@@ -464,6 +471,11 @@ def resolve_accuracy_model(predictor, space, dataset: str | None = None) -> Accu
         path = Path(predictor)
         if not path.exists():
             raise PredictorFileError(f"predictor file {str(path)!r} does not exist")
+        from fastnax.search import analog_model
+
+        if analog_model.is_prior_residual_file(path):
+            model, desc = analog_model.load_checked(path, space, dataset)
+            return AccuracyModel(model, "predictor", desc, target=model.target_, inputs=analog_model.analog_inputs)
         return _from_file(path, space, dataset)
     if not hasattr(predictor, "predict"):
         raise PredictorFileError(
