@@ -12,7 +12,8 @@ mean and std of Kendall tau. Predictors:
   map of the training-free analog score plus the mean of boosted trees and a random forest of the
   residual, shrunk by n / (n + 15)), with the coverage of its nominal 80 % interval;
 * ``multifidelity_25+500``: ``MultiFidelityPredictor`` on 525 cells that all carry the clean
-  accuracy (``baseline_accuracy``), 25 of them the target; tested on the other 15,100; with the
+  accuracy (``baseline_accuracy``), 25 of them the target (a clean model, a drop model on the
+  robustness score, and shrunk residual trees on the 25); tested on the other 15,100; with the
   empirical coverage and mean width of its nominal 80 % interval.
 
 The training-free score (``TrainingFreeScore``) and its noisy-chip form (``robustness.analog_score``)

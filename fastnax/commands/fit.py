@@ -101,6 +101,7 @@ def _run_multifidelity(args, lacking: int) -> int:
                               "slope": float(model.coef_[1]),
                               **({"clean_slope": float(model.clean_slope_), "clean_center": float(model.clean_center_)}
                                  if model.mode_ == "drop" else {})},
+              "residual_weight": model.residual_weight_,
               "loo_mae": float(abs(model.residuals_).mean()), "model": str(args.out),
               "sidecar": str(meta_path(args.out)), "seed": args.seed}
     if args.json:
@@ -114,7 +115,9 @@ def _run_multifidelity(args, lacking: int) -> int:
                   f" - {model.clean_slope_:.3f} * ({g} - {model.clean_center_:.2f}))")
     else:
         fitted = f"{model.target_} = {model.coef_[0]:.2f} + {model.coef_[1]:.3f} * predicted accuracy_clean"
-    print(f"{fitted}; leave-one-out MAE {report['loo_mae']:.2f} percentage points")
+    if model.residual_models_:
+        fitted += f" + {model.residual_weight_:.2f} * residual trees"
+    print(f"{fitted}; out-of-sample MAE {report['loo_mae']:.2f} percentage points")
     print(f"wrote {args.out} and {meta_path(args.out)}")
     return 0
 
