@@ -6,10 +6,13 @@ accuracy vs EDAP (exhaustive over all 78,125 configurations).
 Hypervolume as in ``benchmarks/search_nb201.py``: (accuracy, log10 EDAP) normalised over the whole
 space (true accuracies), reference point (worst accuracy, worst EDAP). 20 seeds. The predictor is
 ``XGBPredictor.fit_with_intervals`` on fastnax's graph features (what ``fastnax fit --target
-accuracy_analog_drift_86400`` fits), so the search scores its pessimistic 0.1 quantile by default;
-``--risk 0.5`` scores the mean. The held-out columns are not read.
+accuracy_analog_drift_86400`` fits), so the search scores its pessimistic quantile by default;
+``--risk 0.5`` scores the mean. ``--model prior-residual``: the
+:class:`~fastnax.predictors.PriorResidualPredictor` fitted on the same 25 cells (what ``fastnax fit
+--method prior-residual`` fits), its own conformal intervals scored. The held-out columns are not
+read.
 
-Usage: python benchmarks/search_analog.py [--seeds 20] [--risk Q]
+Usage: python benchmarks/search_analog.py [--seeds 20] [--risk Q] [--model xgb|prior-residual]
 Prints one JSON object.
 """
 
@@ -33,14 +36,17 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--train", type=int, default=25)
     parser.add_argument("--risk", type=float, default=None)
+    parser.add_argument("--model", choices=("xgb", "prior-residual"), default="xgb")
     args = parser.parse_args(argv)
     if not DATA.exists():
         print(json.dumps({"skipped": f"reference data not found: {DATA}"}))
         return 0
     from fastnax import graph, hwmodel, spaces
     from fastnax.datasets import analognasbench, nb201
-    from fastnax.predictors import XGBPredictor
+    from fastnax.predictors import PriorResidualPredictor, XGBPredictor
+    from fastnax.predictors.multifidelity import analog_feature_names, analog_features
     from fastnax.search import hypervolume_2d, non_dominated_mask, run
+    from fastnax.search.spec import DEFAULT_RISK
 
     t0 = time.perf_counter()
     arch_strings, columns = analognasbench.load(DATA)
@@ -66,15 +72,19 @@ def main(argv=None) -> int:
         train = np.random.default_rng(seed).choice(15625, size=args.train, replace=False)
         X_train = np.concatenate([(train[:, None] // 5 ** np.arange(6)) % 5,
                                   np.zeros((args.train, 1), dtype=np.int64)], axis=1).astype(float)
-        model = XGBPredictor(random_state=seed).fit_with_intervals(
-            graph.features_from_vectors(space, X_train), acc_by_cell[train], 5)
+        if args.model == "xgb":
+            model = XGBPredictor(random_state=seed).fit_with_intervals(
+                graph.features_from_vectors(space, X_train), acc_by_cell[train], 5)
+        else:
+            model = PriorResidualPredictor(random_state=seed).fit(
+                analog_features(space, X_train), acc_by_cell[train], feature_names=analog_feature_names("nb201"))
         model.target_ = "accuracy_" + COLUMN
         found = run(space, predictor=model, seed=seed, dataset="cifar10", **risk)
         rows = [key[tuple(space.encode([p["arch"]])[0].astype(np.int64))] for p in found.front]
         ratios.append(hv(true_acc[rows], edap[rows]) / hv_true)
         times.append(found.timings["search_s"])
-    out = {"benchmark": "search_analog", "column": COLUMN, "train_cells": args.train, "seeds": args.seeds,
-           "risk": args.risk if args.risk is not None else "default (0.1)",
+    out = {"benchmark": "search_analog", "model": args.model, "column": COLUMN, "train_cells": args.train, "seeds": args.seeds,
+           "risk": args.risk if args.risk is not None else f"default ({DEFAULT_RISK})",
            "hypervolume_ratio_mean": float(np.mean(ratios)), "hypervolume_ratio_worst": float(np.min(ratios)),
            "hypervolume_ratio_median": float(np.median(ratios)),
            "ratio_per_seed": [round(float(r), 4) for r in ratios],

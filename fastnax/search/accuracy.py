@@ -465,14 +465,14 @@ def resolve_accuracy_model(predictor, space, dataset: str | None = None) -> Accu
     space : SearchSpace
     dataset : str, optional
     """
+    from fastnax.search import analog_model
+
     if predictor is None:
         return packaged_accuracy_model(space, dataset)
     if isinstance(predictor, (str, Path)):
         path = Path(predictor)
         if not path.exists():
             raise PredictorFileError(f"predictor file {str(path)!r} does not exist")
-        from fastnax.search import analog_model
-
         if analog_model.is_prior_residual_file(path):
             model, desc = analog_model.load_checked(path, space, dataset)
             return AccuracyModel(model, "predictor", desc, target=model.target_, inputs=analog_model.analog_inputs)
@@ -494,4 +494,5 @@ def resolve_accuracy_model(predictor, space, dataset: str | None = None) -> Accu
     target = getattr(predictor, "target_", None)
     if target is None:
         desc["target_assumed"] = "the predictor does not say what it predicts; taken as accuracy_clean"
-    return AccuracyModel(predictor, "predictor", desc, target=target or "accuracy_clean")
+    inputs = analog_model.analog_inputs if type(predictor).__name__ == "PriorResidualPredictor" else None
+    return AccuracyModel(predictor, "predictor", desc, target=target or "accuracy_clean", inputs=inputs)
