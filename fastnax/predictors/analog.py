@@ -51,19 +51,14 @@ from pathlib import Path
 import numpy as np
 
 from fastnax.errors import BoundsError, PredictorFileError, RecordsError
+from fastnax.predictors.residual import BOOSTED, FOREST  # noqa: F401 (re-exported: the residual's models)
+from fastnax.predictors.residual import MODELS, conformal_bounds, fit_trees, predict_trees
 
 FORMAT = "fastnax-prior-residual-predictor"
 FORMAT_VERSION = 2
 FOLDS = 5
 #: the residual's weight is n / (n + this): the prior counts as this many labelled records
 RESIDUAL_PRIOR_RECORDS = 15.0
-#: boosted trees of the residual (XGBoost parameters, rounds)
-BOOSTED = ({"max_depth": 4, "eta": 0.075, "subsample": 0.8, "colsample_bytree": 0.8, "min_child_weight": 1.0,
-            "reg_lambda": 1.0}, 200)
-#: a random forest of the residual: one round of parallel trees on row and column subsamples
-FOREST = ({"num_parallel_tree": 300, "eta": 1.0, "max_depth": 10, "subsample": 0.632, "colsample_bynode": 0.5,
-           "min_child_weight": 2.0, "reg_lambda": 0.0}, 1)
-MODELS = {"boosted": BOOSTED, "forest": FOREST}
 
 
 def _prior_score(A: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -75,21 +70,6 @@ def _prior_score(A: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarra
     log_nsr = A[:, names.index("robustness:log10_nsr")]
     live = (tf > DEAD_SCORE) & (log_nsr < DEAD_LOG10_NSR)
     return np.where(live, tf - NOISE_WEIGHT * log_nsr, 0.0), live
-
-
-def _conformal(residuals: np.ndarray, coverage) -> tuple[float, float]:
-    try:
-        coverage = float(coverage)
-    except (TypeError, ValueError):
-        raise BoundsError(f"coverage must be a number in (0, 1), got {coverage!r}") from None
-    if not 0.0 < coverage < 1.0:
-        raise BoundsError(f"coverage must be in (0, 1), got {coverage!r}")
-    r = np.sort(residuals)
-    n = len(r)
-    tail = (1.0 - coverage) / 2.0
-    lo_k = int(np.floor(tail * (n + 1))) - 1
-    hi_k = int(np.ceil((1.0 - tail) * (n + 1))) - 1
-    return (r[lo_k] if lo_k >= 0 else -np.inf), (r[hi_k] if hi_k < n else np.inf)
 
 
 def normal_scores(y: np.ndarray) -> np.ndarray:
@@ -117,26 +97,6 @@ def to_accuracy(z: np.ndarray, knots_z: np.ndarray, knots_acc: np.ndarray) -> np
     out = np.where(z < knots_z[0], knots_acc[0] + lo_slope * (z - knots_z[0]), out)
     out = np.where(z > knots_z[-1], knots_acc[-1] + hi_slope * (z - knots_z[-1]), out)
     return np.clip(out, 0.0, 100.0)
-
-
-def _fit_trees(A, residual, seed: int, n_jobs: int) -> dict:
-    """The residual's tree models (name -> xgboost.Booster), each seeded from ``seed``."""
-    import xgboost
-
-    data = xgboost.DMatrix(A, label=residual)
-    boosters = {}
-    for k, (name, (params, rounds)) in enumerate(MODELS.items()):
-        full = {**params, "objective": "reg:squarederror", "tree_method": "hist", "seed": seed * len(MODELS) + k,
-                "nthread": n_jobs, "verbosity": 0}
-        boosters[name] = xgboost.train(full, data, num_boost_round=rounds)
-    return boosters
-
-
-def _predict_trees(boosters: dict, A) -> np.ndarray:
-    import xgboost
-
-    data = xgboost.DMatrix(A)
-    return np.mean([b.predict(data).astype(np.float64) for b in boosters.values()], axis=0)
 
 
 class PriorResidualPredictor:
@@ -189,7 +149,7 @@ class PriorResidualPredictor:
         """(coef, dead value, boosters) of the model of normal scores z on rows A."""
         coef, dead = self._fit_prior(A, z, names)
         prior = self._prior(A, names, coef, dead)
-        return coef, dead, _fit_trees(A, z - prior, seed, int(self.n_jobs))
+        return coef, dead, fit_trees(A, z - prior, seed, int(self.n_jobs))
 
     def fit(self, A, y, feature_names=None):
         """Fit on analog features A (n, k) (:func:`~fastnax.predictors.multifidelity.analog_features`)
@@ -216,7 +176,7 @@ class PriorResidualPredictor:
         for train, test in KFold(folds, shuffle=True, random_state=seed).split(A):
             coef, dead, boosters = self._fit_z(A[train], z[train], names, seed)
             oof_prior[test] = self._prior(A[test], names, coef, dead)
-            oof_both[test] = oof_prior[test] + weight * _predict_trees(boosters, A[test])
+            oof_both[test] = oof_prior[test] + weight * predict_trees(boosters, A[test])
         self.coef_, self.dead_value_, self.residual_models_ = self._fit_z(A, z, names, seed)
         self.residual_weight_ = float(weight)
         self.knots_ = score_map(y)
@@ -279,7 +239,7 @@ class PriorResidualPredictor:
         if A.ndim != 2 or A.shape[1] != self.n_features_in_:
             raise BoundsError(f"expected A (n, {self.n_features_in_}), got shape {A.shape}")
         prior = self._prior(A, self.feature_names_, self.coef_, self.dead_value_)
-        return prior + self.residual_weight_ * _predict_trees(self.residual_models_, A)
+        return prior + self.residual_weight_ * predict_trees(self.residual_models_, A)
 
     def predict(self, A) -> np.ndarray:
         """Predicted accuracy (n,) in percent of analog feature rows A (n, n_features_in_)."""
@@ -288,7 +248,7 @@ class PriorResidualPredictor:
     def predict_interval(self, A, coverage: float = 0.8):
         """Mean, lower and upper bound (each (n,), percent): split-conformal on out-of-fold residuals."""
         self._check()
-        lo, hi = _conformal(self.residuals_, coverage)
+        lo, hi = conformal_bounds(self.residuals_, coverage)
         z = self.predict_z(A)
         return tuple(to_accuracy(v, *self.knots_) for v in (z, z + lo, z + hi))
 

@@ -268,17 +268,17 @@ class MultiFidelityPredictor:
         5-fold out-of-fold prediction."""
         from sklearn.model_selection import KFold
 
-        from fastnax.predictors.analog import _fit_trees, _predict_trees
+        from fastnax.predictors.residual import fit_trees, predict_trees
 
         n = len(F)
         self.residual_weight_, self.residual_models_ = 0.0, None
         if n < RESIDUAL_MIN_RECORDS:
             return loo
         self.residual_weight_ = n / (n + RESIDUAL_PRIOR_RECORDS)
-        self.residual_models_ = _fit_trees(F, residual, seed, int(self.n_jobs))
+        self.residual_models_ = fit_trees(F, residual, seed, int(self.n_jobs))
         oof = np.empty(n)
         for train, test in KFold(min(FOLDS, n), shuffle=True, random_state=seed).split(F):
-            oof[test] = _predict_trees(_fit_trees(F[train], residual[train], seed, int(self.n_jobs)), F[test])
+            oof[test] = predict_trees(fit_trees(F[train], residual[train], seed, int(self.n_jobs)), F[test])
         return loo - self.residual_weight_ * oof[at]
 
     def fit_records(self, records, target: str):
@@ -333,13 +333,13 @@ class MultiFidelityPredictor:
 
     def predict(self, F) -> np.ndarray:
         """Predicted target accuracy (n,) in percent of a feature matrix F (n, n_features_in_)."""
-        from fastnax.predictors.analog import _predict_trees
+        from fastnax.predictors.residual import predict_trees
 
         self._check()
         F = np.asarray(F, dtype=np.float64)
         out = self._calibrated(self.clean_model_.predict(F), F)
         if self.residual_models_:
-            out = out + self.residual_weight_ * _predict_trees(self.residual_models_, F)
+            out = out + self.residual_weight_ * predict_trees(self.residual_models_, F)
         return out
 
     def predict_clean(self, F) -> np.ndarray:
@@ -353,10 +353,10 @@ class MultiFidelityPredictor:
         ``[lower, upper]`` holds the target with probability about ``coverage`` for an
         architecture drawn like the labelled records (finite-sample quantiles at ``k / (n + 1)``).
         """
-        from fastnax.predictors.analog import _conformal
+        from fastnax.predictors.residual import conformal_bounds
 
         self._check()
-        lo, hi = _conformal(self.residuals_, coverage)
+        lo, hi = conformal_bounds(self.residuals_, coverage)
         mean = self.predict(F)
         return mean, mean + lo, mean + hi
 
