@@ -337,6 +337,11 @@ def test_search_with_prior_residual_file(tmp_path, capsys):
     index = space.to_index(space.encode([Architecture.from_string(a) for a in archs]))
     detail = model.predict_detail(space, index, 0.5, measured=False)
     np.testing.assert_allclose(detail["accuracy_mean"][live], mean[live])
+    # every candidate's value is its own, whatever batch it is priced in
+    alone = [model.predict_detail(space, index[i:i + 1], 0.4, measured=False)["accuracy_scored"][0]
+             for i in range(min(len(index), 6))]
+    np.testing.assert_array_equal(model.predict_detail(space, index, 0.4, measured=False)["accuracy_scored"][:6],
+                                  alone)
     # predict prints, for each front design, the value the search scored for it
     assert main(["predict", "--space", "nb201", "--predictor", str(out), "--json", *archs]) == 0
     printed = json.loads(capsys.readouterr().out)["predictions"]
