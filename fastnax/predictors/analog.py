@@ -193,17 +193,11 @@ class PriorResidualPredictor:
         """Fit on ``nb201`` records (Records or a records file) that hold ``target``; records
         without it are left out (at least 4 must have it)."""
         from fastnax.arch import Architecture
-        from fastnax.datasets.records import Record, is_accuracy_name, read_records
+        from fastnax.datasets.records import is_accuracy_name
+        from fastnax.predictors.files import read_fit_records
         from fastnax.predictors.xgb import _check_record_spaces
 
-        info = {"path": None, "sha256": None, "count": 0}
-        if isinstance(records, (str, os.PathLike)):
-            path = Path(records)
-            records = read_records(path)
-            info.update(path=str(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest())
-        records = list(records)
-        if any(not isinstance(r, Record) for r in records):
-            raise RecordsError("fit_records takes Record objects or the path of a records file")
+        records, info = read_fit_records(records)
         if not is_accuracy_name(target):
             raise BoundsError(f"target {target!r} is not an accuracy name (accuracy_clean, accuracy_noisy or "
                               f"accuracy_<name>)")

@@ -215,6 +215,23 @@ def read_booster(meta_file: Path, name, sha256, n_features: int):
     return booster
 
 
+def read_fit_records(records) -> tuple[list, dict]:
+    """(Records, info) for a ``fit_records``: ``records`` is a records file (read; ``info`` names
+    its path and sha256) or Record objects; ``info["count"]`` is left at 0 for the caller."""
+    from fastnax.datasets.records import Record, read_records
+    from fastnax.errors import RecordsError
+
+    info = {"path": None, "sha256": None, "count": 0}
+    if isinstance(records, (str, os.PathLike)):
+        path = Path(records)
+        records = read_records(path)
+        info.update(path=str(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+    records = list(records)
+    if any(not isinstance(r, Record) for r in records):
+        raise RecordsError("fit_records takes Record objects or the path of a records file")
+    return records, info
+
+
 #: Benchmarks whose records name their image dataset ``BENCH-DATASET`` (``nb201-cifar10``,
 #: ``analognasbench-cifar10``: :mod:`fastnax.datasets.nb201`, :mod:`fastnax.datasets.analognasbench`).
 BENCHMARK_PREFIXES = ("nb201-", "analognasbench-")

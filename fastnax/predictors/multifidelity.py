@@ -284,17 +284,11 @@ class MultiFidelityPredictor:
     def fit_records(self, records, target: str):
         """Fit on records (Records or a records file): all give ``accuracy_clean``, some ``target``."""
         from fastnax.arch import Architecture
-        from fastnax.datasets.records import Record, is_accuracy_name, read_records
+        from fastnax.datasets.records import is_accuracy_name
+        from fastnax.predictors.files import read_fit_records
         from fastnax.predictors.xgb import _check_record_spaces
 
-        info = {"path": None, "sha256": None, "count": 0}
-        if isinstance(records, (str, os.PathLike)):
-            path = Path(records)
-            records = read_records(path)
-            info.update(path=str(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest())
-        records = list(records)
-        if any(not isinstance(r, Record) for r in records):
-            raise RecordsError("fit_records takes Record objects or the path of a records file")
+        records, info = read_fit_records(records)
         if not is_accuracy_name(target) or target == "accuracy_clean":
             raise BoundsError(f"target {target!r} is not a noisy accuracy name: expected accuracy_noisy or "
                               f"accuracy_<name> (the clean accuracy is the cheap label here)")

@@ -211,18 +211,10 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
         """
         from fastnax import graph
         from fastnax.arch import Architecture
-        from fastnax.datasets.records import Record, read_records
-
-        info = {"path": None, "sha256": None, "count": 0}
-        if isinstance(records, (str, os.PathLike)):
-            path = Path(records)
-            records_list = read_records(path)
-            info.update(path=str(path), sha256=_sha256(path.read_bytes()))
-        else:
-            records_list = list(records)
-            if any(not isinstance(r, Record) for r in records_list):
-                raise RecordsError("fit_records takes Record objects or the path of a records file")
         from fastnax.datasets.records import is_accuracy_name
+        from fastnax.predictors.files import read_fit_records
+
+        records_list, info = read_fit_records(records)
 
         if target not in TARGETS and not is_accuracy_name(target):
             raise BoundsError(f"unknown target {target!r}; expected one of: {', '.join(TARGETS)} or a "
