@@ -38,6 +38,18 @@ def _stats(values):
     return {"mean": round(float(arr.mean()), 2), "std": round(float(arr.std()), 2), "n": int(arr.size)}
 
 
+def _predictor_identity(model: dict) -> dict:
+    """Which predictor chose the designs (its file's sha256 and record count): a result printed
+    with one predictor says so, and is stale once the packaged predictor is refitted."""
+    import hashlib
+
+    path = model.get("file")
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path and Path(path).is_file() else None
+    records = model.get("records") or {}
+    return {"file": Path(path).name if path else None, "sha256": digest, "target": model.get("target"),
+            "records": records.get("count"), "records_sha256": records.get("sha256")}
+
+
 def choose(result, min_accuracy: float) -> dict:
     """The lowest-EDAP point of the front meeting ``min_accuracy`` inside the support (else the
     search's best)."""
@@ -92,7 +104,8 @@ def main(argv=None) -> int:
                                                                   "accuracy_upper", "in_support")},
                           "accuracy_quantity": result.settings.get("accuracy_quantity")}
     out = {"benchmark": "nax_cifar10", "reference": {"arch": str(reference), "scored": ref_point},
-           "min_accuracy": min_accuracy, "searches": searches}
+           "min_accuracy": min_accuracy, "predictor": _predictor_identity(result.accuracy_model),
+           "searches": searches}
     if args.search_only:
         print(json.dumps(out, indent=2))
         return 0
