@@ -781,6 +781,10 @@ def _grid_cells(np, raw, data_sets, seeds) -> list:
                         am, asd = float(np.mean(a_all)), float(np.std(a_all))
                         fm, fsd = float(np.mean(f_all)), float(np.std(f_all))
                         gap = abs(am - fm)
+                        # the chip-sampling error of the difference of the two means (ddof 1)
+                        sem = math.sqrt(float(np.var(a_all, ddof=1)) / len(a_all)
+                                        + float(np.var(f_all, ddof=1)) / len(f_all)) \
+                            if min(len(a_all), len(f_all)) > 1 else math.nan
                         cells.append({
                             "dataset": name, "training": training, "noise": f"x{k}", "hardware": hw,
                             "t_inference_s": t, "aihwkit_acc": [round(am, 2), round(asd, 2)],
@@ -789,6 +793,7 @@ def _grid_cells(np, raw, data_sets, seeds) -> list:
                             "fastnax_seed_means": [round(float(np.mean(v)), 2) for v in f_seed],
                             "gap": round(gap, 2), "within_1_point": gap <= 1.0,
                             "within_both_spreads": gap <= asd and gap <= fsd,
+                            "gap_sem": _rounded(sem), "within_2_sem": bool(gap <= 2.0 * sem),
                             "aihwkit_alpha": round(float(np.mean(alpha)), 4),
                             "aihwkit_alpha_exact": round(float(np.mean(alpha_exact)), 4),
                             "aihwkit_max_abs_programmed": round(float(np.mean(max_programmed)), 4),
@@ -880,6 +885,13 @@ def _grid_summary(np, cells, gains) -> dict:
         "mean_signed_gap_fastnax_minus_aihwkit": round(float(np.mean([c["_f"] - c["_a"] for c in cells])), 2),
         "frac_cells_within_1_point": round(float(np.mean([c["within_1_point"] for c in cells])), 3),
         "frac_cells_within_1_point_or_both_spreads": round(float(np.mean(within)), 3),
+        # the gap no larger than chip sampling explains (2 standard errors of the difference)
+        "frac_cells_within_1_point_or_2_sem": round(float(np.mean([c["within_1_point"] or c["within_2_sem"]
+                                                                   for c in cells])), 3),
+        "cells_outside_1_point_2_sem_and_spreads": [
+            {k: c[k] for k in ("dataset", "training", "noise", "hardware", "t_inference_s", "aihwkit_acc",
+                               "fastnax_cells_acc", "gap", "gap_sem")}
+            for c in cells if not (c["within_1_point"] or c["within_2_sem"] or c["within_both_spreads"])],
         "kendall_all_cells": tau,
         "kendall_by_dataset": {n: kendall([c for c in cells if c["dataset"] == n]) for n in by_dataset},
         "gain_summary": gain_summary,

@@ -178,3 +178,41 @@ def test_cell_tiles_scale_carries_the_compensation(bench):
         wmax = float(m.weight.detach().abs().max())
         assert scale / wmax > 1.2  # a 30-day factor (~1.8 analytically)
         assert float(w.abs().max()) < 1.2  # the uncompensated cells, not rescaled up
+
+
+def _raw_grid(bench, aihwkit_draws, fastnax_draws, seeds=(0, 1)):
+    """A grid's raw table where every cell holds the same draws (per seed)."""
+    raw = {}
+    for training in bench.TRAININGS:
+        for seed in seeds:
+            for k, _ in bench.NOISE_LEVELS:
+                for hw, *_ in bench.HARDWARE:
+                    for t in bench.TIMES:
+                        raw[("d", training, seed, k, hw, t)] = {
+                            "aihwkit": list(aihwkit_draws[seed]), "fastnax": list(fastnax_draws[seed]),
+                            "alpha": [1.0], "alpha_exact": [1.0], "max_programmed": [1.0], "fastnax_alpha": [1.0]}
+    return raw
+
+
+def test_grid_cells_judge_a_gap_by_the_chip_sampling_error(bench):
+    """A 3-point gap between two noisy sides (spread 12 points, 40 draws each) is inside two standard
+    errors of the difference; the same gap between two tight sides is not, nor within 1 point."""
+    rng = np.random.default_rng(0)
+    noisy_a = {s: 70 + 12 * rng.standard_normal(20) for s in (0, 1)}
+    noisy_f = {s: v - 3.0 for s, v in noisy_a.items()}
+    cells = bench._grid_cells(np, _raw_grid(bench, noisy_a, noisy_f), [("d",)], (0, 1))
+    assert len(cells) == len(bench.TRAININGS) * len(bench.NOISE_LEVELS) * len(bench.HARDWARE) * len(bench.TIMES)
+    cell = cells[0]
+    assert cell["gap"] == pytest.approx(3.0, abs=0.01) and not cell["within_1_point"]
+    sem = np.sqrt(2 * np.var(np.concatenate(list(noisy_a.values())), ddof=1) / 40)
+    assert cell["gap_sem"] == pytest.approx(sem, abs=0.01)
+    assert cell["within_2_sem"]
+    tight_a = {s: 90 + 0.2 * rng.standard_normal(20) for s in (0, 1)}
+    tight_f = {s: v - 3.0 for s, v in tight_a.items()}
+    tight = bench._grid_cells(np, _raw_grid(bench, tight_a, tight_f), [("d",)], (0, 1))[0]
+    assert not (tight["within_1_point"] or tight["within_2_sem"] or tight["within_both_spreads"])
+    raw = _raw_grid(bench, tight_a, tight_f)
+    summary = bench._grid_summary(np, bench._grid_cells(np, raw, [("d",)], (0, 1)),
+                                  bench._grid_gains(np, raw, [("d",)], (0, 1)))
+    assert summary["frac_cells_within_1_point_or_2_sem"] == 0.0
+    assert len(summary["cells_outside_1_point_2_sem_and_spreads"]) == summary["n_cells"]
