@@ -4,9 +4,9 @@
 ``XGBPredictor.fit_with_intervals`` on N random cells (N = 25 and 100, 20 seeds) and count how many
 of the other live cells fall inside their 80 % interval (goal at N = 25: 75-85 %); also the share
 in support and the coverage inside / outside it. Dead cells (no input-output path) are left out:
-the search prices them at chance with no interval. (2) The packaged digits records: nested 5-fold
-cross-validation (intervals fitted on four folds, checked on the fifth) of the packaged
-predictor's hyperparameters and target.
+the search prices them at chance with no interval. (2) The packaged records, digits and CIFAR-10:
+nested 5-fold cross-validation (intervals fitted on four folds, checked on the fifth) of each
+packaged predictor's hyperparameters and target.
 
 Usage: python benchmarks/predictor_intervals.py [--seeds 20] [--data ../shared/data/nb201]
 Prints one JSON object.
@@ -68,7 +68,12 @@ def nb201_part(data: Path, seeds: int) -> dict:
     return out
 
 
-def packaged_part() -> dict:
+#: the packaged predictors: meta file and records of each dataset
+PACKAGED = {"digits": ("predictor.meta.json", "digits_imc_records.jsonl"),
+            "cifar10": ("cifar10_predictor.meta.json", "cifar10_imc_records.jsonl")}
+
+
+def packaged_part(dataset: str = "digits") -> dict:
     from sklearn.model_selection import KFold
 
     from fastnax import graph
@@ -76,18 +81,22 @@ def packaged_part() -> dict:
     from fastnax.datasets.records import read_records
     from fastnax.predictors import XGBPredictor
 
-    meta = json.loads((ROOT / "fastnax" / "data" / "predictor.meta.json").read_text())
-    records = read_records(ROOT / "fastnax" / "data" / "digits_imc_records.jsonl")
+    meta_name, records_name = PACKAGED[dataset]
+    meta = json.loads((ROOT / "fastnax" / "data" / meta_name).read_text())
+    records = read_records(ROOT / "fastnax" / "data" / records_name)
     target = meta["target"]
     F = graph.features([Architecture.from_string(r.arch) for r in records])
     y = np.asarray([getattr(r, target) for r in records], dtype=float)
     inside = np.zeros(len(y), dtype=bool)
     support = np.zeros(len(y), dtype=bool)
+    width = np.zeros(len(y))
     for train, test in KFold(5, shuffle=True, random_state=0).split(F):
         model = XGBPredictor(**meta["params"]).fit_with_intervals(F[train], y[train], 5)
-        i, s, _ = _coverage(model, F[test], y[test])
-        inside[test], support[test] = i, s
+        i, s, w = _coverage(model, F[test], y[test])
+        inside[test], support[test], width[test] = i, s, w
     return {"records": len(y), "target": target, "nested_cv_coverage_80": round(float(inside.mean()), 4),
+            "coverage_in_support": round(float(inside[support].mean()), 4) if support.any() else None,
+            "mean_width_points": round(float(width.mean()), 2),
             "in_support_share": round(float(support.mean()), 4)}
 
 
@@ -97,7 +106,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "nb201"))
     args = parser.parse_args(argv)
     out = {"benchmark": "predictor_intervals", "nominal_coverage": 0.8,
-           "nb201": nb201_part(Path(args.data), args.seeds), "packaged_digits": packaged_part()}
+           "nb201": nb201_part(Path(args.data), args.seeds),
+           **{f"packaged_{name}": packaged_part(name) for name in PACKAGED}}
     print(json.dumps(out, indent=1))
     return 0
 
