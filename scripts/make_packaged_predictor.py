@@ -50,7 +50,7 @@ PROTOCOLS = {
                     "clean and on 3 simulated chips (puma-32nm, rram-fastnax-default)",
     },
     "cifar10": {
-        "seeds": (0,), "n": (403,), "predictor": "cifar10_predictor.json", "params": None,  # set below, on the records' CV
+        "seeds": (0,), "n": (440,), "predictor": "cifar10_predictor.json", "params": None,  # set below, on the records' CV
         "evaluation": "fastnax.train.loop.evaluate defaults: each chip batch-norm calibrated through itself",
         "protocol": "6 epochs on 10,000 CIFAR-10 training images at 16x16, tested on 2,000 test images "
                     "clean and on 2 simulated chips (puma-32nm, rram-fastnax-default); short of a full "
