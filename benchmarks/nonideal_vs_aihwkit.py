@@ -1,4 +1,5 @@
-"""fastnax's ``pcm-aihwkit`` non-ideality presets against IBM aihwkit's own PCM inference model.
+"""fastnax's ``pcm-aihwkit`` (and ``rram-wan2022``) non-ideality presets against IBM aihwkit's own
+PCM (and ReRAM) inference models.
 
 aihwkit is optional and never a dependency of fastnax. Where ``import aihwkit`` fails this prints
 one JSON object saying why (``{"skipped": true, ...}``) and exits 0. Where it imports (e.g. the
@@ -31,6 +32,12 @@ over ``--chips`` draws each:
 It reports the accuracies side by side, the weight-error sigma aihwkit's model actually produces
 on the trained weights next to fastnax's analytical one, the largest accuracy gap and Kendall's
 tau between fastnax and aihwkit over the cells.
+
+``--device reram`` (default mode only): aihwkit's ReRAM model instead, ``ReRamWan2022NoiseModel``
+(a fit to NeuRRAM, Wan et al. 2022) on a ``SinglePairConductanceConverter(g_max=40)`` (the fit's
+reference conductance), at its three fitted times 1 s, 1 day and 2 days, against fastnax's
+``rram-wan2022``, ``rram-wan2022-1d`` and ``rram-wan2022-2d`` presets (snapshots of the same fit),
+with and without global drift compensation; everything else as above.
 
 ``--grid`` mode (issue 18's full grid): networks x noise levels x hardware settings x times, all
 with global drift compensation.
@@ -108,6 +115,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 TIMES = (1.0, 3600.0, 86400.0, 30 * 86400.0)
 #: aihwkit's ``prog_noise_scale = read_noise_scale = k`` and fastnax's preset of the same noise
+#: the default mode's devices: aihwkit's noise model and fastnax's preset at each time
+DEVICES = {
+    "pcm": {"aihwkit": "PCMLikeNoiseModel()", "times": tuple((t, "pcm-aihwkit") for t in TIMES)},
+    "reram": {"aihwkit": "ReRamWan2022NoiseModel(g_converter=SinglePairConductanceConverter(g_max=40.0))",
+              "times": ((1.0, "rram-wan2022"), (86400.0, "rram-wan2022-1d"), (172800.0, "rram-wan2022-2d"))},
+}
 NOISE_LEVELS = ((1, "pcm-aihwkit"), (2, "pcm-aihwkit-x2"), (4, "pcm-aihwkit-x4"))
 #: (name, DAC bits, ADC bits): aihwkit's ``inp_res = 1 / (2^DAC - 2)``, ``out_res = 1 / (2^ADC - 2)``
 HARDWARE = (("dac7-adc9", 7, 9), ("dac6-adc8", 6, 8), ("dac5-adc7", 5, 7))
@@ -422,11 +435,18 @@ def main(argv=None) -> int:
     parser.add_argument("--mnist-downsample", type=int, default=2,
                         help="--grid: MNIST at 1/N resolution (2: 14x14, a quarter of the 28x28 cost)")
     parser.add_argument("--eval-batch", type=int, default=500, help="--grid: images per forward batch")
+    parser.add_argument("--device", choices=sorted(DEVICES), default="pcm",
+                        help="default mode: aihwkit's PCM model against pcm-aihwkit (default), or its ReRAM "
+                             "model (ReRamWan2022NoiseModel, g_max 40 uS) against the rram-wan2022 presets")
     args = parser.parse_args(argv)
+    if args.grid and args.device != "pcm":
+        parser.error("--device reram runs in the default mode only (the grid is PCM's)")
     try:
         import aihwkit
         from aihwkit.inference.compensation.drift import GlobalDriftCompensation
         from aihwkit.inference.noise.pcm import PCMLikeNoiseModel
+        from aihwkit.inference.noise.reram import ReRamWan2022NoiseModel
+        from aihwkit.inference.converter.conductance import SinglePairConductanceConverter
         from aihwkit.nn.conversion import convert_to_analog
         from aihwkit.simulator.configs import TorchInferenceRPUConfig
     except Exception as exc:  # ImportError, or a broken build's own error
@@ -436,6 +456,8 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     aih = {"GlobalDriftCompensation": GlobalDriftCompensation, "PCMLikeNoiseModel": PCMLikeNoiseModel,
+           "ReRamWan2022NoiseModel": ReRamWan2022NoiseModel,
+           "SinglePairConductanceConverter": SinglePairConductanceConverter,
            "convert_to_analog": convert_to_analog, "TorchInferenceRPUConfig": TorchInferenceRPUConfig,
            "version": aihwkit.__version__}
     result = run_grid(args, aih) if args.grid else run_default(args, aih)
@@ -458,7 +480,7 @@ def run_default(args, aih) -> dict:
     clean = _accuracy(torch, net, xte, yte)
     t_train = time.perf_counter() - t_start
 
-    pcm = hwmodel.get_nonideality("pcm-aihwkit")
+    device = DEVICES[args.device]
     layers = _layers(torch, net)
     fan_in = [int(np.prod(m.weight.shape[1:])) for m in layers]
     rows = []
@@ -467,13 +489,19 @@ def run_default(args, aih) -> dict:
     noise_gen = torch.Generator().manual_seed(_seed("output-noise", args.seed))
     for comp in ("global", "none"):
         rpu = aih["TorchInferenceRPUConfig"]()
-        rpu.noise_model = aih["PCMLikeNoiseModel"]()
+        if args.device == "pcm":
+            rpu.noise_model = aih["PCMLikeNoiseModel"]()
+        else:  # the fit's own reference g_max, as the rram-wan2022 presets refer to it
+            rpu.noise_model = aih["ReRamWan2022NoiseModel"](
+                g_converter=aih["SinglePairConductanceConverter"](g_max=40.0))
         rpu.drift_compensation = aih["GlobalDriftCompensation"]() if comp == "global" else None
         rpu.mapping.weight_scaling_omega = 1.0
         analog = aih["convert_to_analog"](net, rpu)
         analog.eval()
-        for t in TIMES:
-            ni = dataclasses.replace(pcm, drift_compensation=comp).at_time(t)
+        for t, preset in device["times"]:
+            base = hwmodel.get_nonideality(preset)
+            ni = dataclasses.replace(base, drift_compensation=comp)
+            ni = ni.at_time(t) if args.device == "pcm" else ni
             accs, sig_meas = [], []
             for chip in range(args.chips):
                 torch.manual_seed(1000 * chip + int(t) % 997 + (0 if comp == "global" else 7))  # aihwkit's draws
@@ -505,6 +533,7 @@ def run_default(args, aih) -> dict:
         "benchmark": "nonideal_vs_aihwkit", "skipped": False, "mode": "default", "aihwkit": aih["version"],
         "torch": torch.__version__, "python": platform.python_version(),
         "network": "conv16-conv32s2-fc10 (plain, digits test split)", "chips": args.chips,
+        "device": args.device, "aihwkit_model": device["aihwkit"],
         "clean_acc": round(clean, 2), "train_s": round(t_train, 1), "rows": rows,
         "max_gap_cells_points": round(max(abs(a - b) for a, b in zip(aih_acc, fx_cells)), 2),
         "max_gap_analytic_points": round(max(abs(a - b) for a, b in zip(aih_acc, fx_an)), 2),

@@ -27,7 +27,8 @@ def _resnet20():
 
 def test_registry_names_and_defaults():
     names = nonidealities()
-    assert {"none", "pcm-aihwkit", "pcm-aihwkit-x2", "pcm-aihwkit-x4", "rram-fastnax-default"} <= set(names)
+    assert {"none", "pcm-aihwkit", "pcm-aihwkit-x2", "pcm-aihwkit-x4", "rram-fastnax-default", "rram-wan2022",
+            "rram-wan2022-1d", "rram-wan2022-2d"} <= set(names)
     for name in names:
         assert get_nonideality(name).name == name
     # the dataclass defaults are the fastnax default, and say so
@@ -106,6 +107,33 @@ def test_range_law_with_stuck_at_faults_equals_simulation():
     for t in TIMES:
         ni = get_nonideality("rram-fastnax-default").at_time(t)
         assert _mc_sigma(ni, rng, n=400_000) == pytest.approx(ni.cell_sigma(), rel=0.01), t
+
+
+#: aihwkit 1.1.0 ReRamWan2022NoiseModel's default coeff_dic as it lists them (descending powers, uS)
+_WAN2022_AIHWKIT = {
+    "rram-wan2022": [-16.815, 45.393, -43.853, 16.030, 0.348],
+    "rram-wan2022-1d": [-16.458, 47.095, -50.773, 22.086, 0.701],
+    "rram-wan2022-2d": [-11.934, 37.062, -43.507, 20.274, 0.782],
+}
+
+
+@pytest.mark.parametrize("name", sorted(_WAN2022_AIHWKIT))
+def test_wan2022_presets_are_aihwkits_reram_polynomial(name):
+    """The programming sigma is aihwkit's quartic (its ``_apply_poly``: ``c0 + c1 x + ... + c4 x^4``
+    over the ascending coefficients, in uS) referred to the fit's 40 uS, the only error of the
+    snapshot (no faults, drift, read noise or IR drop); the per-cell simulation has that sigma."""
+    ni = get_nonideality(name)
+    coeff = _WAN2022_AIHWKIT[name][::-1]
+    x = np.linspace(0.0, 1.0, 101)
+    poly = sum(c * x ** i for i, c in enumerate(coeff)) / 40.0
+    np.testing.assert_allclose(ni.programming_sigma(x), poly, rtol=1e-12, atol=1e-15)
+    assert ni.stuck_at_gmin_rate == ni.stuck_at_gmax_rate == ni.ir_drop_at_128 == ni.read_noise_q == 0.0
+    assert ni.signed_code == "pair"
+    assert np.allclose(ni.level_error_ms(x), poly ** 2)
+    rng = np.random.default_rng(11)
+    assert _mc_sigma(ni, rng, n=400_000) == pytest.approx(_analytic_cell(ni), rel=0.01)
+    # a snapshot: another evaluation time changes nothing but the name
+    assert ni.at_time(3600.0).cell_sigma() == pytest.approx(ni.cell_sigma(), rel=1e-12)
 
 
 def test_drift_over_time_with_and_without_global_compensation():

@@ -97,7 +97,8 @@ CHOICES = {"drift_law": ("range", "level"), "drift_compensation": ("global", "no
            "signed_code": ("offset", "pair")}
 
 #: Fields that may be negative (polynomial and log-slope coefficients).
-SIGNED_FIELDS = ("conductance_sigma_lin", "conductance_sigma_quad", "drift_nu_mean",
+SIGNED_FIELDS = ("conductance_sigma_lin", "conductance_sigma_quad", "conductance_sigma_cubic",
+                 "conductance_sigma_quartic", "drift_nu_mean",
                  "drift_nu_mean_log_slope", "drift_nu_sigma", "drift_nu_sigma_log_slope")
 
 #: Quadrature of the mean over levels uniform in [0, 1] (midpoints).
@@ -167,7 +168,8 @@ class NonIdeality:
     constants, else ``custom``."""
 
     conductance_sigma_lin: float = 0.0
-    """Linear coefficient ``c1`` of ``sigma_p(x) = c0 + c1 x + c2 x^2`` (``x = g / g_max``)."""
+    """Linear coefficient ``c1`` of ``sigma_p(x) = c0 + c1 x + c2 x^2 + c3 x^3 + c4 x^4``
+    (``x = g / g_max``)."""
 
     conductance_sigma_quad: float = 0.0
     """Quadratic coefficient ``c2`` of ``sigma_p(x)``."""
@@ -228,6 +230,12 @@ class NonIdeality:
     """Std of the Gaussian noise on each column output (full-scale weight x full-scale input
     units); referred to a weight as ``output_noise / sqrt(rows_active)``. Default 0."""
 
+    conductance_sigma_cubic: float = 0.0
+    """Cubic coefficient ``c3`` of ``sigma_p(x)`` (aihwkit's ReRAM fit is a quartic)."""
+
+    conductance_sigma_quartic: float = 0.0
+    """Quartic coefficient ``c4`` of ``sigma_p(x)``."""
+
     def __post_init__(self) -> None:
         if not isinstance(self.name, str):
             raise HardwareError(f"NonIdeality.name must be a string, got {self.name!r}")
@@ -285,8 +293,9 @@ class NonIdeality:
     def programming_sigma(self, x) -> np.ndarray:
         """``sigma_p(x)`` of target levels ``x`` (relative to the range), clipped at 0."""
         x = np.asarray(x, dtype=np.float64)
-        return np.maximum(self.conductance_sigma + x * (self.conductance_sigma_lin
-                                                        + x * self.conductance_sigma_quad), 0.0)
+        return np.maximum(self.conductance_sigma + x * (self.conductance_sigma_lin + x * (
+            self.conductance_sigma_quad + x * (self.conductance_sigma_cubic + x * self.conductance_sigma_quartic))),
+            0.0)
 
     def nu_moments(self, x) -> tuple[np.ndarray, np.ndarray]:
         """Mean ``mu(x)`` and spread ``s(x)`` of the drift exponent of target levels ``x``."""
@@ -362,7 +371,8 @@ class NonIdeality:
         """
         faults = (self.stuck_at_gmin_rate + self.stuck_at_gmax_rate) / 3.0
         simple = (self.drift_law == "range" and self.conductance_sigma_lin == 0
-                  and self.conductance_sigma_quad == 0 and self.read_noise_q == 0
+                  and self.conductance_sigma_quad == 0 and self.conductance_sigma_cubic == 0
+                  and self.conductance_sigma_quartic == 0 and self.read_noise_q == 0
                   and (self.drift_compensation == "global" or self.drift_nu_mean == 0)
                   and self.drift_nu_sigma_log_slope == 0)
         if simple:  # the closed form of fastnax's own law (kept exact)

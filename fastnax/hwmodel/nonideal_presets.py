@@ -13,6 +13,17 @@
   fitted on PCM devices by Nandakumar et al., ICECS 2019 (doi:10.1109/ICECS46596.2019.8964852).
 - ``pcm-aihwkit-x2``, ``pcm-aihwkit-x4``: the same with aihwkit's ``prog_noise_scale`` and
   ``read_noise_scale`` at 2 and 4 (the regime where noise-aware training pays, issue 18).
+- ``rram-wan2022``, ``rram-wan2022-1d``, ``rram-wan2022-2d``: aihwkit's ReRAM inference model
+  (``aihwkit.inference.noise.reram.ReRamWan2022NoiseModel``, aihwkit 1.1.0), a fit to the
+  measurements of the NeuRRAM chip (Wan et al., Nature 608, 504-512, 2022,
+  doi:10.1038/s41586-022-04992-8; HfOx RRAM, 1T1R, write-verify): the conductance's deviation from
+  its target as a quartic in ``g / g_max``, fitted at 1 s, 1 day and 2 days after programming. Each
+  preset is that snapshot: the deviation at its time is a fresh draw around the target (aihwkit's
+  ``apply_drift_noise_to_conductance``), so there is no drift law and ``at_time`` does not change
+  it. The fit holds no stuck-at faults, IR drop or read noise (aihwkit suggests ~1 % of
+  ``w_noise`` for short-term read noise; left out here, as in its model). The coefficients are
+  referred to the fit's ``g_max = 40 uS`` (``prog_coeff_g_max_reference``); aihwkit 1.1.0 itself
+  scales them by its converter's ``g_max`` (25 uS by default), i.e. 1.6x larger relative errors.
 - ``none``: ideal cells and wires (no variation, faults, drift, IR drop or output noise; the ADC
   rounding of the hardware model remains, as it is the hardware's own).
 """
@@ -87,8 +98,39 @@ def _scaled(base: NonIdeality, factor: float, name: str) -> NonIdeality:
 PCM_AIHWKIT_X2 = _scaled(PCM_AIHWKIT, 2.0, "pcm-aihwkit-x2")
 PCM_AIHWKIT_X4 = _scaled(PCM_AIHWKIT, 4.0, "pcm-aihwkit-x4")
 
+#: ``ReRamWan2022NoiseModel``'s default ``coeff_dic`` (uS, ascending powers of ``g / g_max``; aihwkit
+#: lists them descending) at 1 s, 1 day and 2 days, and the fit's reference ``g_max`` (uS).
+WAN2022_COEFF_US = {
+    1.0: (0.348, 16.030, -43.853, 45.393, -16.815),
+    86400.0: (0.701, 22.086, -50.773, 47.095, -16.458),
+    172800.0: (0.782, 20.274, -43.507, 37.062, -11.934),
+}
+WAN2022_G_MAX_US = 40.0
+
+
+def _wan2022(t_s: float, name: str) -> NonIdeality:
+    c = [v / WAN2022_G_MAX_US for v in WAN2022_COEFF_US[t_s]]
+    return NonIdeality(
+        name=name,
+        conductance_sigma=c[0], conductance_sigma_lin=c[1], conductance_sigma_quad=c[2],
+        conductance_sigma_cubic=c[3], conductance_sigma_quartic=c[4],
+        # not in the fit: no stuck-at faults, IR drop (IOParameters.ir_drop = 0), drift law or read noise
+        stuck_at_gmin_rate=0.0, stuck_at_gmax_rate=0.0, ir_drop_at_128=0.0,
+        drift_law="range", drift_nu_sigma=0.0, drift_time_s=t_s, read_noise_q=0.0,
+        # SinglePairConductanceConverter (the model's default converter): a pair per weight
+        signed_code="pair",
+        # aihwkit's inference IOParameters default, as for pcm-aihwkit
+        output_noise=AIHWKIT_IO["out_noise"],
+    )
+
+
+RRAM_WAN2022 = _wan2022(1.0, "rram-wan2022")
+RRAM_WAN2022_1D = _wan2022(86400.0, "rram-wan2022-1d")
+RRAM_WAN2022_2D = _wan2022(172800.0, "rram-wan2022-2d")
+
 NONE = NonIdeality(name="none", conductance_sigma=0.0, stuck_at_gmin_rate=0.0, stuck_at_gmax_rate=0.0,
                    ir_drop_at_128=0.0, drift_nu_sigma=0.0)
 
-for _ni in (RRAM_FASTNAX_DEFAULT, PCM_AIHWKIT, PCM_AIHWKIT_X2, PCM_AIHWKIT_X4, NONE):
+for _ni in (RRAM_FASTNAX_DEFAULT, PCM_AIHWKIT, PCM_AIHWKIT_X2, PCM_AIHWKIT_X4, RRAM_WAN2022, RRAM_WAN2022_1D,
+            RRAM_WAN2022_2D, NONE):
     register_nonideality(_ni)

@@ -93,6 +93,8 @@ class CellNoise:
             law = replace(law, conductance_sigma=law.conductance_sigma * f,
                           conductance_sigma_lin=law.conductance_sigma_lin * f,
                           conductance_sigma_quad=law.conductance_sigma_quad * f,
+                          conductance_sigma_cubic=law.conductance_sigma_cubic * f,
+                          conductance_sigma_quartic=law.conductance_sigma_quartic * f,
                           drift_nu_sigma=law.drift_nu_sigma * f,
                           drift_nu_sigma_log_slope=law.drift_nu_sigma_log_slope * f,
                           drift_nu_sigma_min=law.drift_nu_sigma_min * f,

@@ -199,7 +199,8 @@ def hardware_settings(arch: Architecture, preset: str | None = None, nonideality
     # time grows it
     column_only = dataclasses.replace(ni, output_noise=ni.output_noise_referred(),
                                       conductance_sigma=0.0, conductance_sigma_lin=0.0,
-                                      conductance_sigma_quad=0.0, stuck_at_gmin_rate=0.0,
+                                      conductance_sigma_quad=0.0, conductance_sigma_cubic=0.0,
+                                      conductance_sigma_quartic=0.0, stuck_at_gmin_rate=0.0,
                                       stuck_at_gmax_rate=0.0, drift_nu_sigma=0.0, drift_time_s=0.0,
                                       drift_time_offset_s=0.0, read_noise_q=0.0)
     column = np.asarray(hwmodel.layer_noise_sigma(arch, model=hw, nonideality=column_only),
