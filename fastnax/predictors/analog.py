@@ -44,7 +44,6 @@ a pickle.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -266,16 +265,13 @@ class PriorResidualPredictor:
         sidecar to ``path``'s ``.meta.json``; returns ``path``."""
         from fastnax import __version__
         from fastnax.io import atomic_write_text, dumps_json
-        from fastnax.predictors.files import sidecar_path
+        from fastnax.predictors.files import sidecar_path, write_booster
         from fastnax.predictors.xgb import _versions
 
         self._check()
         path = Path(path)
-        models = {}
-        for name, file in self._model_files(path).items():
-            raw = bytes(self.residual_models_[name].save_raw(raw_format="json"))
-            atomic_write_text(file, raw.decode("utf-8"))
-            models[name] = {"file": file.name, "sha256": hashlib.sha256(raw).hexdigest()}
+        models = {name: write_booster(file, self.residual_models_[name])
+                  for name, file in self._model_files(path).items()}
         meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "target": self.target_,
                 "feature_names": self.feature_names_,
                 "prior": {"intercept": float(self.coef_[0]), "slope": float(self.coef_[1]),

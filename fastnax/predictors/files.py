@@ -215,6 +215,16 @@ def read_booster(meta_file: Path, name, sha256, n_features: int):
     return booster
 
 
+def write_booster(file: Path, booster) -> dict:
+    """Write an XGBoost booster as JSON to ``file``; returns the sidecar's entry for it
+    (``{"file": name, "sha256": ...}``, what :func:`read_booster` checks)."""
+    from fastnax.io import atomic_write_text
+
+    raw = bytes(booster.save_raw(raw_format="json"))
+    atomic_write_text(file, raw.decode("utf-8"))
+    return {"file": Path(file).name, "sha256": hashlib.sha256(raw).hexdigest()}
+
+
 def read_fit_records(records) -> tuple[list, dict]:
     """(Records, info) for a ``fit_records``: ``records`` is a records file (read; ``info`` names
     its path and sha256) or Record objects; ``info["count"]`` is left at 0 for the caller."""

@@ -380,7 +380,7 @@ class MultiFidelityPredictor:
         """Write the clean model (XGBoost JSON) to ``path`` and the sidecar beside it; returns ``path``."""
         from fastnax import __version__
         from fastnax.io import atomic_write_text, dumps_json
-        from fastnax.predictors.files import feature_set_id, sidecar_path
+        from fastnax.predictors.files import feature_set_id, sidecar_path, write_booster
         from fastnax.predictors.xgb import _versions
 
         self._check()
@@ -410,11 +410,9 @@ class MultiFidelityPredictor:
         atomic_write_text(path, raw.decode("utf-8"))
         if self.residual_models_:
             stem = path.name[:-len(".json")] if path.name.endswith(".json") else path.name
-            meta["residual"] = {"weight": self.residual_weight_, "models": {}}
-            for name, booster in self.residual_models_.items():
-                file, tree = path.with_name(f"{stem}.residual-{name}.json"), bytes(booster.save_raw(raw_format="json"))
-                atomic_write_text(file, tree.decode("utf-8"))
-                meta["residual"]["models"][name] = {"file": file.name, "sha256": hashlib.sha256(tree).hexdigest()}
+            meta["residual"] = {"weight": self.residual_weight_,
+                                "models": {name: write_booster(path.with_name(f"{stem}.residual-{name}.json"), booster)
+                                           for name, booster in self.residual_models_.items()}}
         atomic_write_text(sidecar_path(path), dumps_json(meta, indent=2, sort_keys=True) + "\n")
         return path
 

@@ -494,5 +494,5 @@ def resolve_accuracy_model(predictor, space, dataset: str | None = None) -> Accu
     target = getattr(predictor, "target_", None)
     if target is None:
         desc["target_assumed"] = "the predictor does not say what it predicts; taken as accuracy_clean"
-    inputs = analog_model.analog_inputs if type(predictor).__name__ == "PriorResidualPredictor" else None
-    return AccuracyModel(predictor, "predictor", desc, target=target or "accuracy_clean", inputs=inputs)
+    return AccuracyModel(predictor, "predictor", desc, target=target or "accuracy_clean",
+                         inputs=analog_model.inputs_of(predictor))

@@ -19,9 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from fastnax.errors import PredictorFileError
-
-#: The sidecar format of a prior-residual predictor file.
-FORMAT = "fastnax-prior-residual-predictor"
+from fastnax.predictors.analog import FORMAT  # the sidecar format of a prior-residual file (a light import)
 
 
 def analog_inputs(space, index: np.ndarray, F: np.ndarray) -> np.ndarray:
@@ -29,6 +27,14 @@ def analog_inputs(space, index: np.ndarray, F: np.ndarray) -> np.ndarray:
     from fastnax.predictors.multifidelity import analog_features
 
     return analog_features(space, np.asarray(index, dtype=np.float64), F=F)
+
+
+def inputs_of(predictor):
+    """:func:`analog_inputs` for a fitted :class:`~fastnax.predictors.PriorResidualPredictor`, else
+    None (the model reads the graph features)."""
+    from fastnax.predictors.analog import PriorResidualPredictor
+
+    return analog_inputs if isinstance(predictor, PriorResidualPredictor) else None
 
 
 def is_prior_residual_file(path) -> bool:
