@@ -499,9 +499,7 @@ def run_default(args, aih) -> dict:
         analog = aih["convert_to_analog"](net, rpu)
         analog.eval()
         for t, preset in device["times"]:
-            base = hwmodel.get_nonideality(preset)
-            ni = dataclasses.replace(base, drift_compensation=comp)
-            ni = ni.at_time(t) if args.device == "pcm" else ni
+            ni = dataclasses.replace(hwmodel.get_nonideality(preset), drift_compensation=comp).at_time(t)
             accs, sig_meas = [], []
             for chip in range(args.chips):
                 torch.manual_seed(1000 * chip + int(t) % 997 + (0 if comp == "global" else 7))  # aihwkit's draws
