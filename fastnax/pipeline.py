@@ -228,9 +228,10 @@ PACKAGED_RECORD_FILES = {name: Path(__file__).resolve().parent / "data" / f"{nam
 PACKAGED_RECORDS = PACKAGED_RECORD_FILES["digits"]
 
 
-def packaged_records(space, dataset: str, epochs: int | None = None) -> list:
+def packaged_records(space, dataset: str, epochs: int | None = None, chips: str | None = None) -> list:
     """The records shipped with fastnax for this space (same name and options) and dataset (and
-    ``epochs`` when given: records of another training budget measure something else)."""
+    ``epochs`` when given: records of another training budget measure something else; ``chips``,
+    ``PRESET+NONIDEALITY``, when given: an accuracy on other chips is another quantity)."""
     from fastnax.datasets.records import read_records
 
     path = PACKAGED_RECORD_FILES.get(dataset)
@@ -244,6 +245,8 @@ def packaged_records(space, dataset: str, epochs: int | None = None) -> list:
         if record.space != space.name or record.dataset != dataset or record.accuracy_noisy is None:
             continue
         if epochs is not None and record.epochs != int(epochs):
+            continue
+        if chips is not None and record.chips != chips:
             continue
         if Architecture.from_string(record.arch).option_dict == own:
             out.append(record)
@@ -278,9 +281,21 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
         if (cfg.max_train or cfg.max_test) else full
     # ... and the sampling's: the packaged records' protocol when the run samples with its budget
     protocol = PACKAGED_PROTOCOLS.get(data.name)
-    hw = hwmodel.with_nonideality(cfg.preset, cfg.nonideality)
-    # packaged records were measured on puma-32nm's own chips: another chip is another quantity
-    same_chips = hw.nonideality.constants() == hwmodel.get_preset("puma-32nm").nonideality.constants()
+    nonideality = cfg.nonideality
+    if nonideality is None and isinstance(cfg.preset, str) and cfg.use_packaged_records:
+        # the packaged records' chips when they were all measured on this preset under another
+        # named non-ideality (CIFAR-10's: rram-fastnax-default), so that the run can fit on them
+        measured = {r.chips for r in packaged_records(space, data.name)}
+        own = hwmodel.get_preset(cfg.preset)
+        if len(measured) == 1 and next(iter(measured)).startswith(f"{cfg.preset}+"):
+            name = next(iter(measured))[len(cfg.preset) + 1:]
+            if name in hwmodel.nonidealities() and name != own.nonideality.name:
+                nonideality = name
+                progress(f"chips: {cfg.preset}+{name}, the packaged {data.name} records' non-ideality "
+                         f"(--nonideality NAME for others)")
+    hw = hwmodel.with_nonideality(cfg.preset, nonideality)
+    # packaged records are used only where they were measured on this run's chips
+    chips_name = hwmodel.chips_name(hw)
     same_protocol = protocol is not None and cfg.sample_epochs == protocol["epochs"]
     sample_data, batch_size, lr, downsample, chips = data, 32, 0.05, 1, 1
     if same_protocol:
@@ -300,7 +315,7 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
     t = time.perf_counter()
     run_sampling(space, sample_data, cfg.n, cfg.sample_epochs, records_path, seed=cfg.seed, jobs=cfg.jobs,
                  max_macs="auto", batch_size=batch_size, lr=lr, noise_trials=chips, downsample=downsample,
-                 preset=cfg.preset, nonideality=cfg.nonideality,
+                 preset=cfg.preset, nonideality=nonideality,
                  progress=lambda done, total, rec: progress(
                      f"  {done}/{total} " + ("(resumed)" if rec is None else
                                               f"{rec.accuracy_clean:.1f}% in {rec.train_seconds:.1f}s")))
@@ -313,11 +328,12 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
     t = time.perf_counter()
     fit_records = list(records)
     packaged = []
-    if cfg.use_packaged_records and same_protocol and same_chips:
-        packaged = packaged_records(space, data.name, epochs=cfg.sample_epochs)
-    elif cfg.use_packaged_records and packaged_records(space, data.name):
+    if cfg.use_packaged_records and same_protocol:
+        packaged = packaged_records(space, data.name, epochs=cfg.sample_epochs, chips=chips_name)
+    if cfg.use_packaged_records and not packaged and packaged_records(space, data.name):
+        measured = sorted({r.chips for r in packaged_records(space, data.name)})
         why = (f"they were trained {protocol['epochs']} epoch(s) each, this run samples {cfg.sample_epochs}"
-               if not same_protocol else f"they were measured on puma-32nm's own chips, not {hw.name}'s")
+               if not same_protocol else f"they were measured on {', '.join(measured)} chips, not {chips_name}")
         progress(f"packaged {data.name} records not used: {why}")
     fit_records += packaged
     predictor = XGBPredictor(random_state=cfg.seed).fit_records(fit_records, target="accuracy_noisy")
@@ -364,7 +380,7 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
         progress(f"noise-aware training of {role} ({arch.params:,} weights, {cfg.final_epochs} epochs)")
         weights = out / f"weights-{role}.pt" if out is not None else None
         row = train_final(arch, fit_data, cfg.final_epochs, cfg.seed, cfg.preset, cfg.noise_trials,
-                          nonideality=cfg.nonideality,
+                          nonideality=nonideality,
                           weights_path=weights, val_data=val_data)
         row["role"] = role
         row["accuracy_predicted"] = float(predictor.predict_archs([arch])[0])
@@ -415,7 +431,8 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
         records=len(records), predictor_quality={**quality, "new_records": len(records),
                                                  "packaged_records": len(packaged),
                                                  "target": "accuracy_noisy"},
-        search={"best": result.best, "front_size": len(result.front), "n_evaluations": result.n_evaluations,
+        search={"chips": chips_name, "best": result.best, "front_size": len(result.front),
+                "n_evaluations": result.n_evaluations,
                 "min_accuracy": min_accuracy, "baseline_predicted_accuracy": predicted_baseline,
                 "accuracy_model": result.accuracy_model, "comparison_with_baseline": comparison},
         designs=designs, timings={k: round(v, 3) for k, v in timings.items()}, artifacts=artifacts)

@@ -47,13 +47,13 @@ PROTOCOLS = {
         "params": {"n_estimators": 100, "max_depth": 4, "learning_rate": 0.15},
         "evaluation": "fastnax.train.loop.evaluate defaults: each chip batch-norm calibrated through itself",
         "protocol": "5 epochs on the 1,438 digits training images (8x8), tested on the 359 test images "
-                    "clean and on 3 simulated chips (puma-32nm, rram-fastnax-default)",
+                    "clean and on 3 simulated chips (puma-32nm+rram-wan2022-1d)",
     },
     "cifar10": {
         "seeds": (0,), "n": (440,), "predictor": "cifar10_predictor.json", "params": None,  # set below, on the records' CV
         "evaluation": "fastnax.train.loop.evaluate defaults: each chip batch-norm calibrated through itself",
         "protocol": "6 epochs on 10,000 CIFAR-10 training images at 16x16, tested on 2,000 test images "
-                    "clean and on 2 simulated chips (puma-32nm, rram-fastnax-default); short of a full "
+                    "clean and on 2 simulated chips (puma-32nm+rram-fastnax-default); short of a full "
                     "training (NAX trains hundreds of epochs on 50,000 images at 32x32)",
     },
 }
@@ -192,10 +192,12 @@ def _baseline_archs(dataset: str = "digits") -> list[str]:
 
 def append_baselines(records: Path, dataset: str, proto: dict, root) -> None:
     """Train each baseline PER_BASELINE times with the sampler's protocol; append missing records."""
-    from fastnax import __version__
+    from fastnax import __version__, hwmodel
     from fastnax.datasets import load
     from fastnax.datasets.records import Record, append_record, read_records
     from fastnax.train.sample import train_candidate
+
+    chips = hwmodel.chips_name("puma-32nm")  # train_candidate's default chips, as the sampler names them
 
     options = dict(zip(proto["sample"][0::2], proto["sample"][1::2]))
     loaded = {k.lstrip("-").replace("-", "_"): int(v) for k, v in options.items() if k != "--downsample"}
@@ -212,7 +214,8 @@ def append_baselines(records: Path, dataset: str, proto: dict, root) -> None:
             append_record(records, Record(arch=arch, space="imc", dataset=dataset, epochs=proto["epochs"],
                                           seed=seed, accuracy_clean=out["accuracy_clean"],
                                           accuracy_noisy=out["accuracy_noisy"],
-                                          train_seconds=out["train_seconds"], fastnax_version=__version__))
+                                          train_seconds=out["train_seconds"], fastnax_version=__version__,
+                                          hardware=chips))
 
 
 if __name__ == "__main__":

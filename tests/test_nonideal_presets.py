@@ -33,7 +33,14 @@ def test_registry_names_and_defaults():
         assert get_nonideality(name).name == name
     # the dataclass defaults are the fastnax default, and say so
     assert NonIdeality() == get_nonideality("rram-fastnax-default")
-    assert hwmodel.get_preset("puma-32nm").nonideality.name == "rram-fastnax-default"
+    # the RRAM hardware presets simulate a measured array: NeuRRAM's, one day after programming
+    for preset in ("puma-32nm", "neurosim-22nm-rram", "mnsim2"):
+        assert hwmodel.get_preset(preset).nonideality == get_nonideality("rram-wan2022-1d")
+        assert hwmodel.get_preset(preset).nonideality.name == "rram-wan2022-1d"
+    # a non-ideality file that names no base is over the same default
+    from fastnax.hwmodel import nonideal, nonideal_presets
+
+    assert nonideal.DEFAULT_BASE == nonideal_presets.DEFAULT_RRAM.name
     # a registered name on other constants is renamed; a nameless other set is "custom"
     assert dataclasses.replace(get_nonideality("pcm-aihwkit"), drift_time_s=10.0).name == "pcm-aihwkit+modified"
     assert NonIdeality(conductance_sigma=0.01).name == "custom"
@@ -162,7 +169,8 @@ def test_layer_sigma_follows_the_preset_through_the_engine():
     assert np.all(sig["none"] < sig["pcm-aihwkit"])
     assert np.all(sig["pcm-aihwkit"] < sig["pcm-aihwkit-x2"]) and np.all(sig["pcm-aihwkit-x2"] < sig["pcm-aihwkit-x4"])
     assert np.all(sig["pcm-aihwkit"] < sig["rram-fastnax-default"])
-    np.testing.assert_array_equal(sig["rram-fastnax-default"], hwmodel.layer_noise_sigma(arch, "puma-32nm"))
+    np.testing.assert_array_equal(hwmodel.layer_noise_sigma(arch, "puma-32nm", "rram-wan2022-1d"),
+                                  hwmodel.layer_noise_sigma(arch, "puma-32nm"))
     pcm = get_nonideality("pcm-aihwkit")
     later = hwmodel.layer_noise_sigma(arch, "puma-32nm", pcm.at_time(30 * 86400))
     uncompensated = hwmodel.layer_noise_sigma(
@@ -210,7 +218,7 @@ def test_hw_command_names_the_nonideality(capsys, tmp_path):
     assert out["hardware"]["nonideality"]["read_noise_q"] == 0.0088
     assert main(["hw", "--json"]) == 0
     default = json.loads(capsys.readouterr().out)
-    assert default["nonideality"] == "rram-fastnax-default" and default["preset"] == "puma-32nm"
+    assert default["nonideality"] == "rram-wan2022-1d" and default["preset"] == "puma-32nm"
     assert out["mean_noise_sigma"] < default["mean_noise_sigma"]
     assert out["energy_pj"] == default["energy_pj"]  # the costs do not depend on the non-idealities
     assert main(["hw", "--nonideality", "nope"]) == 2

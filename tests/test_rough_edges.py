@@ -37,10 +37,12 @@ def write_csv(path: Path, rows: list[dict], bom: bool = False) -> Path:
     import io
 
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(FIELDS), extrasaction="ignore", lineterminator="\n")
+    # the chips column when the rows name their chips (the packaged records do)
+    columns = list(FIELDS) + (["hardware"] if any(r.get("hardware") for r in rows) else [])
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for r in rows:
-        writer.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in FIELDS})
+        writer.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
     path.write_bytes((codecs.BOM_UTF8 if bom else b"") + buf.getvalue().encode("utf-8"))
     return path
 

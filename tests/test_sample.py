@@ -64,23 +64,28 @@ def test_records_name_their_chips_and_resume_only_on_the_same_ones(tmp_path, cap
     assert [r.accuracy_noisy for r in again] == [r.accuracy_noisy for r in pcm]
     assert len(read_records(path)) == 2  # resumed: nothing trained, nothing appended
     default = run_sampling(space, "digits", 2, 1, path, seed=3, **TINY)
-    assert [r.hardware for r in default] == ["puma-32nm"] * 2
+    # the preset's own chips, their non-ideality spelled out (a bare name meant rram-fastnax-default)
+    assert [r.hardware for r in default] == ["puma-32nm+rram-wan2022-1d"] * 2
     with caplog.at_level(logging.WARNING):
         back = read_records(path)
     assert len(back) == 4 and "2 hardware models" in caplog.text
-    assert sorted(r.chips for r in back) == ["puma-32nm"] * 2 + ["puma-32nm+pcm-aihwkit"] * 2
-    # a CSV of the old format (no hardware column) resumes from and appends default-chip records
+    assert sorted(r.chips for r in back) == ["puma-32nm+pcm-aihwkit"] * 2 + ["puma-32nm+rram-wan2022-1d"] * 2
+    # a CSV of the old format (no hardware column) holds records of puma-32nm's chips of the time
+    # (rram-fastnax-default): a run on those chips resumes from it and appends in its columns, a
+    # run on today's default chips is another measurement and cannot be written there
     old = tmp_path / "old.csv"
     fields = ("arch,space,dataset,epochs,seed,accuracy_clean,accuracy_noisy,train_seconds,"
               "fastnax_version")
     r0 = default[0]
     old.write_text(fields + "\n" + f'"{r0.arch}",nax,digits,1,3,{r0.accuracy_clean},{r0.accuracy_noisy},1.0,0.1\n')
-    out = run_sampling(space, "digits", 2, 1, old, seed=3, **TINY)
+    out = run_sampling(space, "digits", 2, 1, old, seed=3, nonideality="rram-fastnax-default", **TINY)
     lines = old.read_text().splitlines()
     assert lines[0] == fields and len(lines) == 3  # one new record, in the old columns
-    assert [r.chips for r in read_records(old)] == ["puma-32nm"] * 2 and len(out) == 2
-    with pytest.raises(Exception, match="hardware"):
-        run_sampling(space, "digits", 2, 1, old, seed=3, nonideality="pcm-aihwkit", **TINY)
+    assert [r.chips for r in read_records(old)] == ["puma-32nm+rram-fastnax-default"] * 2 and len(out) == 2
+    assert out[0].accuracy_noisy == r0.accuracy_noisy  # resumed from the old row, not retrained
+    for other in ("pcm-aihwkit", None):
+        with pytest.raises(Exception, match="hardware"):
+            run_sampling(space, "digits", 2, 1, old, seed=3, nonideality=other, **TINY)
 
 
 def test_candidate_seeds_differ_and_are_stable():

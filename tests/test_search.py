@@ -244,8 +244,9 @@ def test_baseline_and_best_are_priced_the_same_way():
 # --- the command -------------------------------------------------------------------------------
 
 def test_search_says_when_the_predictor_was_measured_on_other_chips():
-    """The packaged digits predictor's accuracy_noisy is puma-32nm's own chips: a search that prices
-    pcm-aihwkit chips says its accuracy column is not on them; the default search says nothing."""
+    """The packaged digits predictor's accuracy_noisy is puma-32nm's own chips (rram-wan2022-1d): a
+    search that prices pcm-aihwkit chips says its accuracy column is not on them; the default search
+    says nothing."""
     from fastnax import hwmodel
     from fastnax.datasets import space_options_for
 
@@ -254,7 +255,7 @@ def test_search_says_when_the_predictor_was_measured_on_other_chips():
     assert "accuracy_chips_note" not in plain.settings and "note:" not in plain.table()
     pcm = run("imc", preset=hwmodel.with_nonideality("puma-32nm", "pcm-aihwkit"), **opts)
     note = pcm.settings["accuracy_chips_note"]
-    assert "puma-32nm chips" in note and "puma-32nm+pcm-aihwkit" in note
+    assert "puma-32nm+rram-wan2022-1d chips" in note and "not on puma-32nm+pcm-aihwkit's" in note
     assert "note: " + note in pcm.table()
     same = run("imc", nonideality=hwmodel.get_nonideality("pcm-aihwkit"), **opts)  # a separate argument
     assert same.settings["accuracy_chips_note"] == note
@@ -275,6 +276,54 @@ def test_fitted_noisy_predictor_names_its_chips():
     assert "hardware" not in clean.records_info_
 
 
+def test_default_chips_follow_the_predictors_records(tmp_path):
+    """A predictor whose records were all measured on a preset under another named non-ideality
+    prices that preset's chips under it by default (the accuracy column is then the accuracy on the
+    chips priced); a non-ideality given, another preset or records on mixed chips change nothing.
+    Records that name no chips, or a bare legacy preset, were measured under rram-fastnax-default."""
+    from fastnax import hwmodel
+    from fastnax.datasets import space_options_for
+    from fastnax.datasets.records import Record, chips_name
+    from fastnax.predictors import XGBPredictor
+    from fastnax.search import predict
+
+    assert chips_name(None) == chips_name("puma-32nm") == "puma-32nm+rram-fastnax-default"
+    assert chips_name("mnsim2") == "mnsim2+rram-fastnax-default"
+    assert chips_name("puma-32nm+pcm-aihwkit") == "puma-32nm+pcm-aihwkit"
+    assert hwmodel.chips_name("puma-32nm") == "puma-32nm+rram-wan2022-1d"
+    space = spaces.get("imc", input_size=8, in_channels=1, num_classes=10)
+    archs = [str(a) for a in space.sample(12, seed=2)]
+
+    def fitted(hardware):
+        recs = [Record(arch=a, space="imc", dataset="digits", epochs=1, seed=0, accuracy_clean=50.0 + i,
+                       accuracy_noisy=40.0 + i, train_seconds=1.0, fastnax_version="t",
+                       hardware=hardware[i % len(hardware)]) for i, a in enumerate(archs)]
+        path = tmp_path / f"p{len(list(tmp_path.iterdir()))}.json"
+        XGBPredictor(n_estimators=5).fit_records(recs, target="accuracy_noisy", cv=0).save(path)
+        return str(path)
+
+    opts = {"dataset": "digits", "space_options": space_options_for("digits"), "budget": 200}
+    legacy = fitted([None])
+    result = run("imc", predictor=legacy, **opts)
+    assert result.settings["preset"] == "puma-32nm+rram-fastnax-default"
+    assert result.settings["nonideality_from_records"] == "rram-fastnax-default"
+    assert result.settings["hardware"]["nonideality"]["name"] == "rram-fastnax-default"
+    assert "accuracy_chips_note" not in result.settings
+    assert "chips: puma-32nm+rram-fastnax-default, the predictor's records'" in result.table()
+    given = run("imc", predictor=legacy, nonideality=hwmodel.get_nonideality("pcm-aihwkit"), **opts)
+    assert "nonideality_from_records" not in given.settings and "accuracy_chips_note" in given.settings
+    other = run("imc", predictor=legacy, preset="neurosim-22nm-rram", **opts)
+    assert other.settings["preset"] == "neurosim-22nm-rram" and "accuracy_chips_note" in other.settings
+    mixed = run("imc", predictor=fitted(["puma-32nm+pcm-aihwkit", "puma-32nm+rram-fastnax-default"]), **opts)
+    assert mixed.settings["preset"] == "puma-32nm" and "nonideality_from_records" not in mixed.settings
+    own = run("imc", predictor=fitted(["puma-32nm+rram-wan2022-1d"]), **opts)
+    assert own.settings["preset"] == "puma-32nm" and "accuracy_chips_note" not in own.settings
+    # predict prices exactly as the search does
+    arch = result.front[0]["arch"]
+    assert predict([arch], predictor=legacy, dataset="digits")["predictions"][0]["accuracy"] == pytest.approx(
+        result.front[0]["accuracy"])
+
+
 def test_fit_command_prints_the_chips(tmp_path, capsys):
     from fastnax.cli import main
 
@@ -283,8 +332,9 @@ def test_fit_command_prints_the_chips(tmp_path, capsys):
 
     records = Path(__file__).resolve().parents[1] / "fastnax" / "data" / "digits_imc_records.jsonl"
     assert main(["fit", str(records), "--target", "accuracy_noisy", "--cv", "2", "--out", str(out)]) == 0
-    assert "measured on puma-32nm chips" in capsys.readouterr().out
-    assert json.loads((tmp_path / "p.meta.json").read_text())["records"]["hardware"] == ["puma-32nm"]
+    assert "measured on puma-32nm+rram-wan2022-1d chips" in capsys.readouterr().out
+    assert json.loads((tmp_path / "p.meta.json").read_text())["records"]["hardware"] == [
+        "puma-32nm+rram-wan2022-1d"]
 
 
 def test_cli_json_and_out(tmp_path, capsys):

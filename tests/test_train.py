@@ -61,19 +61,25 @@ def test_default_noise_comes_from_the_hardware_model():
     model = build_model(arch)
     settings = hardware_settings(arch)
     np.testing.assert_allclose(settings["sigmas"], hwmodel.layer_noise_sigma(arch))  # folded API kept
-    # explicit cells: the layers carry the cell terms of the default NonIdeality and only the
-    # column-level Gaussian sigma, which is what the folded sigma is with every cell term zeroed
-    ni = hwmodel.NonIdeality()
-    column = hwmodel.layer_noise_sigma(arch, nonideality=hwmodel.NonIdeality(
-        conductance_sigma=0, stuck_at_gmin_rate=0, stuck_at_gmax_rate=0, drift_nu_sigma=0))
+    # explicit cells: the layers carry the cell terms of the preset's NonIdeality (puma-32nm's
+    # rram-wan2022-1d) and only the column-level Gaussian sigma, which is what the folded sigma is
+    # with every cell term zeroed
+    import dataclasses
+
+    ni = hwmodel.get_preset("puma-32nm").nonideality
+    assert ni.name == "rram-wan2022-1d"
+    column = hwmodel.layer_noise_sigma(arch, nonideality=dataclasses.replace(
+        ni, conductance_sigma=0, conductance_sigma_lin=0, conductance_sigma_quad=0, conductance_sigma_cubic=0,
+        conductance_sigma_quartic=0, stuck_at_gmin_rate=0, stuck_at_gmax_rate=0, drift_nu_sigma=0))
     np.testing.assert_allclose([m.sigma for m in model.weight_layers], column)
     assert np.all(column < settings["sigmas"])
     knobs = hardware_knobs(arch)
     for m in model.weight_layers:
-        assert m.cells.cell_bits == knobs["cell_bits"] and m.cells.differential is False
+        # NeuRRAM's fit stores a signed weight as a differential pair (aihwkit's converter)
+        assert m.cells.cell_bits == knobs["cell_bits"] and m.cells.differential is True
         assert m.cells.conductance_sigma == ni.conductance_sigma
-        assert m.cells.stuck_at_gmax_rate == ni.stuck_at_gmax_rate
-        assert m.cells.drift_sigma == pytest.approx(ni.drift_nu_sigma * np.log(3600 / 20))
+        assert m.cells.stuck_at_gmax_rate == ni.stuck_at_gmax_rate == 0.0
+        assert m.cells.drift_sigma == 0.0  # a snapshot: no drift law
         assert (m.w_bits, m.in_bits) == (knobs["w_bits"], knobs["in_bits"])
     folded = build_model(arch, explicit_cells=False)
     assert all(m.cells is None for m in folded.weight_layers)

@@ -17,8 +17,9 @@ def register(sub) -> None:
     p.add_argument("--config", default=None, metavar="FILE",
                    help="a TOML/JSON hardware model (fields override its 'base' preset)")
     p.add_argument("--nonideality", default=None, metavar="NAME|FILE",
-                   help="non-ideality preset (pcm-aihwkit, rram-fastnax-default, none, ...) or a "
-                        "TOML/JSON file over a 'base' one (default: the hardware model's own)")
+                   help="non-ideality preset (rram-wan2022-1d, pcm-aihwkit, rram-fastnax-default, none, "
+                        "...) or a TOML/JSON file over a 'base' one (default: the hardware model's own; "
+                        "the RRAM presets': rram-wan2022-1d)")
     p.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE",
                    help="space option, repeatable (e.g. input_size=8)")
     p.add_argument("--export-neurosim", default=None, metavar="FILE",

@@ -23,7 +23,7 @@ def register(sub) -> None:
     p.add_argument("--nonideality", default=None, metavar="NAME|FILE",
                    help="non-ideality preset of every simulated chip (sampling, search, final training) "
                         "or a TOML/JSON file over a 'base' one (default: the hardware preset's own; "
-                        "another one leaves the packaged records out: they were measured on puma-32nm's)")
+                        "packaged records measured on other chips are left out)")
     p.add_argument("--n", type=int, default=d.n, help=f"candidates to sample-train (default {d.n})")
     p.add_argument("--sample-epochs", type=int, default=None,
                    help="epochs per sampled candidate (default: the packaged records' protocol, so the "

@@ -43,8 +43,9 @@ def register(sub) -> None:
     p.add_argument("--preset", default=None, help="hardware preset of the simulated chips (default puma-32nm)")
     p.add_argument("--nonideality", default=None, metavar="NAME|FILE",
                    help="non-ideality preset the chips of accuracy_noisy are simulated with (pcm-aihwkit, "
-                        "pcm-aihwkit-x2, pcm-aihwkit-x4, rram-fastnax-default, none) or a TOML/JSON file "
-                        "over a 'base' one (default: the hardware preset's own); each record names it")
+                        "pcm-aihwkit-x2, pcm-aihwkit-x4, rram-wan2022, rram-wan2022-1d, rram-wan2022-2d, "
+                        "rram-fastnax-default, none) or a TOML/JSON file over a 'base' one (default: the "
+                        "hardware preset's own, rram-wan2022-1d for puma-32nm); each record names it")
     p.add_argument("--max-macs", default="auto",
                    help="sample only networks of at most this many MACs per image (default auto: twice "
                         "the space's resnet20; 'none' for no cap)")

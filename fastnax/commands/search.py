@@ -25,8 +25,10 @@ def register(sub) -> None:
     p.add_argument("--config", metavar="FILE", help="hardware model from a TOML/JSON file that overrides "
                    "fields of a base preset (instead of --preset)")
     p.add_argument("--nonideality", metavar="NAME|FILE",
-                   help="non-ideality preset (pcm-aihwkit, rram-fastnax-default, none, ...) or a "
-                        "TOML/JSON file over a 'base' one (default: the hardware model's own); the "
+                   help="non-ideality preset (rram-wan2022-1d, pcm-aihwkit, rram-fastnax-default, none, "
+                        "...) or a TOML/JSON file over a 'base' one (default: the hardware model's own, "
+                        "rram-wan2022-1d for puma-32nm, or the one a noisy predictor's records were all "
+                        "measured under on that preset, e.g. the CIFAR-10 predictor's); the "
                         "result's hardware is named MODEL+NONIDEALITY. It sets the noise sigma and the "
                         "sigma penalty of clean predictions; a noisy predictor's accuracies stay those "
                         "of the non-idealities its records were measured under")

@@ -37,8 +37,9 @@ def register(sub) -> None:
     p.add_argument("--preset", default=None, help="hardware preset for noise and cost (default puma-32nm)")
     p.add_argument("--nonideality", default=None, metavar="NAME|FILE",
                    help="non-ideality preset the cells are simulated with in training and evaluation "
-                        "(pcm-aihwkit, pcm-aihwkit-x2, pcm-aihwkit-x4, rram-fastnax-default, none) or a "
-                        "TOML/JSON file over a 'base' one (default: the hardware preset's own)")
+                        "(rram-wan2022-1d, pcm-aihwkit, pcm-aihwkit-x2, pcm-aihwkit-x4, rram-fastnax-default, "
+                        "none, ...) or a TOML/JSON file over a 'base' one (default: the hardware preset's "
+                        "own, rram-wan2022-1d for puma-32nm)")
     p.add_argument("--noise-trials", type=int, default=10,
                    help="noise draws for the accuracy under non-idealities (default 10)")
     p.add_argument("--out", default="fastnax-train", help="folder for the checkpoint and report.json")

@@ -4,8 +4,10 @@ Fields (:class:`Record`): ``arch`` (the canonical architecture string), ``space`
 ``epochs``, ``seed``, ``accuracy_clean`` and ``accuracy_noisy`` (percent; ``accuracy_noisy`` empty
 / ``null`` when not measured), ``train_seconds``, ``fastnax_version``; optionally ``hardware``, the
 hardware model whose chips ``accuracy_noisy`` was measured on (``puma-32nm``,
-``puma-32nm+pcm-aihwkit``: a preset and, after ``+``, another non-ideality; empty / absent in files
-written before the field existed, whose chips were ``puma-32nm``'s own); then any number of further
+``puma-32nm+rram-wan2022-1d``: a preset and, after ``+``, the non-ideality its chips were simulated
+with; empty / absent in files written before the field existed, and a bare ``puma-32nm``,
+``neurosim-22nm-rram`` or ``mnsim2`` as written before 2026-12, mean that preset under
+``rram-fastnax-default``, its non-ideality then: :func:`chips_name`); then any number of further
 *named accuracies*: columns (CSV) or keys (JSON) named ``accuracy_<name>`` (lower-case letters,
 digits, underscores; e.g. ``accuracy_analog_drift_86400``), percent, validated like the two above.
 A record that did not measure one leaves it empty (CSV) or omits it / writes ``null`` (JSON); a
@@ -53,8 +55,12 @@ FIELDS = ("arch", "space", "dataset", "epochs", "seed", "accuracy_clean", "accur
           "train_seconds", "fastnax_version")
 #: optional fields: written only when set
 OPTIONAL_FIELDS = ("hardware",)
-#: the hardware model of a record that names none (files written before the field existed)
-DEFAULT_HARDWARE = "puma-32nm"
+#: the chips of a record that names none (files written before the field existed): ``puma-32nm``
+#: under its non-ideality of the time
+DEFAULT_HARDWARE = "puma-32nm+rram-fastnax-default"
+#: presets whose own non-ideality was ``rram-fastnax-default`` until 2026-12 (``rram-wan2022-1d``
+#: since): a record naming one of them bare was measured under the former
+LEGACY_CHIPS = ("puma-32nm", "neurosim-22nm-rram", "mnsim2")
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}
 #: the two accuracies every record has a field for
 CORE_ACCURACIES = ("accuracy_clean", "accuracy_noisy")
@@ -122,9 +128,9 @@ class Record:
 
     @property
     def chips(self) -> str:
-        """The hardware model of ``accuracy_noisy``: :attr:`hardware`, or :data:`DEFAULT_HARDWARE`
-        for a record that does not say."""
-        return self.hardware or DEFAULT_HARDWARE
+        """The chips of ``accuracy_noisy``, ``PRESET+NONIDEALITY`` (:func:`chips_name` of
+        :attr:`hardware`; :data:`DEFAULT_HARDWARE` for a record that does not say)."""
+        return chips_name(self.hardware)
 
     def accuracy(self, name: str) -> float | None:
         """The accuracy (percent) named ``name`` (a core field or a named one); None if not measured."""
@@ -144,6 +150,20 @@ class Record:
         out.update({name: getattr(self, name) for name in OPTIONAL_FIELDS if getattr(self, name) is not None})
         out.update(self.accuracies)
         return out
+
+
+def chips_name(hardware: str | None) -> str:
+    """The chips a records file's ``hardware`` names, with their non-ideality spelled out.
+
+    None (no field) is :data:`DEFAULT_HARDWARE`; a bare preset of :data:`LEGACY_CHIPS` is that
+    preset under ``rram-fastnax-default`` (what the name meant when such records were written);
+    anything else is returned as it is (the sampler writes ``PRESET+NONIDEALITY`` since 2026-12,
+    :func:`fastnax.hwmodel.chips_name`)."""
+    if not hardware:
+        return DEFAULT_HARDWARE
+    if hardware in LEGACY_CHIPS:
+        return f"{hardware}+rram-fastnax-default"
+    return hardware
 
 
 def _hardware(value, where: str) -> str | None:
@@ -378,7 +398,7 @@ def _line(record: Record, fmt: str, columns: list[str] | None = None) -> str:
     if fmt == "jsonl":
         return json.dumps(row, sort_keys=False, allow_nan=False) + "\n"  # records are finite
     columns = list(FIELDS) if columns is None else columns
-    if "hardware" not in columns and row.get("hardware") == DEFAULT_HARDWARE:
+    if "hardware" not in columns and "hardware" in row and chips_name(row["hardware"]) == DEFAULT_HARDWARE:
         del row["hardware"]  # a file without the column reads as the default: the same record
     extra = [name for name in row if name not in columns]
     if extra:
@@ -499,4 +519,4 @@ def append_record(path: str | os.PathLike, record: Record) -> Path:
     return path
 
 
-__all__ = ["Record", "FIELDS", "OPTIONAL_FIELDS", "DEFAULT_HARDWARE", "CORE_ACCURACIES", "is_accuracy_name", "accuracy_names", "read_records", "write_records", "append_record", "atomic_write_text"]
+__all__ = ["Record", "FIELDS", "OPTIONAL_FIELDS", "DEFAULT_HARDWARE", "LEGACY_CHIPS", "chips_name", "CORE_ACCURACIES", "is_accuracy_name", "accuracy_names", "read_records", "write_records", "append_record", "atomic_write_text"]

@@ -97,8 +97,17 @@ def with_nonideality(model: HardwareModel | str, nonideality: NonIdeality | str 
     return dataclasses.replace(model, nonideality=ni, name=f"{model.name}+{ni.name}")
 
 
+def chips_name(model: HardwareModel | str) -> str:
+    """The name of a model's simulated chips: ``PRESET+NONIDEALITY``, what records of accuracy
+    under non-idealities store as ``hardware`` (``puma-32nm+rram-wan2022-1d`` for ``puma-32nm``
+    itself; a name that already ends in its non-ideality's, ``puma-32nm+pcm-aihwkit``, as it is)."""
+    model = get_preset(model)
+    ni = model.nonideality.name
+    return model.name if model.name.endswith(f"+{ni}") else f"{model.name}+{ni}"
+
+
 __all__ = ["AdcSpec", "BufferSpec", "Cost", "CrossbarSpec", "DacSpec", "HardwareModel", "MappingSpec",
-           "NonIdeality", "PeripherySpec", "ScheduleSpec", "export_neurosim", "get_nonideality",
+           "NonIdeality", "PeripherySpec", "ScheduleSpec", "chips_name", "export_neurosim", "get_nonideality",
            "get_preset", "import_onnx", "nonidealities", "nonideality_from_file", "register_nonideality",
            "import_torch", "layer_noise_sigma", "layer_table_from_onnx", "layer_table_from_torch",
            "neurosim_rows", "presets", "register_preset", "with_nonideality"]

@@ -544,10 +544,15 @@ def get_nonideality(name: "str | NonIdeality") -> NonIdeality:
     return _NONIDEALITIES[name]
 
 
+#: The base of a non-ideality file that names none: the RRAM hardware presets' non-ideality
+#: (``fastnax.hwmodel.nonideal_presets.DEFAULT_RRAM``; ``rram-fastnax-default`` until 2026-12).
+DEFAULT_BASE = "rram-wan2022-1d"
+
+
 def nonideality_from_file(path: "str | Path") -> NonIdeality:
     """Load a non-ideality from a TOML or JSON file: a ``base`` preset (default
-    ``rram-fastnax-default``) and any of its fields; named ``BASE+FILE`` unless it gives a
-    ``name``. Example (TOML)::
+    :data:`DEFAULT_BASE`, the RRAM hardware presets' own) and any of its fields; named
+    ``BASE+FILE`` unless it gives a ``name``. Example (TOML)::
 
         base = "pcm-aihwkit"
         drift_time_s = 86400
@@ -556,7 +561,7 @@ def nonideality_from_file(path: "str | Path") -> NonIdeality:
 
     path = Path(path)
     data = read_table_file(path, "non-ideality")
-    base = data.pop("base", "rram-fastnax-default")
+    base = data.pop("base", DEFAULT_BASE)
     if not isinstance(base, str) or base.lower().endswith((".toml", ".json")):
         raise HardwareError(f"non-ideality file {path}: base must be a preset name, got {base!r}")
     base_ni = get_nonideality(base)

@@ -58,6 +58,7 @@ from fastnax.errors import unknown
 from fastnax.hwmodel.mapping import MappingSpec
 from fastnax.hwmodel.model import HardwareModel, register_preset
 from fastnax.hwmodel.nonideal import NonIdeality
+from fastnax.hwmodel.nonideal_presets import DEFAULT_RRAM
 from fastnax.hwmodel.specs import AdcSpec, BufferSpec, CrossbarSpec, DacSpec, PeripherySpec, ScheduleSpec
 
 # --- the three NeuroSim constants fitted on the RRAM 32-row VGG-8 row (see module docstring) ----
@@ -80,7 +81,7 @@ PUMA_32NM = HardwareModel(
                             tile_overhead=0.0),
     buffer=BufferSpec(energy_pj_per_bit=0.067, bandwidth_bits_per_ns=256.0),
     schedule=ScheduleSpec(pipeline_fill_steps=2.0, replication=1.0, layer_pipelined=False),
-    nonideality=NonIdeality(),
+    nonideality=DEFAULT_RRAM,
 )
 
 # 22 nm first-order estimates shared by both NeuroSim presets (see field comments).
@@ -123,7 +124,7 @@ NEUROSIM_22NM_RRAM = HardwareModel(
                             tile_overhead=0.3),  # buffers, H-tree, pooling/activation units
     buffer=_NEUROSIM_BUFFER,
     schedule=_NEUROSIM_SCHEDULE,
-    nonideality=NonIdeality(),
+    nonideality=DEFAULT_RRAM,
 )
 
 NEUROSIM_22NM_SRAM = HardwareModel(
@@ -243,7 +244,7 @@ def mnsim2_model(adc_choice: int = 6) -> HardwareModel:
             # 64 channels (SimConfig Pooling_unit_num) over a 3 x 3 window (Pooling_shape);
             # Model_latency.py: an element sum takes 10 ns besides its buffer and transfer
             pipeline="pixel", pool_latency_ns=100.0, pool_units=64, pool_window=9, add_latency_ns=10.0),
-        nonideality=NonIdeality(),
+        nonideality=DEFAULT_RRAM,
     )
 
 

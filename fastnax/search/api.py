@@ -78,7 +78,9 @@ def run(space="imc", objective: str = "acc-edap", optimizer="hierarchical", pred
         is; a clean prediction minus the non-ideality penalty). ``settings["accuracy_quantity"]``
         of the result says which quantity was reported.
     nonideality : fastnax.hwmodel.NonIdeality, optional
-        Non-idealities for the noise sigma (default: the preset's own).
+        Non-idealities for the noise sigma (default: the preset's own; where a preset is named and
+        the accuracy model is a predictor whose records were all measured on that preset under
+        another named non-ideality, that one: :func:`records_nonideality`).
     noise_penalty : float
         Percentage points lost at relative weight-noise sigma 0.1 (``accuracy="noisy"``).
     beta : float
@@ -152,24 +154,55 @@ def make_evaluator(space="imc", objective: str = "acc-edap", predictor=None, pre
                          risk)
     space = _get_space(space, space_options)
     hardware, preset_name = _get_hardware(preset)
-    preset_name = getattr(hardware, "name", preset_name)  # "+overrides" / "+FILE" when modified
     model = resolve_accuracy_model(predictor, space, dataset)
+    if nonideality is None and isinstance(preset, str):
+        from fastnax.hwmodel import with_nonideality
+
+        from_records = records_nonideality(model, hardware)
+        hardware = with_nonideality(hardware, from_records)
+    else:
+        from_records = None
+    preset_name = getattr(hardware, "name", preset_name)  # "+overrides" / "+FILE" when modified
     model.calibrate(space)
     evaluator = Evaluator(space, hardware, model, spec, nonideality=nonideality, budget=budget)
     evaluator.preset_name = preset_name
+    evaluator.nonideality_from_records = from_records
     return evaluator
+
+
+def predictor_chips(model) -> list | None:
+    """The chips (``PRESET+NONIDEALITY``, :func:`fastnax.datasets.records.chips_name`) an
+    ``accuracy_noisy`` predictor's records were measured on (its sidecar's ``records.hardware``;
+    a sidecar that names none: :data:`~fastnax.datasets.records.DEFAULT_HARDWARE`); None for any
+    other accuracy model."""
+    if model.kind != "predictor" or model.target != "accuracy_noisy":
+        return None
+    from fastnax.datasets.records import chips_name
+
+    records = model.info.get("records") if isinstance(model.info.get("records"), dict) else {}
+    return sorted({chips_name(c) for c in (records.get("hardware") or [None])})
+
+
+def records_nonideality(model, hardware) -> str | None:
+    """The named non-ideality a preset's chips take by default for this accuracy model: where an
+    ``accuracy_noisy`` predictor's records were all measured on ``hardware`` (a preset) under another
+    registered non-ideality (the packaged CIFAR-10 records: ``puma-32nm+rram-fastnax-default``), that
+    one, so that the accuracy column is the accuracy on the chips priced; else None (the preset's own)."""
+    from fastnax.hwmodel import nonidealities
+
+    chips = predictor_chips(model)
+    name = getattr(hardware, "name", None)
+    if not chips or len(chips) != 1 or not name or not chips[0].startswith(f"{name}+"):
+        return None
+    ni = chips[0][len(name) + 1:]
+    return ni if ni in nonidealities() and ni != hardware.nonideality.name else None
 
 
 def _chips_note(model, hardware_name: str) -> str | None:
     """A warning when an ``accuracy_noisy`` predictor's records were measured on other chips than
-    ``hardware_name`` (its sidecar's ``records.hardware``; older sidecars: ``puma-32nm``'s own)."""
-    if model.kind != "predictor" or model.target != "accuracy_noisy":
-        return None
-    from fastnax.datasets.records import DEFAULT_HARDWARE
-
-    records = model.info.get("records") if isinstance(model.info.get("records"), dict) else {}
-    chips = list(records.get("hardware") or [DEFAULT_HARDWARE])
-    if hardware_name in chips:
+    ``hardware_name`` (``PRESET+NONIDEALITY``, :func:`fastnax.hwmodel.chips_name`)."""
+    chips = predictor_chips(model)
+    if chips is None or hardware_name in chips:
         return None
     return (f"the predictor's accuracy_noisy was measured on {', '.join(chips)} chips, not on "
             f"{hardware_name}'s: the accuracy column is not the accuracy on the chips priced here "
@@ -226,17 +259,20 @@ def _assemble(space, evaluator: Evaluator, spec: ObjectiveSpec, seed: int, metho
         b_names = {i: str(a) for i, a in enumerate(space.decode(b_index.astype(float)))}
         for i, name in enumerate(base_names):
             baselines.append({"name": name, **_point(b_names, b_cols, i, b_J, target)})
-    hardware_name = getattr(evaluator.hardware, "name", str(preset_name))
-    if evaluator.nonideality is not None:
-        from fastnax.hwmodel import with_nonideality
+    from fastnax.hwmodel import HardwareModel, chips_name, with_nonideality
 
-        hardware_name = with_nonideality(evaluator.hardware, evaluator.nonideality).name
+    chips = evaluator.hardware
+    if evaluator.nonideality is not None:
+        chips = with_nonideality(chips, evaluator.nonideality)
+    hardware_name = chips_name(chips) if isinstance(chips, HardwareModel) else getattr(chips, "name", str(preset_name))
     chips_note = _chips_note(evaluator.accuracy_model, hardware_name)
     settings = {"space": space.name, "space_options": dict(getattr(space, "options", {})),
                 "objective": spec.objective, "cost": cost, "beta": spec.beta, "accuracy": spec.accuracy,
                 "risk": spec.risk, "interval_coverage": COVERAGE,
                 "accuracy_quantity": evaluator.quantity, "accuracy_meaning": quantity_meaning(evaluator.quantity),
                 **({"accuracy_chips_note": chips_note} if chips_note else {}),
+                **({"nonideality_from_records": evaluator.nonideality_from_records}
+                   if getattr(evaluator, "nonideality_from_records", None) else {}),
                 "noise_penalty": spec.noise_penalty, "constraints": spec.constraints(),
                 "method": method, "preset": preset_name,
                 "hardware": (evaluator.hardware.to_dict() if hasattr(evaluator.hardware, "to_dict") else None),

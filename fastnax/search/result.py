@@ -223,6 +223,8 @@ class SearchResult:
                  *([f"accuracy column: {s['accuracy_quantity']} ({s.get('accuracy_meaning', '')})"]
                    if s.get("accuracy_quantity") else []),
                  *([f"note: {s['accuracy_chips_note']}"] if s.get("accuracy_chips_note") else []),
+                 *([f"chips: {s['preset']}, the predictor's records' non-ideality (--nonideality NAME "
+                    f"prices others)"] if s.get("nonideality_from_records") else []),
                  *([_risk_text(s)] if s.get("risk") is not None else []),
                  f"{self.n_evaluations} candidates priced in {self.timings.get('search_s', 0):.3f} s; "
                  f"Pareto front: {len(self.front)} designs (accuracy vs {s.get('cost')})", "", head]

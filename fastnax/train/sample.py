@@ -214,7 +214,8 @@ def run_sampling(space, dataset, n: int, epochs: int, out_path, seed: int = 0, j
     from fastnax import hwmodel
 
     # the chips of accuracy_noisy, resolved (and a bad name refused) before anything trains
-    hardware = hwmodel.with_nonideality(preset if preset is not None else "puma-32nm", nonideality).name
+    hardware = hwmodel.chips_name(hwmodel.with_nonideality(preset if preset is not None else "puma-32nm",
+                                                           nonideality))
     space, data = _resolve(space, dataset, root, dataset_options)
     data = data.downsample(int(downsample))
     out_path = Path(out_path)
