@@ -162,9 +162,15 @@ class Uncertainty:
         # batch, so the winner is the first record within a relative 1e-9 of the minimum (exact
         # ties: duplicate records) and its distance is recomputed row by row: the same bits for a
         # candidate whatever batch it is priced in.
-        sq = (Z * Z).sum(axis=1)[:, None] + self._arrays["records_sq"] - 2.0 * (Z @ R.T)
-        low = sq.min(axis=1, keepdims=True)
-        j = (sq <= low + 1e-9 * np.maximum(np.abs(low), 1.0)).argmax(axis=1)
+        # The candidate's own |z|^2 does not change which record is nearest: the squared
+        # distance less it, |r|^2 - 2 z.r, built in place (three passes over the n x records
+        # matrix instead of five temporaries); the tolerance is relative to the whole distance.
+        sq = Z @ R.T
+        sq *= -2.0
+        sq += self._arrays["records_sq"]
+        low = sq.min(axis=1)
+        whole = low + np.einsum("ij,ij->i", Z, Z)
+        j = (sq <= (low + 1e-9 * np.maximum(np.abs(whole), 1.0))[:, None]).argmax(axis=1)
         diff = Z - R[j]
         return np.sqrt(np.einsum("ij,ij->i", diff, diff)), j
 
