@@ -279,3 +279,17 @@ def test_an_in_process_xgboost_predictor_reports_the_features_it_splits_on():
     _, cols = evaluator.columns(batch)
     for i in range(len(batch)):
         assert evaluator.columns(batch[i:i + 1])[1]["accuracy"][0] == cols["accuracy"][i]
+
+
+def test_pricing_runs_blas_on_one_thread():
+    """The batches' small matrix products run on one BLAS thread (the same wall time, less CPU)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from fastnax.search.evaluator import one_blas_thread
+
+    blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    if not blas:
+        pytest.skip("numpy's BLAS is not one threadpoolctl controls")
+    with one_blas_thread():
+        assert all(i["num_threads"] == 1 for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+    assert [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"] == [
+        i["num_threads"] for i in blas]

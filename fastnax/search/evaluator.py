@@ -21,6 +21,7 @@ prediction (crossbar-size variants, typically); the coordinates come from the mo
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -102,6 +103,27 @@ class Memo:
         self.size = need
 
 
+_BLAS_CONTROLLER = []  # threadpoolctl's controller, made on the first pricing (a cache)
+
+
+def one_blas_thread():
+    """A context in which BLAS runs on one thread (threadpoolctl, ~10 us to enter).
+
+    A batch's matrix products (the nearest-record search: a few hundred candidates against a few
+    hundred records) are too small for a second thread to pay: measured side by side on the default
+    search, the same wall time (0.147 against 0.144 s) and 14 % less CPU time for the process
+    (0.278 against 0.325 s) on one thread."""
+    if not _BLAS_CONTROLLER:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS_CONTROLLER.append(ThreadpoolController())
+        except ImportError:  # threadpoolctl comes with scikit-learn; without it, BLAS as it is
+            _BLAS_CONTROLLER.append(None)
+    controller = _BLAS_CONTROLLER[0]
+    return controller.limit(limits=1, user_api="blas") if controller is not None else contextlib.nullcontext()
+
+
 class BudgetExhausted(Exception):
     """Raised inside an optimizer's callback when the evaluation budget is spent."""
 
@@ -168,7 +190,8 @@ class Evaluator:
         if n == 0:
             return index, {k: np.zeros(0) for k in COLUMNS}
         if not self.use_memo:
-            return index, self._price(index)
+            with one_blas_thread():
+                return index, self._price(index)
         of = (self.space, self.hardware, self.accuracy_model, self.spec, self.nonideality)
         if self.memo is None or self.memo.d != index.shape[1] or any(a is not b for a, b in zip(of, self._memo_of)):
             self.memo, self._memo_of = Memo(index.shape[1]), of
@@ -178,7 +201,8 @@ class Evaluator:
         if len(missing):
             first, inverse = unique_rows(index[missing])
             new_index = index[missing][first]
-            new_cols = self._price(new_index)
+            with one_blas_thread():
+                new_cols = self._price(new_index)
         cols = {}
         for k in COLUMNS:
             v = np.empty(n)
