@@ -405,3 +405,18 @@ def test_batch_norm_recalibration_gives_the_exact_training_statistics():
     expected = torch.stack([conv_out[b].mean(dim=(0, 2, 3)) for b in batches]).mean(0)
     torch.testing.assert_close(stem_bn.running_mean, expected, rtol=1e-4, atol=1e-5)
     assert not model.training and stem_bn.momentum == 0.1  # mode and momentum restored
+
+
+def test_read_only_images_become_tensors_without_sharing_them():
+    """Parallel sampling workers get memory-mapped, read-only images: they are copied, not shared
+    (torch warns that a tensor over read-only memory is undefined behaviour)."""
+    import warnings
+
+    from fastnax.train.loop import to_tensors
+
+    x = np.arange(2 * 1 * 4 * 4, dtype=np.uint8).reshape(2, 1, 4, 4)
+    x.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        split = to_tensors(x, np.array([0, 1]), "cpu")
+    assert np.array_equal(split.x.numpy(), x) and not np.shares_memory(split.x.numpy(), x)

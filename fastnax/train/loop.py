@@ -45,7 +45,10 @@ class TensorSplit:
 
 
 def to_tensors(x: np.ndarray, y: np.ndarray, device) -> TensorSplit:
-    return TensorSplit(torch.as_tensor(np.ascontiguousarray(x)).to(device),
+    # a read-only array (joblib hands parallel sampling workers memory-mapped images) is copied:
+    # a tensor sharing it would be writable over memory that is not
+    x = np.ascontiguousarray(x) if x.flags.writeable else np.array(x, order="C")
+    return TensorSplit(torch.as_tensor(x).to(device),
                        torch.as_tensor(np.asarray(y, dtype=np.int64)).to(device))
 
 
