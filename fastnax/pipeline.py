@@ -285,14 +285,11 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
     if nonideality is None and isinstance(cfg.preset, str) and cfg.use_packaged_records:
         # the packaged records' chips when they were all measured on this preset under another
         # named non-ideality (CIFAR-10's: rram-fastnax-default), so that the run can fit on them
-        measured = {r.chips for r in packaged_records(space, data.name)}
-        own = hwmodel.get_preset(cfg.preset)
-        if len(measured) == 1 and next(iter(measured)).startswith(f"{cfg.preset}+"):
-            name = next(iter(measured))[len(cfg.preset) + 1:]
-            if name in hwmodel.nonidealities() and name != own.nonideality.name:
-                nonideality = name
-                progress(f"chips: {cfg.preset}+{name}, the packaged {data.name} records' non-ideality "
-                         f"(--nonideality NAME for others)")
+        nonideality = hwmodel.measured_nonideality({r.chips for r in packaged_records(space, data.name)},
+                                                   cfg.preset)
+        if nonideality is not None:
+            progress(f"chips: {cfg.preset}+{nonideality}, the packaged {data.name} records' non-ideality "
+                     f"(--nonideality NAME for others)")
     hw = hwmodel.with_nonideality(cfg.preset, nonideality)
     # packaged records are used only where they were measured on this run's chips
     chips_name = hwmodel.chips_name(hw)

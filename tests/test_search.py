@@ -291,6 +291,12 @@ def test_default_chips_follow_the_predictors_records(tmp_path):
     assert chips_name("mnsim2") == "mnsim2+rram-fastnax-default"
     assert chips_name("puma-32nm+pcm-aihwkit") == "puma-32nm+pcm-aihwkit"
     assert hwmodel.chips_name("puma-32nm") == "puma-32nm+rram-wan2022-1d"
+    measured = hwmodel.measured_nonideality
+    assert measured(["puma-32nm+rram-fastnax-default"], "puma-32nm") == "rram-fastnax-default"
+    assert measured(["puma-32nm+rram-wan2022-1d"], "puma-32nm") is None  # the preset's own
+    assert measured(["puma-32nm+pcm-aihwkit", "puma-32nm+rram-fastnax-default"], "puma-32nm") is None
+    assert measured(["mnsim2+pcm-aihwkit"], "puma-32nm") is None and measured([], "puma-32nm") is None
+    assert measured(["puma-32nm+chip.toml"], "puma-32nm") is None  # not a registered name
     space = spaces.get("imc", input_size=8, in_channels=1, num_classes=10)
     archs = [str(a) for a in space.sample(12, seed=2)]
 

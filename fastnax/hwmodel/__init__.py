@@ -106,8 +106,24 @@ def chips_name(model: HardwareModel | str) -> str:
     return model.name if model.name.endswith(f"+{ni}") else f"{model.name}+{ni}"
 
 
+def measured_nonideality(chips, model: HardwareModel | str) -> str | None:
+    """The registered non-ideality under which records measured on ``chips`` (names
+    ``PRESET+NONIDEALITY``) were all simulated on ``model``'s preset, when it is not the preset's
+    own; else None (no records, several chips, another preset, an unregistered or the same one).
+    What a search or a run takes by default so that its accuracy is the one on the chips it prices."""
+    model = get_preset(model)
+    chips = set(chips)
+    if len(chips) != 1:
+        return None
+    (only,) = chips
+    if not only.startswith(f"{model.name}+"):
+        return None
+    name = only[len(model.name) + 1:]
+    return name if name in nonidealities() and name != model.nonideality.name else None
+
+
 __all__ = ["AdcSpec", "BufferSpec", "Cost", "CrossbarSpec", "DacSpec", "HardwareModel", "MappingSpec",
-           "NonIdeality", "PeripherySpec", "ScheduleSpec", "chips_name", "export_neurosim", "get_nonideality",
+           "NonIdeality", "PeripherySpec", "ScheduleSpec", "chips_name", "export_neurosim", "measured_nonideality", "get_nonideality",
            "get_preset", "import_onnx", "nonidealities", "nonideality_from_file", "register_nonideality",
            "import_torch", "layer_noise_sigma", "layer_table_from_onnx", "layer_table_from_torch",
            "neurosim_rows", "presets", "register_preset", "with_nonideality"]

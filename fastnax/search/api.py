@@ -188,14 +188,12 @@ def records_nonideality(model, hardware) -> str | None:
     ``accuracy_noisy`` predictor's records were all measured on ``hardware`` (a preset) under another
     registered non-ideality (the packaged CIFAR-10 records: ``puma-32nm+rram-fastnax-default``), that
     one, so that the accuracy column is the accuracy on the chips priced; else None (the preset's own)."""
-    from fastnax.hwmodel import nonidealities
+    from fastnax.hwmodel import HardwareModel, measured_nonideality
 
     chips = predictor_chips(model)
-    name = getattr(hardware, "name", None)
-    if not chips or len(chips) != 1 or not name or not chips[0].startswith(f"{name}+"):
+    if not chips or not isinstance(hardware, HardwareModel):
         return None
-    ni = chips[0][len(name) + 1:]
-    return ni if ni in nonidealities() and ni != hardware.nonideality.name else None
+    return measured_nonideality(chips, hardware)
 
 
 def _chips_note(model, hardware_name: str) -> str | None:
