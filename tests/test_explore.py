@@ -188,6 +188,22 @@ def test_a_result_whose_search_cannot_be_reproduced_shows_its_front_only(saved, 
     assert len(d["front"]) == len(data["front"])
 
 
+def test_a_search_on_modified_chips_at_another_risk_gets_its_candidates_back(tmp_path):
+    """A result priced on chips that are no preset (``puma-32nm+pcm-aihwkit``, or the CIFAR-10
+    default ``puma-32nm+rram-fastnax-default``) at a non-default risk is re-run from the hardware
+    fields and the risk it stored."""
+    from fastnax import hwmodel
+
+    result = search.run(space_options=space_options_for("digits"), dataset="digits", seed=0, risk=0.5,
+                        nonideality=hwmodel.get_nonideality("pcm-aihwkit"))
+    assert result.settings["preset"] == "puma-32nm+pcm-aihwkit"
+    path = tmp_path / "pcm.json"
+    result.to_json(path)
+    d = from_json_rerun(path)
+    assert d["candidates"] is not None, d["candidates_note"]
+    assert d["candidates"] == explore.result_data(result)["candidates"]
+
+
 def test_overlay_and_strict_json(digits_result, tmp_path):
     noisy = search.run(space_options=space_options_for("digits"), dataset="digits", seed=0,
                        accuracy="noisy", max_area=5.0)

@@ -105,14 +105,24 @@ def rerun_candidates(result) -> tuple[dict | None, str]:
         from fastnax.predictors import TrainingFreeScore
 
         predictor = TrainingFreeScore()
-    from fastnax.hwmodel import presets
+    from fastnax.hwmodel import HardwareModel, presets
+    from fastnax.search.spec import DEFAULT_RISK
 
-    if s.get("preset") not in presets():
-        return None, (f"candidates not shown: hardware model {s.get('preset')!r} is not a preset, so "
-                      f"the search cannot be re-run from its result file")
+    try:
+        # a modified model (puma-32nm+rram-fastnax-default, +FILE, +modified) from the fields stored
+        hardware = (s.get("preset") if s.get("preset") in presets()
+                    else HardwareModel.from_dict(s["hardware"]) if isinstance(s.get("hardware"), dict) else None)
+    except (FastnaxError, KeyError, TypeError, ValueError) as exc:
+        hardware, why = None, f" ({exc})"
+    else:
+        why = ""
+    if hardware is None:
+        return None, (f"candidates not shown: hardware model {s.get('preset')!r} is not a preset and its "
+                      f"fields could not be read{why}, so the search cannot be re-run from its result file")
     try:
         again = search.run(s["space"], objective=s["objective"], method=s["method"], predictor=predictor,
-                           preset=s["preset"], seed=result.seed, budget=s.get("budget"),
+                           preset=hardware, seed=result.seed, budget=s.get("budget"),
+                           risk=s.get("risk", DEFAULT_RISK),
                            accuracy=s.get("accuracy", "clean"), noise_penalty=s.get("noise_penalty", 3.0),
                            beta=s.get("beta", 0.07), space_options=s.get("space_options") or None,
                            **_constraint_kwargs(s))

@@ -155,13 +155,15 @@ def make_evaluator(space="imc", objective: str = "acc-edap", predictor=None, pre
     space = _get_space(space, space_options)
     hardware, preset_name = _get_hardware(preset)
     model = resolve_accuracy_model(predictor, space, dataset)
-    if nonideality is None and isinstance(preset, str):
-        from fastnax.hwmodel import with_nonideality
+    from fastnax.hwmodel import HardwareModel, with_nonideality
 
+    from_records = None
+    if nonideality is not None and isinstance(hardware, HardwareModel):
+        # folded into the model: its name says so and the result stores every field it priced with
+        hardware, nonideality = with_nonideality(hardware, nonideality), None
+    elif nonideality is None and isinstance(preset, str):
         from_records = records_nonideality(model, hardware)
         hardware = with_nonideality(hardware, from_records)
-    else:
-        from_records = None
     preset_name = getattr(hardware, "name", preset_name)  # "+overrides" / "+FILE" when modified
     model.calibrate(space)
     evaluator = Evaluator(space, hardware, model, spec, nonideality=nonideality, budget=budget)
