@@ -14,7 +14,7 @@ from conftest import SHARED_DATA  # noqa: E402
 from fastnax import datasets, spaces  # noqa: E402
 from fastnax.errors import BoundsError, DatasetError  # noqa: E402
 from fastnax.train.loop import (TensorSplit, TrainConfig, _calibration_subset, accuracy,  # noqa: E402
-                                evaluate, recalibrate_batch_norm, to_tensors, train_model)
+                                as_float, evaluate, recalibrate_batch_norm, to_tensors, train_model)
 from fastnax.train.model import build_model  # noqa: E402
 from fastnax.train.noise import NoisyLinear, frozen_noise, nonideal, quantize_activation  # noqa: E402
 from fastnax.train.sample import at_input_size, run_sampling  # noqa: E402
@@ -96,6 +96,32 @@ def test_evaluation_forwards_at_most_k_plus_2_test_splits():
             assert sum(seen) <= (k + 2) * 1000
     finally:
         hook.remove()
+
+
+def test_reused_input_buffer_changes_no_value_and_is_released():
+    """The non-ideal inference path writes every layer's input codes into one buffer shared by the
+    model's layers (the shortcut of a residual block reads the block input after its first conv
+    has quantized it): the outputs are bit-identical to fresh tensors, the buffer goes when the
+    chip's block ends."""
+    data = datasets.load("digits", max_train=64, max_test=64)
+    arch = spaces.get("imc", **data.space_options).baseline("resnet20")
+    torch.manual_seed(0)
+    model = build_model(arch).eval()
+    x = as_float(to_tensors(data.x_test, data.y_test, "cpu").x[:32])
+    layers = [m for m in model.modules() if hasattr(m, "scratch")]
+    with torch.no_grad(), frozen_noise(model, torch.Generator().manual_seed(3)):
+        shared = {id(m.scratch) for m in layers}
+        assert len(shared) == 1 and None not in {m.scratch for m in layers}
+        reused = model(x)
+        again = model(x)
+        for m in layers:
+            m.scratch = None
+        fresh = model(x)
+    assert torch.equal(reused, fresh) and torch.equal(again, fresh)
+    assert all(m.scratch is None for m in layers)
+    with torch.no_grad(), nonideal(model, False):
+        assert all(m.scratch is None for m in layers)
+        assert not torch.equal(model(x), fresh)  # the non-idealities were on above
 
 
 def test_noise_aware_step_runs_every_nonideality_once_per_forward():
