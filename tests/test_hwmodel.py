@@ -606,3 +606,47 @@ def test_hwmodel_modules_import_no_circle():
     assert graph["fastnax.hwmodel.engine"] <= {"fastnax.hwmodel._fastpath", "fastnax.hwmodel.breakdown",
                                                "fastnax.hwmodel.nonideal", "fastnax.hwmodel.tables",
                                                "fastnax.hwmodel.mapping"}
+
+
+def test_tabulated_crossbar_costs_do_not_depend_on_what_was_priced_before():
+    """The per-(size, knob combination) table is remembered per model and non-ideality: a batch
+    priced after wider ones (larger crossbars, other knob combinations) gets exactly the values it
+    gets on a fresh model, per layer and in total, and an unhashable model is priced without the
+    memo."""
+    from fastnax.hwmodel import engine
+
+    space = spaces.get("imc")
+    X = space.sample_vectors(200, seed=11)
+    small = X[:40].copy()
+    small[:, space.codec.layout.knobs:] = X[0, space.codec.layout.knobs:]  # one knob combination
+    model = get_preset("puma-32nm")
+    narrow = space.layer_table(small)  # crossbars of at most 64 rows
+    narrow = dataclasses.replace(narrow, crossbar_size=np.minimum(narrow.crossbar_size, 64))
+    tables = [narrow, space.layer_table(X), space.layer_table(X[100:]), narrow]
+
+    def price(table):
+        cost = model.evaluate(table)
+        return [np.asarray(getattr(cost, k)) for k in ("energy_pj", "latency_ns", "area_mm2",
+                                                       "mean_noise_sigma", "layer_energy_pj", "adc_bits")]
+
+    fresh = []
+    for table in tables:
+        engine._ROWS.clear()
+        fresh.append(price(table))
+    engine._ROWS.clear()
+    remembered = [price(table) for table in tables]
+    assert (model, model.nonideality) in engine._ROWS
+    for a, b in zip(fresh, remembered):
+        assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    assert all(np.array_equal(u, v) for u, v in zip(remembered[0], remembered[3]))
+    # a single-combination batch after wider batches: its rows come from the memo, sliced
+    assert tables[0].crossbar_size.max() == 64
+    assert min(w for w, _ in engine._ROWS[(model, model.nonideality)].values()) == 257
+
+    class Unhashable(type(model)):
+        __hash__ = None
+
+    odd = Unhashable(**{f.name: getattr(model, f.name) for f in dataclasses.fields(model)})
+    engine._ROWS.clear()
+    cost = odd.evaluate(tables[1])
+    assert np.array_equal(cost.energy_pj, fresh[1][0]) and not engine._ROWS

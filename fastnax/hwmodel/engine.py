@@ -190,25 +190,73 @@ class Lookup:
 
         # the crossbar sizes' signs are checked block by block (evaluate reads no key before that)
         max_n = max(int(table.crossbar_size.max()), 0) if table.crossbar_size.size else 0
-        sizes = np.arange(max_n + 1, dtype=np.float64)
-        self.width = max_n + 1
-        self.key_base = per_arch(np.arange(len(combos), dtype=np.int64) * self.width)
-        N = np.maximum(sizes[None, :], 1.0)  # grids of shape (n_combos, max_n + 1)
-        knobs = [a[first].astype(np.float64)[:, None] for a in (w, i, cb)]
-        c = crossbar_costs(model, nonideality, N, *knobs, rule[first][:, None])
-        real = sizes[None, :] > 0
-        zero = lambda a: np.where(real, a, 0.0).ravel()  # noqa: E731  (size 0 = padded slot)
-        self.n_safe = np.broadcast_to(N, (len(combos), self.width)).ravel().copy()
-        self.energy_per_pixel = zero(c["energy_per_pixel"])
-        self.latency_per_pixel = zero(c["latency_per_pixel"])
-        self.area = zero(c["area"])
-        self.sigma = zero(c["sigma"])
-        self.adc_bits = zero(c["adc_bits"])
-        self.slices = per_arch(c["slices"][:, 0])
+        self.width = width = max_n + 1
+        self.key_base = per_arch(np.arange(len(combos), dtype=np.int64) * width)
+        knobs = np.stack([a[first] for a in (w, i, cb, rule)], axis=1)  # (n_combos, 4)
+        c = _tabulated(model, nonideality, knobs, width)
+        self.n_safe = np.broadcast_to(np.maximum(np.arange(width, dtype=np.float64), 1.0),
+                                      (len(combos), width)).ravel().copy()
+        for name in _GRID_FIELDS:
+            setattr(self, name, c[name].ravel())
+        self.slices = per_arch(c["slices"])
         self.slices32 = self.slices.astype(np.float32)
-        self.bit_energy = per_arch(c["bit_energy"][:, 0])
-        self.bit_time = per_arch(c["bit_time"][:, 0])
+        self.bit_energy = per_arch(c["bit_energy"])
+        self.bit_time = per_arch(c["bit_time"])
         self.pipelined = bool(model.schedule.layer_pipelined)
+
+
+#: :func:`crossbar_costs` fields tabulated over the crossbar sizes (zero at size 0), and per knob
+#: combination only
+_GRID_FIELDS = ("energy_per_pixel", "latency_per_pixel", "area", "sigma", "adc_bits")
+_KNOB_FIELDS = ("slices", "bit_energy", "bit_time")
+#: (model, non-ideality) -> {knob tuple: (width, {field: row})}: the rows of the knob combinations
+#: priced so far. A search prices thousands of batches on one model, each of a few of the same
+#: combinations; every entry is elementwise in (size, knobs), so a cached row sliced to a
+#: batch's width is the value the batch would compute (held equal by the tests).
+_ROWS: dict = {}
+_ROWS_MODELS = 8
+
+
+def _tabulated(model, nonideality: NonIdeality, knobs: np.ndarray, width: int) -> dict:
+    """:func:`crossbar_costs` of knob combinations ``knobs`` (rows of w_bits, in_bits, cell_bits,
+    adc_rule) at crossbar sizes ``0 .. width - 1``: grid fields ``(n_combos, width)`` (zero at size
+    0, a padded slot), knob fields ``(n_combos,)``; remembered per (model, non-ideality)."""
+    try:
+        memo = _ROWS.get((model, nonideality))
+    except TypeError:  # a model with an unhashable field: no memo
+        memo = None
+        key = None
+    else:
+        key = (model, nonideality)
+        if memo is None:
+            if len(_ROWS) >= _ROWS_MODELS:
+                _ROWS.pop(next(iter(_ROWS)))
+            memo = _ROWS[key] = {}
+    combos = [tuple(int(v) for v in row) for row in knobs]
+    missing = [k for k in combos if memo is None or k not in memo or memo[k][0] < width]
+    if missing:
+        grid = max(width, max((memo[k][0] for k in missing if memo is not None and k in memo), default=0))
+        sizes = np.arange(grid, dtype=np.float64)
+        arr = np.asarray(missing, dtype=np.int64)
+        c = crossbar_costs(model, nonideality, np.maximum(sizes[None, :], 1.0),
+                           *(arr[:, j].astype(np.float64)[:, None] for j in range(3)), arr[:, 3][:, None])
+        real = sizes[None, :] > 0
+        fresh = {}
+        for r, k in enumerate(missing):
+            row = {name: np.where(real[0], np.broadcast_to(c[name], (len(missing), grid))[r], 0.0)
+                   for name in _GRID_FIELDS}
+            row.update({name: float(np.broadcast_to(c[name], (len(missing), grid))[r, 0])
+                        for name in _KNOB_FIELDS})
+            fresh[k] = (grid, row)
+        if memo is None:
+            memo = fresh
+        else:
+            memo.update(fresh)
+    out = {name: np.stack([memo[k][1][name][:width] for k in combos]) if combos
+           else np.zeros((0, width)) for name in _GRID_FIELDS}
+    out.update({name: np.array([memo[k][1][name] for k in combos], dtype=np.float64)
+                for name in _KNOB_FIELDS})
+    return out
 
 
 def _knob_combinations(w, i, cb, rule) -> tuple[np.ndarray, np.ndarray]:

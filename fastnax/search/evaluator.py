@@ -22,6 +22,7 @@ prediction (crossbar-size variants, typically); the coordinates come from the mo
 from __future__ import annotations
 
 import contextlib
+import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -105,14 +106,20 @@ class Memo:
 
 
 @lru_cache(maxsize=1)
-def _blas_controller():
-    """threadpoolctl's controller, made once (None without threadpoolctl, which comes with
-    scikit-learn: BLAS then runs as it is)."""
+def _blas_controller_for(n_modules: int):
+    """threadpoolctl's controller of the libraries loaded now (None without threadpoolctl, which
+    comes with scikit-learn: BLAS then runs as it is)."""
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:
         return None
     return ThreadpoolController()
+
+
+def _blas_controller():
+    """The controller, made again whenever modules were imported since (a module can load another
+    BLAS, as SciPy's linear algebra loads its own OpenBLAS beside NumPy's)."""
+    return _blas_controller_for(len(sys.modules))
 
 
 def one_blas_thread():
