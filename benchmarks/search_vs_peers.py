@@ -230,6 +230,9 @@ class Problem:
         self._make = api.make_evaluator
 
     def tape(self) -> Tape:
+        from fastnax.hwmodel.engine import clear_tabulated
+
+        clear_tabulated()  # every method starts as cold as a fresh process
         evaluator = self._make(self.space, objective="acc-edap", predictor=self.predictor, beta=BETA,
                                preset=self.hardware)
         self.spec = evaluator.spec

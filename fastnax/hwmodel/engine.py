@@ -217,6 +217,12 @@ _ROWS: dict = {}
 _ROWS_MODELS = 8
 
 
+def clear_tabulated() -> None:
+    """Forget the remembered per-crossbar costs (benchmarks start every method cold with it, as a
+    fresh process does)."""
+    _ROWS.clear()
+
+
 def _tabulated(model, nonideality: NonIdeality, knobs: np.ndarray, width: int) -> dict:
     """:func:`crossbar_costs` of knob combinations ``knobs`` (rows of w_bits, in_bits, cell_bits,
     adc_rule) at crossbar sizes ``0 .. width - 1``: grid fields ``(n_combos, width)`` (zero at size
