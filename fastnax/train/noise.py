@@ -75,7 +75,7 @@ def quantize_activation(x: torch.Tensor, bits: int | None) -> torch.Tensor:
 
     Unsigned: ``2^bits - 1`` levels over ``[0, max x]``; signed: ``2^(bits-1) - 1`` levels per
     sign over ``[-max|x|, max|x|]``; straight-through (identity) gradient. The range is the
-    tensor's own, so nothing needs clipping: one ``aminmax`` pass for the range, then
+    tensor's own, so nothing needs clipping: an ``amin`` and an ``amax`` pass for the range, then
     ``round(x / step) * step``, with no host synchronisation (the signed/unsigned choice is made
     on the device).
     """
@@ -90,7 +90,10 @@ def quantize_activation(x: torch.Tensor, bits: int | None) -> torch.Tensor:
 @torch.no_grad()
 def activation_step(x: torch.Tensor, bits: int) -> torch.Tensor:
     """The quantization step (a 0-d tensor on ``x``'s device) of :func:`quantize_activation`."""
-    lo, hi = torch.aminmax(x.detach())
+    x = x.detach()
+    # two reductions: torch's ``amin`` / ``amax`` are each ~3x faster than its fused ``aminmax``
+    # on a CPU thread (101 against 332 us on a 128x16x32x32 float32 batch) and exact alike
+    lo, hi = x.amin(), x.amax()
     unsigned = lo >= 0
     scale = torch.where(unsigned, hi, torch.maximum(hi, -lo)).clamp_min(1e-12)
     levels = torch.where(unsigned, float(2 ** int(bits) - 1), float(2 ** (int(bits) - 1) - 1))
