@@ -641,7 +641,7 @@ def test_tabulated_crossbar_costs_do_not_depend_on_what_was_priced_before():
     assert all(np.array_equal(u, v) for u, v in zip(remembered[0], remembered[3]))
     # a single-combination batch after wider batches: its rows come from the memo, sliced
     assert tables[0].crossbar_size.max() == 64
-    assert min(w for w, _ in engine._ROWS[(model, model.nonideality)].values()) == 257
+    assert engine._ROWS[(model, model.nonideality)].width == 257
 
     class Unhashable(type(model)):
         __hash__ = None

@@ -209,12 +209,23 @@ class Lookup:
 #: combination only
 _GRID_FIELDS = ("energy_per_pixel", "latency_per_pixel", "area", "sigma", "adc_bits")
 _KNOB_FIELDS = ("slices", "bit_energy", "bit_time")
-#: (model, non-ideality) -> {knob tuple: (width, {field: row})}: the rows of the knob combinations
-#: priced so far. A search prices thousands of batches on one model, each of a few of the same
-#: combinations; every entry is elementwise in (size, knobs), so a cached row sliced to a
-#: batch's width is the value the batch would compute (held equal by the tests).
+#: (model, non-ideality) -> :class:`_Rows`: the knob combinations priced so far. A search prices
+#: thousands of batches on one model, each of a few of the same combinations; every entry is
+#: elementwise in (size, knobs), so a remembered row cut to a batch's width is the value the batch
+#: would compute (held equal by the tests).
 _ROWS: dict = {}
 _ROWS_MODELS = 8
+
+
+class _Rows:
+    """:func:`crossbar_costs` rows of knob combinations: ``grid[field]`` (combos, width) and
+    ``knob[field]`` (combos,), row ``index[knob tuple]``."""
+
+    def __init__(self) -> None:
+        self.index: dict = {}
+        self.width = 0
+        self.grid: dict = {}
+        self.knob: dict = {}
 
 
 def clear_tabulated() -> None:
@@ -223,45 +234,50 @@ def clear_tabulated() -> None:
     _ROWS.clear()
 
 
+def _priced_rows(model, nonideality: NonIdeality, combos: list, width: int) -> tuple[dict, dict]:
+    """:func:`crossbar_costs` of knob tuples ``combos`` at sizes ``0 .. width - 1``: grid fields
+    (len(combos), width), zero at size 0 (a padded slot), and knob fields (len(combos),)."""
+    sizes = np.arange(width, dtype=np.float64)
+    arr = np.asarray(combos, dtype=np.int64).reshape(-1, 4)
+    c = crossbar_costs(model, nonideality, np.maximum(sizes[None, :], 1.0),
+                       *(arr[:, j].astype(np.float64)[:, None] for j in range(3)), arr[:, 3][:, None])
+    real = sizes[None, :] > 0
+    shape = (len(arr), width)
+    grid = {name: np.where(real, np.broadcast_to(c[name], shape), 0.0) for name in _GRID_FIELDS}
+    knob = {name: np.broadcast_to(c[name], shape)[:, 0].astype(np.float64) for name in _KNOB_FIELDS}
+    return grid, knob
+
+
 def _tabulated(model, nonideality: NonIdeality, knobs: np.ndarray, width: int) -> dict:
     """:func:`crossbar_costs` of knob combinations ``knobs`` (rows of w_bits, in_bits, cell_bits,
     adc_rule) at crossbar sizes ``0 .. width - 1``: grid fields ``(n_combos, width)`` (zero at size
     0, a padded slot), knob fields ``(n_combos,)``; remembered per (model, non-ideality)."""
+    combos = [tuple(int(v) for v in row) for row in knobs]
     try:
         memo = _ROWS.get((model, nonideality))
     except TypeError:  # a model with an unhashable field: no memo
-        memo = None
-        key = None
-    else:
-        key = (model, nonideality)
-        if memo is None:
-            if len(_ROWS) >= _ROWS_MODELS:
-                _ROWS.pop(next(iter(_ROWS)))
-            memo = _ROWS[key] = {}
-    combos = [tuple(int(v) for v in row) for row in knobs]
-    missing = [k for k in combos if memo is None or k not in memo or memo[k][0] < width]
+        grid, knob = _priced_rows(model, nonideality, combos, width)
+        return {**grid, **knob}
+    if memo is None:
+        if len(_ROWS) >= _ROWS_MODELS:
+            _ROWS.pop(next(iter(_ROWS)))
+        memo = _ROWS[(model, nonideality)] = _Rows()
+    missing = list(dict.fromkeys(k for k in combos if k not in memo.index))
+    if width > memo.width and memo.index:  # a wider batch: every remembered row again, wider
+        missing = list(memo.index) + missing
+        memo.index, memo.grid, memo.knob = {}, {}, {}
     if missing:
-        grid = max(width, max((memo[k][0] for k in missing if memo is not None and k in memo), default=0))
-        sizes = np.arange(grid, dtype=np.float64)
-        arr = np.asarray(missing, dtype=np.int64)
-        c = crossbar_costs(model, nonideality, np.maximum(sizes[None, :], 1.0),
-                           *(arr[:, j].astype(np.float64)[:, None] for j in range(3)), arr[:, 3][:, None])
-        real = sizes[None, :] > 0
-        fresh = {}
-        for r, k in enumerate(missing):
-            row = {name: np.where(real[0], np.broadcast_to(c[name], (len(missing), grid))[r], 0.0)
-                   for name in _GRID_FIELDS}
-            row.update({name: float(np.broadcast_to(c[name], (len(missing), grid))[r, 0])
-                        for name in _KNOB_FIELDS})
-            fresh[k] = (grid, row)
-        if memo is None:
-            memo = fresh
-        else:
-            memo.update(fresh)
-    out = {name: np.stack([memo[k][1][name][:width] for k in combos]) if combos
-           else np.zeros((0, width)) for name in _GRID_FIELDS}
-    out.update({name: np.array([memo[k][1][name] for k in combos], dtype=np.float64)
-                for name in _KNOB_FIELDS})
+        grid, knob = _priced_rows(model, nonideality, missing, max(width, memo.width))
+        start = len(memo.index)
+        memo.index.update({k: start + r for r, k in enumerate(missing)})
+        memo.width = max(width, memo.width)
+        for name, rows in grid.items():
+            memo.grid[name] = rows if start == 0 else np.concatenate([memo.grid[name], rows])
+        for name, rows in knob.items():
+            memo.knob[name] = rows if start == 0 else np.concatenate([memo.knob[name], rows])
+    at = np.fromiter((memo.index[k] for k in combos), dtype=np.int64, count=len(combos))
+    out = {name: memo.grid[name][at, :width] for name in _GRID_FIELDS}
+    out.update({name: memo.knob[name][at] for name in _KNOB_FIELDS})
     return out
 
 
