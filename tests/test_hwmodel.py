@@ -650,3 +650,26 @@ def test_tabulated_crossbar_costs_do_not_depend_on_what_was_priced_before():
     engine._ROWS.clear()
     cost = odd.evaluate(tables[1])
     assert np.array_equal(cost.energy_pj, fresh[1][0]) and not engine._ROWS
+
+
+def test_remembered_crossbar_costs_are_shared_safely_by_threads():
+    """Threads pricing batches of other widths and knob combinations at once, from a cleared memo,
+    get the values a single thread gets."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastnax.hwmodel import engine
+
+    space = spaces.get("imc")
+    model = get_preset("puma-32nm")
+    tables = []
+    for seed in range(8):
+        t = space.layer_table(space.sample_vectors(60, seed=seed))
+        cap = (16, 32, 64, 128, 256, 256, 64, 128)[seed]
+        tables.append(dataclasses.replace(t, crossbar_size=np.minimum(t.crossbar_size, cap)))
+    engine.clear_tabulated()
+    serial = [model.evaluate(t).energy_pj for t in tables]
+    for _ in range(3):
+        engine.clear_tabulated()
+        with ThreadPoolExecutor(4) as pool:
+            threaded = list(pool.map(lambda t: model.evaluate(t).energy_pj, tables * 3))
+        assert all(np.array_equal(a, b) for a, b in zip(threaded, serial * 3))

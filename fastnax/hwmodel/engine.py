@@ -48,6 +48,7 @@ per-knob factors.
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import numpy as np
 
@@ -215,6 +216,7 @@ _KNOB_FIELDS = ("slices", "bit_energy", "bit_time")
 #: would compute (held equal by the tests).
 _ROWS: dict = {}
 _ROWS_MODELS = 8
+_ROWS_LOCK = threading.Lock()  # models priced from several threads share the memo
 
 
 class _Rows:
@@ -231,7 +233,8 @@ class _Rows:
 def clear_tabulated() -> None:
     """Forget the remembered per-crossbar costs (benchmarks start every method cold with it, as a
     fresh process does)."""
-    _ROWS.clear()
+    with _ROWS_LOCK:
+        _ROWS.clear()
 
 
 def _priced_rows(model, nonideality: NonIdeality, combos: list, width: int) -> tuple[dict, dict]:
@@ -254,10 +257,17 @@ def _tabulated(model, nonideality: NonIdeality, knobs: np.ndarray, width: int) -
     0, a padded slot), knob fields ``(n_combos,)``; remembered per (model, non-ideality)."""
     combos = [tuple(int(v) for v in row) for row in knobs]
     try:
-        memo = _ROWS.get((model, nonideality))
+        hash((model, nonideality))
     except TypeError:  # a model with an unhashable field: no memo
         grid, knob = _priced_rows(model, nonideality, combos, width)
         return {**grid, **knob}
+    with _ROWS_LOCK:
+        return _remembered(model, nonideality, combos, width)
+
+
+def _remembered(model, nonideality: NonIdeality, combos: list, width: int) -> dict:
+    """:func:`_tabulated` through the memo (the caller holds its lock)."""
+    memo = _ROWS.get((model, nonideality))
     if memo is None:
         if len(_ROWS) >= _ROWS_MODELS:
             _ROWS.pop(next(iter(_ROWS)))

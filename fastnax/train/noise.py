@@ -91,8 +91,9 @@ def quantize_activation(x: torch.Tensor, bits: int | None) -> torch.Tensor:
 def activation_step(x: torch.Tensor, bits: int) -> torch.Tensor:
     """The quantization step (a 0-d tensor on ``x``'s device) of :func:`quantize_activation`."""
     x = x.detach()
-    # two reductions: torch's ``amin`` / ``amax`` are each ~3x faster than its fused ``aminmax``
-    # on a CPU thread (101 against 332 us on a 128x16x32x32 float32 batch) and exact alike
+    # two reductions: on a CPU thread torch's ``amin`` and ``amax`` together cost less than its
+    # fused ``aminmax`` (``amax`` 101 against ``aminmax`` 332 us on a 128x16x32x32 float32 batch;
+    # in a chip's pass 164 against 194 us a layer), and are exact alike
     lo, hi = x.amin(), x.amax()
     unsigned = lo >= 0
     scale = torch.where(unsigned, hi, torch.maximum(hi, -lo)).clamp_min(1e-12)
@@ -105,9 +106,11 @@ class _Scratch:
     """One reusable buffer for the quantized inputs of a model's layers, inference only.
 
     Every layer consumes its quantized input in its own operation, so one buffer serves them all
-    in turn. On the CPU a fresh activation-sized tensor costs page faults that dwarf the rounding
-    itself: a ResNet-20 pass with the non-idealities on fell from 1.44x to 1.18x a clean pass
-    when the input codes were written into a reused buffer (128 images of CIFAR-10, one thread).
+    in turn. On the CPU, allocating and first touching a fresh activation-sized tensor for every
+    layer cost more than the rounding itself: a ResNet-20 pass with the non-idealities on fell
+    from 1.44x to 1.18x a clean pass when the input codes were written into a reused buffer (128
+    random 32x32 images, one thread), and the 10-chip CIFAR-10 evaluation from 16.24 to 15.06
+    clean passes.
     """
 
     def __init__(self) -> None:
