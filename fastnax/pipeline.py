@@ -284,7 +284,7 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
     nonideality = cfg.nonideality
     if nonideality is None and isinstance(cfg.preset, str) and cfg.use_packaged_records:
         # the packaged records' chips when they were all measured on this preset under another
-        # named non-ideality (CIFAR-10's: rram-fastnax-default), so that the run can fit on them
+        # named non-ideality (e.g. records measured before 2026-12: rram-fastnax-default), so that the run can fit on them
         nonideality = hwmodel.measured_nonideality({r.chips for r in packaged_records(space, data.name)},
                                                    cfg.preset)
         if nonideality is not None:

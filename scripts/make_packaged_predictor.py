@@ -53,7 +53,7 @@ PROTOCOLS = {
         "seeds": (0,), "n": (440,), "predictor": "cifar10_predictor.json", "params": None,  # set below, on the records' CV
         "evaluation": "fastnax.train.loop.evaluate defaults: each chip batch-norm calibrated through itself",
         "protocol": "6 epochs on 10,000 CIFAR-10 training images at 16x16, tested on 2,000 test images "
-                    "clean and on 2 simulated chips (puma-32nm+rram-fastnax-default); short of a full "
+                    "clean and on 2 simulated chips (puma-32nm+rram-wan2022-1d); short of a full "
                     "training (NAX trains hundreds of epochs on 50,000 images at 32x32)",
     },
 }

@@ -86,16 +86,16 @@ def test_pipeline_on_cifar10_samples_with_the_packaged_protocol(tmp_path):
     assert q["new_records"] == 5 and q["packaged_records"] >= 150
     new = read_records(tmp_path / "run" / "records.jsonl")
     assert {r.epochs for r in new} == {6} and {r.dataset for r in new} == {"cifar10"}
-    # the packaged CIFAR-10 records' chips (rram-fastnax-default), which the run then samples on
-    assert {r.chips for r in new} == {"puma-32nm+rram-fastnax-default"}
-    assert report.search["chips"] == "puma-32nm+rram-fastnax-default"
+    # the packaged CIFAR-10 records' chips (puma-32nm's own, rram-wan2022-1d), which the run samples on
+    assert {r.chips for r in new} == {"puma-32nm+rram-wan2022-1d"}
+    assert report.search["chips"] == "puma-32nm+rram-wan2022-1d"
     assert report.config["sample_epochs"] == 6 and report.config["max_test"] == 100
     assert [d["role"] for d in report.designs] == ["finalist-1", "resnet20"]
 
 
 def test_packaged_records_are_taken_only_on_their_own_chips():
     """The packaged digits records were measured on puma-32nm's own chips (rram-wan2022-1d): a run
-    on other chips (the CIFAR-10 records' rram-fastnax-default, or pcm-aihwkit) leaves them out."""
+    on other chips (rram-fastnax-default, or pcm-aihwkit) leaves them out."""
     from fastnax import hwmodel, spaces
     from fastnax.datasets import space_options_for
     from fastnax.pipeline import packaged_records

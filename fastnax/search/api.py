@@ -188,7 +188,7 @@ def predictor_chips(model) -> list | None:
 def records_nonideality(model, hardware) -> str | None:
     """The named non-ideality a preset's chips take by default for this accuracy model: where an
     ``accuracy_noisy`` predictor's records were all measured on ``hardware`` (a preset) under another
-    registered non-ideality (the packaged CIFAR-10 records: ``puma-32nm+rram-fastnax-default``), that
+    registered non-ideality (e.g. records of ``puma-32nm+rram-fastnax-default``, measured before 2026-12), that
     one, so that the accuracy column is the accuracy on the chips priced; else None (the preset's own)."""
     from fastnax.hwmodel import HardwareModel, measured_nonideality
 
