@@ -374,6 +374,9 @@ def problems(names, seed_for_b=0):
     from fastnax import spaces
     from fastnax.datasets import space_options_for
 
+    unknown = [n for n in names if n not in ("A", "B", "C")]
+    if unknown:
+        raise SystemExit(f"search_vs_peers.py: error: unknown problem(s) {', '.join(unknown)}; valid: A, B, C")
     out = {}
     if "A" in names:
         out["A"] = lambda s: Problem("A_digits_default", spaces.get("imc", **space_options_for("digits")), None)
@@ -429,6 +432,9 @@ def main(argv=None) -> int:
         print(json.dumps({"skipped": f"needs the bench extra (pip install -e '.[bench]'): {exc}"}))
         return 0
     methods = [m for m in args.methods.split(",") if m]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        parser.error(f"unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS)}")
     if "fastnax" not in methods:
         methods.insert(0, "fastnax")
     out = {"benchmark": "search_vs_peers", "evals_per_peer": args.evals, "optuna_evals": args.optuna_evals,
