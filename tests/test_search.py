@@ -599,3 +599,37 @@ def test_optimizer_given_once():
     with pytest.raises(BoundsError):
         run("nb201", optimizer="de", method="random", predictor=PRED)
     assert run("nb201", method="random", budget=30, predictor=PRED).settings["method"] == "random"
+
+
+def test_halve_start_drops_the_worse_half_of_each_weight_before_the_first_sweep():
+    """With ``halve_start`` the starts of each weight are halved by their starting J before any
+    move is priced: the dropped ones come back unmoved with their own J, the kept ones descend
+    as they do without it, and the first sweep prices only the kept starts' moves."""
+    from fastnax.search.api import make_evaluator
+    from fastnax.search.optimizers.hierarchical import descend, single_moves
+
+    ev = make_evaluator("nb201", predictor=None)
+    space = ev.space
+    family = space.macro_family()
+    starts = space.to_index(space.sample_vectors(12, seed=3))
+    betas = np.repeat([0.0, 0.2], 6)
+    _, cols = ev(starts.astype(float), limit=False)
+    J0 = ev.spec.scalar(cols, betas)
+    kept = np.zeros(12, dtype=bool)
+    for b in (0.0, 0.2):
+        group = np.flatnonzero(betas == b)
+        kept[group[np.argsort(J0[group], kind="stable")[:4]]] = True  # ceil(0.5 * 6) = 3 < min_keep 4
+
+    before = ev.n_evaluations
+    final, J = descend(ev, family, starts, betas, keep=0.5, min_keep=4, halve_start=True, max_sweeps=1)
+    np.testing.assert_array_equal(final[~kept], starts[~kept])
+    np.testing.assert_allclose(J[~kept], J0[~kept])
+    assert (J[kept] <= J0[kept]).all() and (J[kept] < J0[kept]).any()
+    first_sweep = len(single_moves(space, family, starts[kept])[0])
+    # the starts (re-priced from the archive), the kept starts' moves and their Jacobi points
+    assert ev.n_evaluations - before <= len(starts) + first_sweep + int(kept.sum())
+
+    ev2 = make_evaluator("nb201", predictor=None)
+    full, J_full = descend(ev2, family, starts, betas, keep=0.5, min_keep=4, max_sweeps=1)
+    np.testing.assert_allclose(J[kept], J_full[kept])
+    assert ev2.n_evaluations > ev.n_evaluations
