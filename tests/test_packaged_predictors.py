@@ -41,6 +41,25 @@ def test_nax_uses_the_imc_predictor_of_its_dataset():
         assert min(records) - 1e-9 <= point["accuracy_mean"] <= max(records) + 1e-9
 
 
+def test_a_restriction_of_nax_is_scored_by_the_imc_predictor_too():
+    """ResNet-20 with only its crossbar sizes free (NAX's hardware-only co-design): the restriction
+    decodes to imc architectures, so the packaged predictor scores it (not the training-free
+    score), and every front point is priced as ``search.predict`` prices it alone."""
+    from fastnax.spaces.restriction import Restriction
+
+    nax = spaces.get("nax", **space_options_for("cifar10"))
+    free = [n for n in nax.coordinate_names if n.endswith("_crossbar")]
+    sub = Restriction(nax, nax.baseline("resnet20"), free)
+    model = resolve_accuracy_model(None, sub, "cifar10")
+    assert model.kind == "predictor"
+    result = search.run(sub, dataset="cifar10", seed=0)
+    assert result.settings["accuracy_quantity"] == "accuracy_noisy"
+    alone = search.predict([p["arch"] for p in result.front], None, dataset="cifar10")["predictions"]
+    for point, single in zip(result.front, alone):
+        assert point["accuracy"] == pytest.approx(single["accuracy"], abs=1e-9)
+        assert "/res3w16:" in point["arch"] and "/res3w64:" in point["arch"]  # the network is ResNet-20's
+
+
 def test_a_dataset_without_a_packaged_predictor_says_so():
     space = spaces.get("imc", **space_options_for("mnist"))
     model = resolve_accuracy_model(None, space, "mnist")

@@ -37,6 +37,9 @@ class Restriction(SearchSpace):
     def __init__(self, base: SearchSpace, fixed, free: Sequence, upper: dict | None = None):
         self.base = base
         self.name = base.name
+        # whose architectures (and so predictors) these are: the base's (a restriction of nax is
+        # scored by imc predictors, as nax itself is)
+        self.architectures_of = getattr(base, "architectures_of", base.name)
         self.options = dict(getattr(base, "options", {}))
         if isinstance(fixed, (Architecture, str)):
             fixed = base.encode([fixed])[0]
