@@ -1,11 +1,12 @@
 """The NAX comparison on CIFAR-10, trained: the designs a search picks against ResNet-20.
 
 1. ``fastnax search`` of the ``nax`` space (ResNet-20's skeleton, per-layer kernel and crossbar
-   size) and of the ``imc`` space on CIFAR-10, with the packaged CIFAR-10 predictor (accuracy
+   size), of the ``imc`` space and of ResNet-20 with only its per-layer crossbar sizes free
+   (``resnet20_crossbars``: NAX's hardware half, the network unchanged) on CIFAR-10, with the packaged CIFAR-10 predictor (accuracy
    under non-idealities), objective ``acc-edap``, under the constraint that the scored accuracy
    is at least ResNet-20's (its measured value in the packaged records); the design kept is the
    lowest-EDAP front point that meets it inside the support of the records;
-2. the two designs and ResNet-20 are noise-aware trained with the same protocol and seeds
+2. the three designs and ResNet-20 are noise-aware trained with the same protocol and seeds
    (``--epochs`` epochs on a seeded subset of ``--max-train`` training images at 32x32) and
    tested on ``--max-test`` test images, clean and on ``--chips`` simulated chips each;
 3. prints one JSON object: accuracy clean and under non-idealities (mean and spread over seeds x
@@ -78,6 +79,7 @@ def main(argv=None) -> int:
     from fastnax.datasets import ensure_cifar10, load, space_options_for
     from fastnax.io import atomic_write_json
     from fastnax.pipeline import train_final
+    from fastnax.spaces.restriction import Restriction
 
     torch.set_num_threads(args.threads)
     options = space_options_for("cifar10")
@@ -91,8 +93,12 @@ def main(argv=None) -> int:
     ref_point = ref["predictions"][0]
     min_accuracy = float(ref_point["accuracy"])
     chosen, searches = {}, {}
-    for name in ("nax", "imc"):
-        space = spaces.get(name, **options)
+    nax_space = spaces.get("nax", **options)
+    # NAX's hardware half alone: ResNet-20's network, only its per-layer crossbar sizes searched
+    crossbars_only = Restriction(nax_space, nax_space.baseline("resnet20"),
+                                 [n for n in nax_space.coordinate_names if n.endswith("_crossbar")])
+    for name in ("nax", "imc", "resnet20_crossbars"):
+        space = crossbars_only if name == "resnet20_crossbars" else spaces.get(name, **options)
         t = time.perf_counter()
         result = search.run(space, objective="acc-edap", dataset="cifar10", preset=args.preset,
                             min_accuracy=min_accuracy, seed=0)
@@ -118,7 +124,8 @@ def main(argv=None) -> int:
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     if state.get("protocol") != key_of:
         state = {"protocol": key_of, "runs": {}}
-    designs = {"resnet20": str(reference), "nax": chosen["nax"], "imc": chosen["imc"]}
+    designs = {"resnet20": str(reference), "nax": chosen["nax"], "imc": chosen["imc"],
+               "resnet20_crossbars": chosen["resnet20_crossbars"]}
     for role, arch in designs.items():
         for seed in range(args.seeds):
             key = f"{arch}|{seed}"
@@ -143,7 +150,7 @@ def main(argv=None) -> int:
             **{k: rows[0][k] for k in ("energy_pj", "latency_ns", "area_mm2", "edap", "params")},
         }
     base = results["resnet20"]
-    for role in ("nax", "imc"):
+    for role in ("nax", "imc", "resnet20_crossbars"):
         r = results[role]
         r["vs_resnet20"] = {
             "accuracy_noisy_delta": round(r["accuracy_noisy_seed_means"]["mean"]
