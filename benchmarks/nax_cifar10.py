@@ -93,12 +93,12 @@ def main(argv=None) -> int:
     ref_point = ref["predictions"][0]
     min_accuracy = float(ref_point["accuracy"])
     chosen, searches = {}, {}
-    nax_space = spaces.get("nax", **options)
-    # NAX's hardware half alone: ResNet-20's network, only its per-layer crossbar sizes searched
-    crossbars_only = Restriction(nax_space, nax_space.baseline("resnet20"),
-                                 [n for n in nax_space.coordinate_names if n.endswith("_crossbar")])
-    for name in ("nax", "imc", "resnet20_crossbars"):
-        space = crossbars_only if name == "resnet20_crossbars" else spaces.get(name, **options)
+    nax = spaces.get("nax", **options)
+    searched = {"nax": nax, "imc": imc,
+                # NAX's hardware half alone: ResNet-20's network, only its per-layer crossbar sizes
+                "resnet20_crossbars": Restriction(nax, nax.baseline("resnet20"),
+                                                  [n for n in nax.coordinate_names if n.endswith("_crossbar")])}
+    for name, space in searched.items():
         t = time.perf_counter()
         result = search.run(space, objective="acc-edap", dataset="cifar10", preset=args.preset,
                             min_accuracy=min_accuracy, seed=0)
@@ -124,8 +124,7 @@ def main(argv=None) -> int:
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     if state.get("protocol") != key_of:
         state = {"protocol": key_of, "runs": {}}
-    designs = {"resnet20": str(reference), "nax": chosen["nax"], "imc": chosen["imc"],
-               "resnet20_crossbars": chosen["resnet20_crossbars"]}
+    designs = {"resnet20": str(reference), **chosen}
     for role, arch in designs.items():
         for seed in range(args.seeds):
             key = f"{arch}|{seed}"
@@ -150,7 +149,7 @@ def main(argv=None) -> int:
             **{k: rows[0][k] for k in ("energy_pj", "latency_ns", "area_mm2", "edap", "params")},
         }
     base = results["resnet20"]
-    for role in ("nax", "imc", "resnet20_crossbars"):
+    for role in chosen:
         r = results[role]
         r["vs_resnet20"] = {
             "accuracy_noisy_delta": round(r["accuracy_noisy_seed_means"]["mean"]
