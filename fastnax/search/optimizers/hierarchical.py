@@ -57,7 +57,8 @@ class Hierarchical:
     ``n_pool`` random candidates are priced for the ``n_random`` restarts; ``keep`` is the fraction
     of each weight's improving starts that survive a sweep (1: no halving), never fewer than
     ``min_keep``, and ``halve_start`` applies it before the first sweep as well;
-    ``front_rounds`` bounds the Pareto local search that follows. The defaults
+    ``front_rounds`` bounds the Pareto local search that follows and ``recombine_rounds`` its
+    recombination of front neighbours (:func:`front_local_search`). The defaults
     (1,024, 0.5, 3) were chosen on the development problems A-C of
     ``benchmarks/search_vs_peers.py`` against the previous (2,048, no halving, 8): the same best
     objective on every seed, half the evaluations of the default search.
@@ -67,11 +68,13 @@ class Hierarchical:
 
     def __init__(self, betas=None, n_top: int = 3, n_random: int = 8, n_pool: int = 1024,
                  level1: str = "minima", n_archive: int = 8, front_rounds: int = 3,
-                 front_share: float = 1.0, keep: float = 0.5, min_keep: int = 4, halve_start: bool = True):
+                 front_share: float = 1.0, keep: float = 0.5, min_keep: int = 4, halve_start: bool = True,
+                 recombine_rounds: int = 3):
         self.betas, self.n_top, self.n_random, self.n_pool = betas, n_top, n_random, n_pool
         self.level1 = level1
         self.n_archive, self.front_rounds, self.front_share = n_archive, front_rounds, front_share
         self.keep, self.min_keep, self.halve_start = keep, min_keep, halve_start
+        self.recombine_rounds = recombine_rounds
 
     def optimize(self, evaluator, rng: np.random.Generator, budget: int | None) -> dict:
         betas = self.betas
@@ -83,7 +86,8 @@ class Hierarchical:
         if evaluator.spec.objective in COMBINED and self.front_rounds:
             out["front_search"] = front_local_search(
                 evaluator, space_family(evaluator.space), rng, rounds=self.front_rounds,
-                max_evaluations=int(self.front_share * evaluator.n_evaluations))
+                max_evaluations=int(self.front_share * evaluator.n_evaluations),
+                recombine_rounds=self.recombine_rounds)
         return out
 
 
@@ -368,12 +372,39 @@ def _halve(live: np.ndarray, J: np.ndarray, betas: np.ndarray, keep: float, min_
             live[group[np.argsort(J[group], kind="stable")[k:]]] = False
 
 
+def recombination_moves(space, front: np.ndarray, cost: np.ndarray, rng: np.random.Generator,
+                        offsets: int = 3, per_pair: int = 2) -> np.ndarray:
+    """Uniform crossover of front members that are close along the front: each member with the
+    next ``offsets`` members by cost, ``per_pair`` children a pair (every coordinate from either
+    parent with probability 1/2, a seeded draw), canonicalized, without the children equal to a
+    parent: (k, d). Single, knob-pair and exchange moves reach the trade-offs one or two
+    coordinates from a front member; a child of two neighbours on the front mixes their layers,
+    the combinations in between that a genetic algorithm's crossover finds."""
+    n, d = front.shape
+    if n < 2:
+        return np.zeros((0, d), dtype=np.int64)
+    order = np.argsort(cost, kind="stable")
+    sorted_front = front[order].astype(np.int64)
+    a_rows, b_rows = [], []
+    for k in range(1, min(int(offsets), n - 1) + 1):
+        a_rows.append(np.arange(n - k))
+        b_rows.append(np.arange(k, n))
+    a = np.repeat(np.concatenate(a_rows), per_pair)
+    b = np.repeat(np.concatenate(b_rows), per_pair)
+    A, B = sorted_front[a], sorted_front[b]
+    mask = rng.random(A.shape) < 0.5
+    children = space.canonicalize(np.where(mask, A, B)).astype(np.int64)
+    fresh = (children != A).any(axis=1) & (children != B).any(axis=1)
+    return children[fresh]
+
+
 def space_family(space) -> Family:
     return space.macro_family()
 
 
 def front_local_search(evaluator: Evaluator, family: Family, rng: np.random.Generator, rounds: int = 8,
-                       max_evaluations: int = 20_000, max_batch: int = 16_384) -> dict:
+                       max_evaluations: int = 20_000, max_batch: int = 16_384, recombine_rounds: int = 3,
+                       offsets: int = 3, per_pair: int = 2) -> dict:
     """Pareto local search: single-coordinate moves of the front's new members, until none joins.
 
     The scalarised descents end at a handful of trade-offs; the front between them is whatever
@@ -382,6 +413,16 @@ def front_local_search(evaluator: Evaluator, family: Family, rng: np.random.Gene
     joined the (feasible) front of accuracy vs cost in the previous round (at most ``max_batch``,
     a seeded subsample when there are more) in one call, and keeps the new non-dominated ones;
     it stops when no move joins the front, after ``rounds`` rounds or ``max_evaluations``.
+
+    Then up to ``recombine_rounds`` rounds of recombination: the children of neighbours along the
+    whole front (:func:`recombination_moves`, at most ``max_batch``, a seeded subsample), priced
+    in one call, the non-dominated ones kept, until none joins. Moves from a front member reach
+    trade-offs one or two coordinates away; the front of a large space has gaps between members
+    that differ in many layers, where a genetic algorithm's crossover finds designs. Measured on
+    the development problems of ``benchmarks/search_vs_peers.py`` (5 seeds, 2026-12-03): on the
+    CIFAR-sized space, hypervolume 0.4991-0.5007 without, 0.5025-0.5055 with three rounds (about
+    10,000 more candidates, 0.05-0.1 s); on the digits and NAS-Bench-201 problems, the same
+    hypervolume (+0.0004 on one seed) for 60-180 more candidates.
     """
     from fastnax.search.pareto import non_dominated_mask
 
@@ -422,7 +463,29 @@ def front_local_search(evaluator: Evaluator, family: Family, rng: np.random.Gene
         joined[:len(front_index)] = False
         front_index, front_F = all_index[keep], all_F[keep]
         new = all_index[joined]
-    return {"rounds": int(done), "evaluations": int(spent), "front_size": int(len(front_index))}
+    mixed = 0
+    for mixed in range(1, int(recombine_rounds) + 1):
+        children = recombination_moves(space, front_index, front_F[:, 1], rng, offsets, per_pair)
+        if not len(children):
+            mixed -= 1
+            break
+        if len(children) > max_batch:
+            children = children[np.sort(rng.choice(len(children), max_batch, replace=False))]
+        try:
+            index, cols = evaluator(children.astype(float))
+        except BudgetExhausted:
+            break
+        spent += len(index)
+        cand_index, cand_F = front_of(index, cols)
+        all_index = np.concatenate([front_index, cand_index])
+        all_F = np.concatenate([front_F, cand_F])
+        keep = non_dominated_mask(all_F)
+        joined = int(keep[len(front_index):].sum())
+        front_index, front_F = all_index[keep], all_F[keep]
+        if not joined:
+            break
+    return {"rounds": int(done), "recombination_rounds": int(mixed), "evaluations": int(spent),
+            "front_size": int(len(front_index))}
 
 
 def hierarchical(evaluator: Evaluator, seed: int | np.random.Generator = 0, betas=None, n_top: int = 3,
