@@ -57,8 +57,9 @@ class Hierarchical:
     ``n_pool`` random candidates are priced for the ``n_random`` restarts; ``keep`` is the fraction
     of each weight's improving starts that survive a sweep (1: no halving), never fewer than
     ``min_keep``, and ``halve_start`` applies it before the first sweep as well;
-    ``front_rounds`` bounds the Pareto local search that follows and ``recombine_rounds`` its
-    recombination of front neighbours (:func:`front_local_search`). The defaults
+    ``front_rounds`` bounds the Pareto local search that follows, and ``recombine_before`` /
+    ``recombine_after`` the rounds of recombination of front neighbours around it
+    (:func:`front_local_search`). The defaults
     (1,024, 0.5, 3) were chosen on the development problems A-C of
     ``benchmarks/search_vs_peers.py`` against the previous (2,048, no halving, 8): the same best
     objective on every seed, half the evaluations of the default search.
@@ -69,12 +70,12 @@ class Hierarchical:
     def __init__(self, betas=None, n_top: int = 3, n_random: int = 8, n_pool: int = 1024,
                  level1: str = "minima", n_archive: int = 8, front_rounds: int = 3,
                  front_share: float = 1.0, keep: float = 0.5, min_keep: int = 4, halve_start: bool = True,
-                 recombine_rounds: int = 3):
+                 recombine_before: int = 0, recombine_after: int = 3):
         self.betas, self.n_top, self.n_random, self.n_pool = betas, n_top, n_random, n_pool
         self.level1 = level1
         self.n_archive, self.front_rounds, self.front_share = n_archive, front_rounds, front_share
         self.keep, self.min_keep, self.halve_start = keep, min_keep, halve_start
-        self.recombine_rounds = recombine_rounds
+        self.recombine_before, self.recombine_after = recombine_before, recombine_after
 
     def optimize(self, evaluator, rng: np.random.Generator, budget: int | None) -> dict:
         betas = self.betas
@@ -87,7 +88,7 @@ class Hierarchical:
             out["front_search"] = front_local_search(
                 evaluator, space_family(evaluator.space), rng, rounds=self.front_rounds,
                 max_evaluations=int(self.front_share * evaluator.n_evaluations),
-                recombine_rounds=self.recombine_rounds)
+                recombine_before=self.recombine_before, recombine_after=self.recombine_after)
         return out
 
 
@@ -403,8 +404,8 @@ def space_family(space) -> Family:
 
 
 def front_local_search(evaluator: Evaluator, family: Family, rng: np.random.Generator, rounds: int = 8,
-                       max_evaluations: int = 20_000, max_batch: int = 16_384, recombine_rounds: int = 3,
-                       offsets: int = 3, per_pair: int = 2) -> dict:
+                       max_evaluations: int = 20_000, max_batch: int = 16_384, recombine_before: int = 0,
+                       recombine_after: int = 3, offsets: int = 3, per_pair: int = 2) -> dict:
     """Pareto local search: single-coordinate moves of the front's new members, until none joins.
 
     The scalarised descents end at a handful of trade-offs; the front between them is whatever
@@ -414,15 +415,22 @@ def front_local_search(evaluator: Evaluator, family: Family, rng: np.random.Gene
     a seeded subsample when there are more) in one call, and keeps the new non-dominated ones;
     it stops when no move joins the front, after ``rounds`` rounds or ``max_evaluations``.
 
-    Then up to ``recombine_rounds`` rounds of recombination: the children of neighbours along the
-    whole front (:func:`recombination_moves`, at most ``max_batch``, a seeded subsample), priced
-    in one call, the non-dominated ones kept, until none joins. Moves from a front member reach
-    trade-offs one or two coordinates away; the front of a large space has gaps between members
-    that differ in many layers, where a genetic algorithm's crossover finds designs. Measured on
-    the development problems of ``benchmarks/search_vs_peers.py`` (5 seeds, 2026-12-03): on the
-    CIFAR-sized space, hypervolume 0.4991-0.5007 without, 0.5025-0.5055 with three rounds (about
-    10,000 more candidates, 0.05-0.1 s); on the digits and NAS-Bench-201 problems, the same
-    hypervolume (+0.0004 on one seed) for 60-180 more candidates.
+    Then recombination: the children of neighbours along the whole front
+    (:func:`recombination_moves`, at most ``max_batch``, a seeded subsample), priced in one call,
+    the non-dominated ones kept, until none joins or after ``recombine_after`` rounds (and, when
+    ``recombine_before`` > 0, as many rounds before the local search, their evaluations counted in
+    ``max_evaluations``). Moves from a front member reach trade-offs one or two coordinates away;
+    the front of a large space has gaps between members that differ in many layers, where a genetic
+    algorithm's crossover finds designs. Measured on the development problems of
+    ``benchmarks/search_vs_peers.py`` (5 seeds, 2026-12-03), on the CIFAR-sized space: hypervolume
+    0.4991-0.5007 without recombination, 0.5025-0.5055 with three rounds after (about 10,000 more
+    candidates); on the digits and NAS-Bench-201 problems the same hypervolume (+0.0004 on one
+    seed) for 60-180 more candidates. Rounds after the local search only add to its front. Five
+    rounds before and four after reached the CIFAR-sized front earlier (NSGA-II's 10,000-evaluation
+    hypervolume within a fifth of its CPU time on 5 seeds of 5 instead of 4, hypervolume
+    0.5035-0.5064) but took from the local search's share: on NAS-Bench-201 one seed's front lost
+    a point (4.3 % of it dominated in the searched objective, none before), so they are off by
+    default.
     """
     from fastnax.search.pareto import non_dominated_mask
 
@@ -436,9 +444,36 @@ def front_local_search(evaluator: Evaluator, family: Family, rng: np.random.Gene
         keep = non_dominated_mask(F) if len(F) else np.zeros(0, dtype=bool)
         return index[ok][keep], F[keep]
 
+    def recombine(front_index, front_F, n_rounds):
+        """Up to ``n_rounds`` rounds of children of the front; (front, F, rounds, evaluations)."""
+        spent = mixed = 0
+        for mixed in range(1, int(n_rounds) + 1):
+            children = recombination_moves(space, front_index, front_F[:, 1], rng, offsets, per_pair)
+            if not len(children):
+                mixed -= 1
+                break
+            if len(children) > max_batch:
+                children = children[np.sort(rng.choice(len(children), max_batch, replace=False))]
+            try:
+                index, cols = evaluator(children.astype(float))
+            except BudgetExhausted:
+                break
+            spent += len(index)
+            cand_index, cand_F = front_of(index, cols)
+            all_index = np.concatenate([front_index, cand_index])
+            all_F = np.concatenate([front_F, cand_F])
+            keep = non_dominated_mask(all_F)
+            joined = int(keep[len(front_index):].sum())
+            front_index, front_F = all_index[keep], all_F[keep]
+            if not joined:
+                break
+        return front_index, front_F, mixed, spent
+
     front_index, front_F = front_of(*evaluator.archive.arrays())
+    spent = done = mixed = 0
+    if recombine_before:
+        front_index, front_F, mixed, spent = recombine(front_index, front_F, recombine_before)
     new = front_index
-    spent = done = 0
     for done in range(1, rounds + 1):
         if not len(new) or spent >= max_evaluations:
             done -= 1
@@ -463,28 +498,10 @@ def front_local_search(evaluator: Evaluator, family: Family, rng: np.random.Gene
         joined[:len(front_index)] = False
         front_index, front_F = all_index[keep], all_F[keep]
         new = all_index[joined]
-    mixed = 0
-    for mixed in range(1, int(recombine_rounds) + 1):
-        children = recombination_moves(space, front_index, front_F[:, 1], rng, offsets, per_pair)
-        if not len(children):
-            mixed -= 1
-            break
-        if len(children) > max_batch:
-            children = children[np.sort(rng.choice(len(children), max_batch, replace=False))]
-        try:
-            index, cols = evaluator(children.astype(float))
-        except BudgetExhausted:
-            break
-        spent += len(index)
-        cand_index, cand_F = front_of(index, cols)
-        all_index = np.concatenate([front_index, cand_index])
-        all_F = np.concatenate([front_F, cand_F])
-        keep = non_dominated_mask(all_F)
-        joined = int(keep[len(front_index):].sum())
-        front_index, front_F = all_index[keep], all_F[keep]
-        if not joined:
-            break
-    return {"rounds": int(done), "recombination_rounds": int(mixed), "evaluations": int(spent),
+    front_index, front_F, mixed_after, extra = recombine(front_index, front_F, recombine_after)
+    spent += extra
+    return {"rounds": int(done), "recombination_rounds_before": int(mixed),
+            "recombination_rounds_after": int(mixed_after), "evaluations": int(spent),
             "front_size": int(len(front_index))}
 
 
