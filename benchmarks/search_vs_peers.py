@@ -276,8 +276,17 @@ def _reported(problem, index, acc, edap, feas, rescore: bool = True):
     if not feas.any():
         return np.zeros(0), np.ones(0)
     index, acc, edap = index[feas], acc[feas], edap[feas]
-    keep = non_dominated_mask(_front_matrix(acc, edap))
+    # EDAPs that differ by float noise (a few ulp, summation order) are one cost: a point that is
+    # "non-dominated" only by being 2 ulp cheaper than a more accurate one is not on the front
+    keep = non_dominated_mask(_front_matrix(acc, _float_noise_free(edap)))
     return (_accuracies(problem, index[keep], acc[keep]) if rescore else acc[keep]), edap[keep]
+
+
+def _float_noise_free(values, digits: int = 12):
+    """``values`` rounded to ``digits`` significant digits (ties within float noise made equal)."""
+    v = np.asarray(values, dtype=float)
+    scale = 10.0 ** (np.floor(np.log10(np.maximum(np.abs(v), 1e-300))) - (digits - 1))
+    return np.round(v / scale) * scale
 
 
 def _dominated_fraction(front, others, rtol=1e-9):
