@@ -465,10 +465,7 @@ def _tie_means(problem, X_all, true_acc):
     if index.shape != X_all.shape or (index != X_all).any():
         raise SystemExit("search_vs_peers.py: error: the evaluator reordered the nb201 space; tie means need its rows")
 
-    def digits9(v):
-        return np.asarray([float(f"{x:.9g}") for x in np.asarray(v, dtype=float)])
-
-    key = np.stack([digits9(cols["accuracy"]), digits9(cols["edap"])], axis=1)
+    key = np.stack([_float_noise_free(cols["accuracy"], 9), _float_noise_free(cols["edap"], 9)], axis=1)
     _, cls = np.unique(key, axis=0, return_inverse=True)
     cls = cls.ravel()
     mean = np.bincount(cls, weights=true_acc) / np.bincount(cls)

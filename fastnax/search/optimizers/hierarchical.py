@@ -335,6 +335,16 @@ def front_local_search(evaluator: Evaluator, family: Family, rng: np.random.Gene
         keep = non_dominated_mask(F) if len(F) else np.zeros(0, dtype=bool)
         return index[ok][keep], F[keep]
 
+    def merge(front_index, front_F, index, cols):
+        """The front with the non-dominated of a priced batch; (front, F, rows that joined)."""
+        cand_index, cand_F = front_of(index, cols)
+        all_index = np.concatenate([front_index, cand_index])
+        all_F = np.concatenate([front_F, cand_F])
+        keep = non_dominated_mask(all_F)
+        joined = keep.copy()
+        joined[:len(front_index)] = False
+        return all_index[keep], all_F[keep], all_index[joined]
+
     def recombine(front_index, front_F, n_rounds):
         """Up to ``n_rounds`` rounds of children of the front; (front, F, rounds, evaluations)."""
         spent = mixed = 0
@@ -350,13 +360,8 @@ def front_local_search(evaluator: Evaluator, family: Family, rng: np.random.Gene
             except BudgetExhausted:
                 break
             spent += len(index)
-            cand_index, cand_F = front_of(index, cols)
-            all_index = np.concatenate([front_index, cand_index])
-            all_F = np.concatenate([front_F, cand_F])
-            keep = non_dominated_mask(all_F)
-            joined = int(keep[len(front_index):].sum())
-            front_index, front_F = all_index[keep], all_F[keep]
-            if not joined:
+            front_index, front_F, joined = merge(front_index, front_F, index, cols)
+            if not len(joined):
                 break
         return front_index, front_F, mixed, spent
 
@@ -381,14 +386,7 @@ def front_local_search(evaluator: Evaluator, family: Family, rng: np.random.Gene
         except BudgetExhausted:
             break
         spent += len(index)
-        cand_index, cand_F = front_of(index, cols)
-        all_index = np.concatenate([front_index, cand_index])
-        all_F = np.concatenate([front_F, cand_F])
-        keep = non_dominated_mask(all_F)
-        joined = keep.copy()
-        joined[:len(front_index)] = False
-        front_index, front_F = all_index[keep], all_F[keep]
-        new = all_index[joined]
+        front_index, front_F, new = merge(front_index, front_F, index, cols)
     front_index, front_F, mixed_after, extra = recombine(front_index, front_F, recombine_after)
     spent += extra
     return {"rounds": int(done), "recombination_rounds_before": int(mixed),
