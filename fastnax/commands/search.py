@@ -55,7 +55,9 @@ def run(args) -> int:
 
     from fastnax import search
     from fastnax.errors import BoundsError
+    from fastnax.search.allocator import tune_allocator
 
+    tune_allocator()  # freed batch arrays reused, not faulted in again (fastnax.search.allocator)
     out = None
     if args.out:
         out = Path(args.out)

@@ -10,13 +10,15 @@ Modules: ``spec`` (objectives, :class:`ObjectiveSpec`: scalar costs and constrai
 resolution), ``evaluator`` (:class:`Evaluator`, the archive, the budget), ``optimizers`` (the
 :class:`Optimizer` protocol, a name registry and one module per method: hierarchical, de, shgo,
 random, exhaustive, bo), ``pareto`` (non-dominated sorting, hypervolume), ``result``
-(:class:`SearchResult`), ``api`` (:func:`run`). ``objectives``, ``hierarchical`` and ``subspace``
+(:class:`SearchResult`), ``api`` (:func:`run`), ``allocator`` (:func:`tune_allocator`: the glibc
+settings ``fastnax search`` runs with). ``objectives``, ``hierarchical`` and ``subspace``
 keep the old import paths.
 """
 
 from __future__ import annotations
 
 from fastnax.search.accuracy import AccuracyModel, QUANTITIES
+from fastnax.search.allocator import tune_allocator
 from fastnax.search.api import FRONT_BETAS, make_evaluator, predict, run
 from fastnax.search.evaluator import Evaluator
 from fastnax.search.optimizers import Optimizer, register_optimizer
@@ -31,4 +33,4 @@ METHODS = tuple(optimizer_names())
 
 __all__ = ["run", "predict", "make_evaluator", "SearchResult", "ObjectiveSpec", "OBJECTIVES", "METHODS", "ACCURACY_MODES", "QUANTITIES",
            "FRONT_BETAS", "non_dominated_mask", "hypervolume_2d", "Restriction", "Evaluator", "AccuracyModel",
-           "Optimizer", "register_optimizer", "optimizer_names"]
+           "Optimizer", "register_optimizer", "optimizer_names", "tune_allocator"]
