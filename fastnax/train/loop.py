@@ -132,9 +132,10 @@ def evaluate(model: nn.Module, data, noise_trials: int = 5, seed: int = 0, batch
 
     Cost: one pass over the test split for the clean accuracy, one per chip, and the batch-norm
     calibration passes (``calibration_images`` once, ``chip_calibration_images`` per chip, in
-    training mode); with the defaults and a 10,000-image test split, about ``1.5 + 1.36 K`` clean
-    passes for ``K`` chips on a CPU, a chip's pass costing more than a clean one by its input and
-    ADC quantization (``benchmarks/train_cifar10_speed.py`` measures it).
+    training mode); with the defaults and a 10,000-image test split, about ``1.3 + 1.1 K`` to
+    ``1.5 + 1.4 K`` clean passes for ``K`` chips on a CPU (two machines of one kind, idle and
+    loaded), a chip's pass costing more than a clean one by its input and ADC quantization
+    (``benchmarks/train_cifar10_speed.py`` measures it).
 
     Parameters
     ----------
