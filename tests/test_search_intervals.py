@@ -82,6 +82,15 @@ def test_risk_one_half_scores_the_mean_and_lower_risks_score_less():
         assert np.array_equal(cols[0.1][key], cols[0.5][key])
 
 
+def test_the_printed_risk_says_what_was_scored(default_result):
+    assert "scored accuracy: its 0.4 quantile" in default_result.table()
+    # the training-free score has no interval: the risk cannot change what it scores
+    scored = {risk: search.run("nb201", risk=risk, budget=300, method="random", seed=1) for risk in (0.1, 0.5)}
+    assert [p["accuracy"] for p in scored[0.1].front] == [p["accuracy"] for p in scored[0.5].front]
+    text = scored[0.1].table()
+    assert "no interval: --risk has no effect" in text and "quantile" not in text
+
+
 @pytest.mark.parametrize("risk", [0.0, 0.51, -0.1, float("nan"), True])
 def test_bad_risk_is_refused(risk):
     with pytest.raises(BoundsError, match="risk"):

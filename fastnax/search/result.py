@@ -22,7 +22,9 @@ FORMAT = "fastnax-search-result"
 FORMAT_VERSION = 1
 
 
-def _risk_text(settings: dict) -> str:
+def _risk_text(settings: dict, model: dict | None = None) -> str:
+    if str((model or {}).get("intervals", "")).startswith("none"):  # a score, or fitted without CV
+        return "scored accuracy: the value itself (this accuracy model has no interval: --risk has no effect)"
     risk = float(settings["risk"])
     what = "the mean prediction" if risk == 0.5 else (
         f"its {risk:g} quantile" + (" (the lower end of the 80 % interval)" if abs(risk - 0.1) < 1e-12 else ""))
@@ -225,7 +227,7 @@ class SearchResult:
                  *([f"note: {s['accuracy_chips_note']}"] if s.get("accuracy_chips_note") else []),
                  *([f"chips: {s['preset']}, the predictor's records' non-ideality (--nonideality NAME "
                     f"prices others)"] if s.get("nonideality_from_records") else []),
-                 *([_risk_text(s)] if s.get("risk") is not None else []),
+                 *([_risk_text(s, self.accuracy_model)] if s.get("risk") is not None else []),
                  f"{self.n_evaluations} candidates priced in {self.timings.get('search_s', 0):.3f} s; "
                  f"Pareto front: {len(self.front)} designs (accuracy vs {s.get('cost')})", "", head]
         front = self.front
