@@ -28,6 +28,11 @@ def register(sub) -> None:
                         "(the best ranking of accuracy on a noisy chip from labelled records alone); auto "
                         "(default): multifidelity when some records lack a non-clean target, else xgb")
     p.add_argument("--cv", type=int, default=5, metavar="K", help="folds of the quality report (default 5)")
+    p.add_argument("--hardware-features", action="store_true",
+                   help="xgb: also read the hardware model's mean per-layer noise sigma on the records' "
+                        "chips (they must all name the same chips); it ranks accuracy under "
+                        "non-idealities better (fastnax.predictors.hardware_features), and a search then "
+                        "prices every crossbar variant's accuracy on its own")
     add_common(p)
     p.set_defaults(run=run)
 
@@ -41,6 +46,8 @@ def run(args) -> int:
         raise BoundsError(f"--cv must be at least 2, got {args.cv}")
     if args.seed is not None and args.seed < 0:
         raise BoundsError(f"--seed must be a non-negative integer, got {args.seed}")
+    if args.hardware_features and args.method not in ("xgb", "auto"):
+        raise BoundsError(f"--hardware-features is an option of --method xgb, not {args.method}")
     if args.method != "xgb":
         from fastnax.datasets.records import accuracy_names, is_accuracy_name, read_records
         from fastnax.errors import RecordsError
@@ -56,14 +63,19 @@ def run(args) -> int:
         if args.method == "prior-residual":
             return _run_prior_residual(args, records, lacking)
         if args.method == "multifidelity" or (args.target != "accuracy_clean" and lacking):
+            if args.hardware_features:
+                raise BoundsError(f"--hardware-features needs {args.target} on every record (xgb); "
+                                  f"{lacking} of {len(records)} lack it, which makes this a multifidelity fit")
             return _run_multifidelity(args, lacking)
-    model = XGBPredictor(random_state=args.seed).fit_records(args.records, target=args.target, cv=args.cv)
+    model = XGBPredictor(random_state=args.seed).fit_records(args.records, target=args.target, cv=args.cv,
+                                                             hardware=args.hardware_features)
     model.save(args.out)
     report = {
         "records": model.records_info_,
         "space": model.space_,
         "dataset": model.dataset_,
         "target": model.target_,
+        "hardware_features": getattr(model, "hardware_chips_", None),
         "cv": model.cv_metrics_,
         "model": str(args.out),
         "sidecar": str(meta_path(args.out)),
@@ -76,6 +88,9 @@ def run(args) -> int:
     chips = f", measured on {', '.join(info['hardware'])} chips" if info.get("hardware") else ""
     print(f"fitted XGBPredictor on {info['count']} records of space {model.space_} "
           f"({model.dataset_}), target {model.target_}{chips}")
+    if getattr(model, "hardware_chips_", None):
+        print(f"features: graph features and the hardware model's mean per-layer noise sigma on "
+              f"{model.hardware_chips_}")
     cv = model.cv_metrics_
     if cv:
         print(f"{cv['folds']}-fold cross-validated quality: Kendall tau {cv['kendall_tau']:.3f}, "

@@ -61,6 +61,12 @@ class PredictorFile:
     def target(self) -> str | None:
         return self.meta.get("target")
 
+    @property
+    def hardware_chips(self) -> str | None:
+        """The chips of the hardware features the model reads (feature set
+        ``fastnax.graph+hardware``), else None."""
+        return (self.meta.get("feature_set") or {}).get("chips")
+
     def info(self) -> dict:
         """What the sidecar says about the fit (space, options, dataset, records, target)."""
         return {k: self.meta.get(k) for k in ("space", "space_options", "dataset", "records", "target")
@@ -147,6 +153,16 @@ def read_predictor_file(path: str | os.PathLike) -> PredictorFile:
                 f"{meta_file}: fitted on feature set {fs.get('id')!r} ({len(names or [])} features); "
                 f"this fastnax computes feature set {feature_set_id(expected)!r} "
                 f"({len(expected)} features); refit with 'fastnax fit'")
+    elif fs.get("kind") == "fastnax.graph+hardware":
+        from fastnax.predictors.hardware_features import chips_models, feature_names
+
+        expected = feature_names()
+        if names != expected:
+            raise PredictorFileError(
+                f"{meta_file}: fitted on feature set {fs.get('id')!r} ({len(names or [])} features); "
+                f"this fastnax computes feature set {feature_set_id(expected)!r} "
+                f"({len(expected)} graph and hardware features); refit with 'fastnax fit --hardware-features'")
+        chips_models(fs.get("chips"))  # names known chips, or PredictorFileError
     elif fs.get("kind") != "matrix":
         raise PredictorFileError(f"{meta_file}: unknown feature set kind {fs.get('kind')!r}")
     n_features = fs.get("n_features")

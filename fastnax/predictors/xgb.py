@@ -35,6 +35,9 @@ from fastnax.errors import BoundsError, FastnaxError, PredictorFileError, Record
 
 FORMAT = "fastnax-predictor"
 FORMAT_VERSION = 1
+#: feature set kind of a predictor that also reads the hardware model's noise figures
+#: (``fastnax.predictors.hardware_features.KIND``; spelled out so that importing this is light)
+HARDWARE_KIND = "fastnax.graph+hardware"
 TARGETS = ("accuracy_clean", "accuracy_noisy")
 
 #: estimator checks that do not apply, with the reason
@@ -202,12 +205,15 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
         return tags
 
     # --- records and architectures -------------------------------------------------------------
-    def fit_records(self, records, target: str = "accuracy_clean", cv: int = 5):
+    def fit_records(self, records, target: str = "accuracy_clean", cv: int = 5, hardware: bool = False):
         """Fit on architecture records (a list of Records or a records file path).
 
-        Features are the graph features of each record's architecture string. With ``cv >= 2``
-        the k-fold cross-validated quality (out-of-fold predictions, same hyperparameters) is
-        stored in ``cv_metrics_`` before the final fit on all records.
+        Features are the graph features of each record's architecture string; with ``hardware``,
+        also the hardware model's noise figures on the records' chips
+        (:mod:`fastnax.predictors.hardware_features`; the records must all name the same chips,
+        stored in ``hardware_chips_``). With ``cv >= 2`` the k-fold cross-validated quality
+        (out-of-fold predictions, same hyperparameters) is stored in ``cv_metrics_`` before the
+        final fit on all records.
         """
         from fastnax import graph
         from fastnax.arch import Architecture
@@ -235,10 +241,23 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
             raise RecordsError(f"records mix {len(spaces_seen)} spaces/option sets "
                                f"({', '.join(sorted({s for s, _ in spaces_seen}))}); fit one space at a time")
         X = graph.features(archs)
+        chips = None
+        if hardware:
+            from fastnax import spaces
+            from fastnax.predictors import hardware_features
+
+            seen = sorted({r.chips for r in records_list})
+            if len(seen) != 1:
+                raise RecordsError(f"hardware features need records measured on one set of chips; these "
+                                   f"name {len(seen)}: {', '.join(seen)}")
+            chips = seen[0]
+            space = spaces.get(archs[0].space, **archs[0].option_dict)
+            X = hardware_features.with_hardware(space, space.to_index(space.encode(archs)), X, chips)
         y = np.asarray([r.accuracy(target) for r in records_list], dtype=float)
         cv_metrics = self.cross_validate(X, y, cv) if cv and len(y) >= max(int(cv), 4) else None
         self.fit(X, y)
-        self.feature_names_ = graph.feature_names()
+        self.hardware_chips_ = chips
+        self.feature_names_ = graph.feature_names() if chips is None else hardware_features.feature_names()
         self.feature_names_in_ = np.asarray(self.feature_names_, dtype=object)  # scikit-learn's name
         self.target_ = target
         self.space_ = archs[0].space
@@ -318,12 +337,27 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
 
         check_is_fitted(self, "model_")
         self._check_graph_features()
-        return self.predict(graph.features(archs))
+        F = graph.features(archs)
+        chips = getattr(self, "hardware_chips_", None)
+        if chips is not None:
+            from fastnax import spaces
+            from fastnax.arch import Architecture
+            from fastnax.predictors import hardware_features
+
+            archs = [Architecture.from_string(a) if isinstance(a, str) else a for a in archs]
+            space = spaces.get(archs[0].space, **archs[0].option_dict) if archs else None
+            F = hardware_features.with_hardware(space, space.to_index(space.encode(archs)), F, chips) \
+                if archs else np.zeros((0, len(self.feature_names_)))
+        return self.predict(F)
 
     def _check_graph_features(self) -> None:
         from fastnax import graph
 
         names = graph.feature_names()
+        if getattr(self, "hardware_chips_", None) is not None:
+            from fastnax.predictors import hardware_features
+
+            names = hardware_features.feature_names()
         if self.feature_names_ != names:
             raise PredictorFileError(
                 "this predictor was not fitted on fastnax graph features "
@@ -348,9 +382,12 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
             "format_version": FORMAT_VERSION,
             "model_file": path.name,
             "model_sha256": _sha256(raw),
-            "feature_set": {"kind": "fastnax.graph" if names else "matrix",
+            "feature_set": {"kind": ("matrix" if not names else "fastnax.graph"
+                                     if getattr(self, "hardware_chips_", None) is None else HARDWARE_KIND),
                             "id": _feature_set_id(names) if names else None,
-                            "names": names, "n_features": int(self.n_features_in_)},
+                            "names": names, "n_features": int(self.n_features_in_),
+                            **({"chips": self.hardware_chips_}
+                               if getattr(self, "hardware_chips_", None) is not None else {})},
             "target": self.target_,
             "space": getattr(self, "space_", None),
             "space_options": getattr(self, "space_options_", None),
@@ -404,6 +441,7 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
         est.model_ = booster
         est.n_features_in_ = n_features
         est.feature_names_ = names
+        est.hardware_chips_ = checked.hardware_chips
         if names:
             est.feature_names_in_ = np.asarray(names, dtype=object)
         est.target_ = meta.get("target")

@@ -134,12 +134,19 @@ class AccuracyModel:
         from fastnax import graph
 
         names = graph.feature_names()
-        read = _features_read(self.model, len(names))
+        read = _features_read(self.model, len(names) + (len(_hardware_names()) if self.reads_hardware else 0))
         mask = np.ones(len(names), dtype=bool) if read is None else np.zeros(len(names), dtype=bool)
         if read is not None:
-            mask[read] = True
+            mask[read[read < len(names)]] = True  # the hardware columns: see reads_hardware
         mask[names.index("dead")] = True
         return mask
+
+    @property
+    def reads_hardware(self) -> bool:
+        """Whether predictions read the hardware model's noise figures
+        (:mod:`fastnax.predictors.hardware_features`): they then depend on every crossbar size and
+        knob, and the evaluator shares no prediction between hardware variants."""
+        return getattr(self.inputs, "chips", None) is not None
 
     def calibrate(self, space, n: int = 256) -> None:
         """Fix the score-to-accuracy-like map from a seeded sample of the space.
@@ -185,7 +192,8 @@ class AccuracyModel:
         return self.kind != "training-free score" and (
             self.uncertainty is not None or hasattr(self.model, "predict_interval"))
 
-    def predict_detail(self, space, index: np.ndarray, risk: float = 0.5, measured: bool = True) -> dict:
+    def predict_detail(self, space, index: np.ndarray, risk: float = 0.5, measured: bool = True,
+                       table=None) -> dict:
         """Mean, 80 % interval, support and scored value of canonical index rows (n, d).
 
         Returns
@@ -200,7 +208,10 @@ class AccuracyModel:
         """
         index = np.asarray(index, dtype=np.int64)
         F = space.features_from_index(index)
-        M = F if self.inputs is None else self.inputs(space, index, F)
+        if self.inputs is None:
+            M = F
+        else:  # the hardware features reuse the caller's layer table of these rows when given
+            M = self.inputs(space, index, F, table=table) if self.reads_hardware else self.inputs(space, index, F)
         raw = np.asarray(self.model.predict(M), dtype=float).reshape(-1)
         n = len(raw)
         support = np.ones(n, dtype=bool)
@@ -209,7 +220,7 @@ class AccuracyModel:
             mean = self._chance + (100.0 - self._chance) / (1.0 + np.exp(-z))
             lower = upper = scored = mean
         elif self.uncertainty is not None:
-            out = self.uncertainty.predict(F, raw, COVERAGE, quantile=risk)
+            out = self.uncertainty.predict(M, raw, COVERAGE, quantile=risk)  # the columns the model read
             mean, lower, upper, support, scored = (out["accuracy"], out["lower"], out["upper"],
                                                    out["in_support"], out["score"])
         elif (intervals := _own_intervals(self.model, M, risk)) is not None:
@@ -356,6 +367,12 @@ def _lookup(table, index: np.ndarray):
     return where, mean[pos], low[pos], high[pos]
 
 
+def _hardware_names() -> tuple:
+    from fastnax.predictors.hardware_features import NAMES
+
+    return NAMES
+
+
 def _features_read(model, n_features: int) -> np.ndarray | None:
     """Column indices a model's ``predict(F)`` reads, or None when it does not say.
 
@@ -423,8 +440,14 @@ def _from_file(path: Path, space, dataset) -> AccuracyModel:
         from fastnax.predictors.uncertainty import Uncertainty
 
         uncertainty = Uncertainty.from_dict(checked.meta["uncertainty"], checked.n_features)
+    inputs = None
+    if checked.hardware_chips is not None:
+        from fastnax.predictors.hardware_features import hardware_inputs
+
+        inputs = hardware_inputs(checked.hardware_chips)
+        desc["hardware_features"] = checked.hardware_chips
     return AccuracyModel(model, "predictor", desc, target=checked.target or "accuracy_clean",
-                         uncertainty=uncertainty)
+                         uncertainty=uncertainty, inputs=inputs)
 
 
 def packaged_accuracy_model(space, dataset: str | None = None) -> AccuracyModel:
@@ -494,5 +517,10 @@ def resolve_accuracy_model(predictor, space, dataset: str | None = None) -> Accu
     target = getattr(predictor, "target_", None)
     if target is None:
         desc["target_assumed"] = "the predictor does not say what it predicts; taken as accuracy_clean"
-    return AccuracyModel(predictor, "predictor", desc, target=target or "accuracy_clean",
-                         inputs=analog_model.inputs_of(predictor))
+    inputs = analog_model.inputs_of(predictor)
+    if inputs is None and getattr(predictor, "hardware_chips_", None) is not None:
+        from fastnax.predictors.hardware_features import hardware_inputs
+
+        inputs = hardware_inputs(predictor.hardware_chips_)
+        desc["hardware_features"] = predictor.hardware_chips_
+    return AccuracyModel(predictor, "predictor", desc, target=target or "accuracy_clean", inputs=inputs)

@@ -184,6 +184,8 @@ class Evaluator:
         self.quantity, self.penalize = accuracy_model.quantity(spec.accuracy)
         depends = np.asarray(space.feature_coordinates(), dtype=bool)[accuracy_model.feature_mask()]
         self.prediction_coordinates = np.flatnonzero(depends.any(axis=0))
+        if getattr(accuracy_model, "reads_hardware", False):  # noise figures: every coordinate counts
+            self.prediction_coordinates = np.arange(space.dim)
 
     @property
     def remaining(self) -> float:
@@ -230,7 +232,10 @@ class Evaluator:
         table = self.space.layer_table_from_index(index)
         cost = self.hardware.evaluate(table, self.nonideality)
         first, inverse = unique_rows(index[:, self.prediction_coordinates])
-        detail = self.accuracy_model.predict_detail(self.space, index[first], self.spec.risk, measured=False)
+        # a predictor of the hardware features predicts every row: the priced table serves it too
+        share_table = len(first) == n and getattr(self.accuracy_model, "reads_hardware", False)
+        detail = self.accuracy_model.predict_detail(self.space, index[first], self.spec.risk, measured=False,
+                                                    **({"table": table} if share_table else {}))
         detail = {k: v[inverse] for k, v in detail.items()}
         # records match whole rows: a record's hardware variants share its prediction, not its measurement
         self.accuracy_model.apply_measured(index, detail)
