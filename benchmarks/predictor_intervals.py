@@ -85,7 +85,15 @@ def packaged_part(dataset: str = "digits") -> dict:
     meta = json.loads((ROOT / "fastnax" / "data" / meta_name).read_text())
     records = read_records(ROOT / "fastnax" / "data" / records_name)
     target = meta["target"]
-    F = graph.features([Architecture.from_string(r.arch) for r in records])
+    archs = [Architecture.from_string(r.arch) for r in records]
+    F = graph.features(archs)
+    chips = (meta.get("feature_set") or {}).get("chips")
+    if chips:  # the predictor reads the hardware features too (fastnax.predictors.hardware_features)
+        from fastnax import spaces
+        from fastnax.predictors.hardware_features import with_hardware
+
+        space = spaces.get(archs[0].space, **archs[0].option_dict)
+        F = with_hardware(space, space.to_index(space.encode(archs)), F, chips)
     y = np.asarray([getattr(r, target) for r in records], dtype=float)
     inside = np.zeros(len(y), dtype=bool)
     support = np.zeros(len(y), dtype=bool)
@@ -94,7 +102,8 @@ def packaged_part(dataset: str = "digits") -> dict:
         model = XGBPredictor(**meta["params"]).fit_with_intervals(F[train], y[train], 5)
         i, s, w = _coverage(model, F[test], y[test])
         inside[test], support[test], width[test] = i, s, w
-    return {"records": len(y), "target": target, "nested_cv_coverage_80": round(float(inside.mean()), 4),
+    return {"records": len(y), "target": target, "hardware_features": chips,
+            "nested_cv_coverage_80": round(float(inside.mean()), 4),
             "coverage_in_support": round(float(inside[support].mean()), 4) if support.any() else None,
             "mean_width_points": round(float(width.mean()), 2),
             "in_support_share": round(float(support.mean()), 4)}

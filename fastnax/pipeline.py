@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fastnax.errors import BoundsError
+from fastnax.errors import BoundsError, FastnaxError
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +333,10 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
                if not same_protocol else f"they were measured on {', '.join(measured)} chips, not {chips_name}")
         progress(f"packaged {data.name} records not used: {why}")
     fit_records += packaged
-    predictor = XGBPredictor(random_state=cfg.seed).fit_records(fit_records, target="accuracy_noisy")
+    # the feature set of the dataset's packaged predictor (CIFAR-10's reads the hardware features)
+    hardware = _packaged_reads_hardware(data.name)
+    predictor = XGBPredictor(random_state=cfg.seed).fit_records(fit_records, target="accuracy_noisy",
+                                                                hardware=hardware)
     quality = dict(getattr(predictor, "cv_metrics_", {}) or {})
     predictor_path = work / "predictor.json"
     if out is not None:
@@ -441,3 +444,18 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
     else:
         tmp.cleanup()
     return report
+
+
+def _packaged_reads_hardware(dataset: str) -> bool:
+    """Whether the packaged predictor of ``dataset`` reads the hardware model's noise figures
+    (:mod:`fastnax.predictors.hardware_features`): a run's refit then does too."""
+    from fastnax.predictors.files import read_predictor_file
+    from fastnax.search.accuracy import PACKAGED_PREDICTORS
+
+    path = PACKAGED_PREDICTORS.get(dataset)
+    if path is None or not path.exists():
+        return False
+    try:
+        return read_predictor_file(path).hardware_chips is not None
+    except FastnaxError:
+        return False

@@ -129,6 +129,13 @@ def test_the_packaged_cifar10_predictor_reads_the_hardware_features():
     assert ev.accuracy_model.describe()["hardware_features"] == CHIPS
 
 
+def test_a_runs_refit_reads_what_the_packaged_predictor_reads():
+    from fastnax.pipeline import _packaged_reads_hardware
+
+    assert _packaged_reads_hardware("cifar10") and not _packaged_reads_hardware("digits")
+    assert not _packaged_reads_hardware("no-such-dataset")
+
+
 def test_fit_command_flag(tmp_path, capsys):
     from fastnax.cli import main
 
