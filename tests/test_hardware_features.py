@@ -127,6 +127,8 @@ def test_the_packaged_cifar10_predictor_reads_the_hardware_features():
     ev = search.make_evaluator("imc", dataset="cifar10")
     assert ev.accuracy_model.reads_hardware
     assert ev.accuracy_model.describe()["hardware_features"] == CHIPS
+    text = search.run("imc", dataset="cifar10", budget=500, method="random").table()
+    assert "features: graph metrics and the hardware model's noise on " + CHIPS in text
 
 
 def test_a_runs_refit_reads_what_the_packaged_predictor_reads():

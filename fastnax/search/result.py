@@ -348,6 +348,8 @@ def _model_text(model: dict) -> str:
         elif records is not None:
             parts.append(f"records {records}")
         parts += [f"{k} {model[k]}" for k in ("n_records", "dataset") if k in model]
+        if model.get("hardware_features"):
+            parts.append(f"features: graph metrics and the hardware model's noise on {model['hardware_features']}")
         extra = ", ".join(parts)
         return f"predictor {model.get('file') or model.get('class')}" + (f" ({extra})" if extra else "")
     return f"training-free score ({model.get('why', '')}; an accuracy-like scale, not a percent)"
