@@ -85,6 +85,18 @@ def with_hardware(space, index: np.ndarray, F: np.ndarray, chips: str, table=Non
     return np.column_stack([np.asarray(F, dtype=float), sigma_mean(space, index, chips, table)])
 
 
+def with_hardware_archs(archs, F: np.ndarray, chips: str) -> np.ndarray:
+    """:func:`with_hardware` of architectures (one space's) whose graph features are ``F``."""
+    from fastnax import spaces
+    from fastnax.arch import Architecture
+
+    archs = [Architecture.from_string(a) if isinstance(a, str) else a for a in archs]
+    if not archs:
+        return np.zeros((0, len(feature_names())))
+    space = spaces.get(archs[0].space, **archs[0].option_dict)
+    return with_hardware(space, space.to_index(space.encode(archs)), F, chips)
+
+
 def hardware_inputs(chips: str):
     """``inputs(space, index, F)`` of an accuracy model whose predictor reads these features."""
     chips_models(chips)  # an unknown preset is refused when the model is made, not mid-search
@@ -93,4 +105,14 @@ def hardware_inputs(chips: str):
         return with_hardware(space, index, F, chips, table)
 
     inputs.chips = chips
+    inputs.names = NAMES
     return inputs
+
+
+def model_inputs(chips: str | None, desc: dict):
+    """:func:`hardware_inputs` of ``chips`` (named in the accuracy model's description ``desc``),
+    or None when the predictor reads no hardware feature (``chips`` None)."""
+    if chips is None:
+        return None
+    desc["hardware_features"] = chips
+    return hardware_inputs(chips)

@@ -241,18 +241,15 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
             raise RecordsError(f"records mix {len(spaces_seen)} spaces/option sets "
                                f"({', '.join(sorted({s for s, _ in spaces_seen}))}); fit one space at a time")
         X = graph.features(archs)
-        chips = None
-        if hardware:
-            from fastnax import spaces
+        chips = sorted({r.chips for r in records_list}) if hardware else None
+        if chips is not None:
             from fastnax.predictors import hardware_features
 
-            seen = sorted({r.chips for r in records_list})
-            if len(seen) != 1:
+            if len(chips) != 1:
                 raise RecordsError(f"hardware features need records measured on one set of chips; these "
-                                   f"name {len(seen)}: {', '.join(seen)}")
-            chips = seen[0]
-            space = spaces.get(archs[0].space, **archs[0].option_dict)
-            X = hardware_features.with_hardware(space, space.to_index(space.encode(archs)), X, chips)
+                                   f"name {len(chips)}: {', '.join(chips)}")
+            chips = chips[0]
+            X = hardware_features.with_hardware_archs(archs, X, chips)
         y = np.asarray([r.accuracy(target) for r in records_list], dtype=float)
         cv_metrics = self.cross_validate(X, y, cv) if cv and len(y) >= max(int(cv), 4) else None
         self.fit(X, y)
@@ -338,16 +335,10 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         self._check_graph_features()
         F = graph.features(archs)
-        chips = getattr(self, "hardware_chips_", None)
-        if chips is not None:
-            from fastnax import spaces
-            from fastnax.arch import Architecture
-            from fastnax.predictors import hardware_features
+        if getattr(self, "hardware_chips_", None) is not None:
+            from fastnax.predictors.hardware_features import with_hardware_archs
 
-            archs = [Architecture.from_string(a) if isinstance(a, str) else a for a in archs]
-            space = spaces.get(archs[0].space, **archs[0].option_dict) if archs else None
-            F = hardware_features.with_hardware(space, space.to_index(space.encode(archs)), F, chips) \
-                if archs else np.zeros((0, len(self.feature_names_)))
+            F = with_hardware_archs(archs, F, self.hardware_chips_)
         return self.predict(F)
 
     def _check_graph_features(self) -> None:

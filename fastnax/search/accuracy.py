@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from fastnax.errors import BoundsError, PredictorFileError
+from fastnax.search.loading import load_predictor  # noqa: F401 (re-exported: the search's loader)
+from fastnax.predictors.hardware_features import model_inputs as _hardware_inputs
 
 _DATA = Path(__file__).resolve().parents[1] / "data"
 #: The predictors shipped with fastnax, by the dataset their records were trained on. Each one is
@@ -134,7 +136,7 @@ class AccuracyModel:
         from fastnax import graph
 
         names = graph.feature_names()
-        read = _features_read(self.model, len(names) + (len(_hardware_names()) if self.reads_hardware else 0))
+        read = _features_read(self.model, len(names) + len(getattr(self.inputs, "names", ())))
         mask = np.ones(len(names), dtype=bool) if read is None else np.zeros(len(names), dtype=bool)
         if read is not None:
             mask[read[read < len(names)]] = True  # the hardware columns: see reads_hardware
@@ -142,11 +144,8 @@ class AccuracyModel:
         return mask
 
     @property
-    def reads_hardware(self) -> bool:
-        """Whether predictions read the hardware model's noise figures
-        (:mod:`fastnax.predictors.hardware_features`): they then depend on every crossbar size and
-        knob, and the evaluator shares no prediction between hardware variants."""
-        return getattr(self.inputs, "chips", None) is not None
+    def reads_hardware(self) -> bool:  # noise figures (predictors.hardware_features): nothing shared
+        return getattr(self.inputs, "chips", None) is not None  # between hardware variants
 
     def calibrate(self, space, n: int = 256) -> None:
         """Fix the score-to-accuracy-like map from a seeded sample of the space.
@@ -208,10 +207,8 @@ class AccuracyModel:
         """
         index = np.asarray(index, dtype=np.int64)
         F = space.features_from_index(index)
-        if self.inputs is None:
-            M = F
-        else:  # the hardware features reuse the caller's layer table of these rows when given
-            M = self.inputs(space, index, F, table=table) if self.reads_hardware else self.inputs(space, index, F)
+        M = F if self.inputs is None else (  # the hardware features reuse a caller's layer table
+            self.inputs(space, index, F, table=table) if self.reads_hardware else self.inputs(space, index, F))
         raw = np.asarray(self.model.predict(M), dtype=float).reshape(-1)
         n = len(raw)
         support = np.ones(n, dtype=bool)
@@ -367,12 +364,6 @@ def _lookup(table, index: np.ndarray):
     return where, mean[pos], low[pos], high[pos]
 
 
-def _hardware_names() -> tuple:
-    from fastnax.predictors.hardware_features import NAMES
-
-    return NAMES
-
-
 def _features_read(model, n_features: int) -> np.ndarray | None:
     """Column indices a model's ``predict(F)`` reads, or None when it does not say.
 
@@ -402,27 +393,6 @@ def _features_read(model, n_features: int) -> np.ndarray | None:
     return None
 
 
-def load_predictor(path) -> tuple[object, dict]:
-    """(model with ``predict(F)``, sidecar) of a saved predictor, without importing xgboost.
-
-    The file is read and checked by :func:`fastnax.predictors.files.read_predictor_file`; the
-    trees are evaluated by the NumPy :class:`~fastnax.predictors.treeeval.TreeEnsemble`
-    (importing xgboost costs more than a whole search); a model it cannot read falls back to
-    ``XGBPredictor.load``.
-    """
-    from fastnax.predictors.files import read_predictor_file
-    from fastnax.predictors.treeeval import TreeEnsemble
-
-    checked = read_predictor_file(path)
-    try:
-        model = TreeEnsemble(checked.model_json)
-    except PredictorFileError:
-        from fastnax.predictors import XGBPredictor
-
-        model = XGBPredictor.load(path)
-    return model, checked
-
-
 def _training_free(reason: str) -> AccuracyModel:
     from fastnax.predictors import TrainingFreeScore
 
@@ -440,14 +410,8 @@ def _from_file(path: Path, space, dataset) -> AccuracyModel:
         from fastnax.predictors.uncertainty import Uncertainty
 
         uncertainty = Uncertainty.from_dict(checked.meta["uncertainty"], checked.n_features)
-    inputs = None
-    if checked.hardware_chips is not None:
-        from fastnax.predictors.hardware_features import hardware_inputs
-
-        inputs = hardware_inputs(checked.hardware_chips)
-        desc["hardware_features"] = checked.hardware_chips
     return AccuracyModel(model, "predictor", desc, target=checked.target or "accuracy_clean",
-                         uncertainty=uncertainty, inputs=inputs)
+                         uncertainty=uncertainty, inputs=_hardware_inputs(checked.hardware_chips, desc))
 
 
 def packaged_accuracy_model(space, dataset: str | None = None) -> AccuracyModel:
@@ -517,10 +481,5 @@ def resolve_accuracy_model(predictor, space, dataset: str | None = None) -> Accu
     target = getattr(predictor, "target_", None)
     if target is None:
         desc["target_assumed"] = "the predictor does not say what it predicts; taken as accuracy_clean"
-    inputs = analog_model.inputs_of(predictor)
-    if inputs is None and getattr(predictor, "hardware_chips_", None) is not None:
-        from fastnax.predictors.hardware_features import hardware_inputs
-
-        inputs = hardware_inputs(predictor.hardware_chips_)
-        desc["hardware_features"] = predictor.hardware_chips_
+    inputs = analog_model.inputs_of(predictor) or _hardware_inputs(getattr(predictor, "hardware_chips_", None), desc)
     return AccuracyModel(predictor, "predictor", desc, target=target or "accuracy_clean", inputs=inputs)
