@@ -623,6 +623,21 @@ def test_dead_networks_are_predicted_at_chance(kind):
     assert np.all(acc[~dead] > 10.0) if kind == "predictor" else np.all(acc[~dead] >= 10.0)
 
 
+@pytest.mark.parametrize("method", ["random", "de", "bo"])
+def test_a_budget_smaller_than_the_records_is_not_an_error(method):
+    """The packaged predictor's records (204 digits designs, 202 distinct) are priced first and
+    count against the budget: a budget they spent leaves the optimizer nothing, never an error."""
+    from fastnax.datasets import space_options_for
+
+    from fastnax.search import make_evaluator
+
+    options = space_options_for("digits")
+    n_records = len(make_evaluator("imc", dataset="digits", space_options=options).accuracy_model.measured_index())
+    assert n_records > 100
+    result = run("imc", budget=100, method=method, dataset="digits", space_options=options)
+    assert result.front and result.n_evaluations == n_records
+
+
 @pytest.mark.parametrize("method", ["hierarchical", "de", "shgo", "random", "bo"])
 def test_optimizers_never_change_the_budget(method):
     """The caller's budget is the evaluator's; an optimizer reads it and never overwrites it."""

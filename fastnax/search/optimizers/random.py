@@ -29,9 +29,12 @@ class RandomSearch:
     def optimize(self, evaluator, rng: np.random.Generator, budget: int | None) -> dict:
         budget = int(budget or self.default_budget)
         batch = int(self.batch or RANDOM_BATCH)
-        left = lambda: int(min(budget - evaluator.n_evaluations, evaluator.remaining))  # noqa: E731
+        # the predictor's records, priced before the optimizer, count against the budget: a budget
+        # they already spent leaves nothing to draw (never a negative sample size)
+        left = lambda: max(0, int(min(budget - evaluator.n_evaluations, evaluator.remaining)))  # noqa: E731
         if budget <= batch:
-            evaluator(evaluator.space.sample_vectors(left(), seed=rng))
+            if left():
+                evaluator(evaluator.space.sample_vectors(left(), seed=rng))
             return {}
         batches = 0
         while left() > 0:
