@@ -9,8 +9,9 @@ is reused (the whole table 2.9 ms against 1.2 ms), and the default digits search
 candidates) spent about a fifth of its time so. :func:`tune_allocator` raises the mmap threshold
 to :data:`MMAP_THRESHOLD` and the trim threshold to :data:`TRIM_THRESHOLD`, so freed batch arrays
 stay in the heap and are reused. Side by side in fresh processes (``benchmarks/search_speed.py``,
-2 cores, 2026-12-04), the warm optimisation took 0.094 s against 0.116-0.123 s (x0.76-0.81), the
-CIFAR-sized one 0.18-0.20 s against 0.21 s, and the peak resident memory moved by 1 MB. Both
+2 cores, 2026-12-04, five runs), the warm optimisation took 0.089-0.106 s against 0.112-0.123 s
+(x0.77-0.91), the CIFAR-sized one 0.16-0.22 s against 0.20-0.23 s, and the peak resident memory
+moved by 1 MB. Both
 settings are needed: either one alone made the search slower (0.15-0.19 s; glibc's dynamic
 threshold is switched off by the first, and the second alone still returns memory above it).
 
