@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastnax.errors import PredictorFileError
+from fastnax.predictors.hardware_features import KIND as HARDWARE_KIND
 
 FORMAT = "fastnax-predictor"
 FORMAT_VERSION = 1
@@ -153,7 +154,7 @@ def read_predictor_file(path: str | os.PathLike) -> PredictorFile:
                 f"{meta_file}: fitted on feature set {fs.get('id')!r} ({len(names or [])} features); "
                 f"this fastnax computes feature set {feature_set_id(expected)!r} "
                 f"({len(expected)} features); refit with 'fastnax fit'")
-    elif fs.get("kind") == "fastnax.graph+hardware":
+    elif fs.get("kind") == HARDWARE_KIND:
         from fastnax.predictors.hardware_features import chips_models, feature_names
 
         expected = feature_names()

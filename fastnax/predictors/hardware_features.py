@@ -98,7 +98,7 @@ def with_hardware_archs(archs, F: np.ndarray, chips: str) -> np.ndarray:
 
 
 def hardware_inputs(chips: str):
-    """``inputs(space, index, F)`` of an accuracy model whose predictor reads these features."""
+    """``inputs(space, index, F, table=None)`` of an accuracy model whose predictor reads these features."""
     chips_models(chips)  # an unknown preset is refused when the model is made, not mid-search
 
     def inputs(space, index, F, table=None):

@@ -35,9 +35,6 @@ from fastnax.errors import BoundsError, FastnaxError, PredictorFileError, Record
 
 FORMAT = "fastnax-predictor"
 FORMAT_VERSION = 1
-#: feature set kind of a predictor that also reads the hardware model's noise figures
-#: (``fastnax.predictors.hardware_features.KIND``; spelled out so that importing this is light)
-HARDWARE_KIND = "fastnax.graph+hardware"
 TARGETS = ("accuracy_clean", "accuracy_noisy")
 
 #: estimator checks that do not apply, with the reason
@@ -344,11 +341,10 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
     def _check_graph_features(self) -> None:
         from fastnax import graph
 
-        names = graph.feature_names()
-        if getattr(self, "hardware_chips_", None) is not None:
-            from fastnax.predictors import hardware_features
+        from fastnax.predictors import hardware_features
 
-            names = hardware_features.feature_names()
+        hardware = getattr(self, "hardware_chips_", None) is not None
+        names = hardware_features.feature_names() if hardware else graph.feature_names()
         if self.feature_names_ != names:
             raise PredictorFileError(
                 "this predictor was not fitted on fastnax graph features "
@@ -367,18 +363,19 @@ class XGBPredictor(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         path = Path(path)
         raw = bytes(self.model_.save_raw(raw_format="json"))
+        from fastnax.predictors.hardware_features import KIND as HARDWARE_KIND
+
         names = self.feature_names_
+        chips = getattr(self, "hardware_chips_", None)
         meta = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "model_file": path.name,
             "model_sha256": _sha256(raw),
-            "feature_set": {"kind": ("matrix" if not names else "fastnax.graph"
-                                     if getattr(self, "hardware_chips_", None) is None else HARDWARE_KIND),
+            "feature_set": {"kind": "matrix" if not names else "fastnax.graph" if chips is None else HARDWARE_KIND,
                             "id": _feature_set_id(names) if names else None,
                             "names": names, "n_features": int(self.n_features_in_),
-                            **({"chips": self.hardware_chips_}
-                               if getattr(self, "hardware_chips_", None) is not None else {})},
+                            **({"chips": chips} if chips is not None else {})},
             "target": self.target_,
             "space": getattr(self, "space_", None),
             "space_options": getattr(self, "space_options_", None),

@@ -85,8 +85,9 @@ class AccuracyModel:
     uncertainty : fastnax.predictors.uncertainty.Uncertainty, optional
         Intervals and support of a fitted predictor (default: the model's ``uncertainty_``).
     inputs : callable, optional
-        ``inputs(space, index, F)``: what ``model.predict`` reads for canonical rows ``index``
-        whose graph features are ``F`` (default: ``F``; :mod:`fastnax.search.analog_model`).
+        ``inputs(space, index, F, table=None)``: what ``model.predict`` reads for canonical rows
+        ``index`` whose graph features are ``F`` and layer table ``table`` when the caller has it
+        (default: ``F``; :mod:`fastnax.search.analog_model`, :mod:`fastnax.predictors.hardware_features`).
     """
 
     def __init__(self, model, kind: str, info: dict, target: str | None = None, uncertainty=None, inputs=None):
@@ -207,8 +208,7 @@ class AccuracyModel:
         """
         index = np.asarray(index, dtype=np.int64)
         F = space.features_from_index(index)
-        M = F if self.inputs is None else (  # the hardware features reuse a caller's layer table
-            self.inputs(space, index, F, table=table) if self.reads_hardware else self.inputs(space, index, F))
+        M = F if self.inputs is None else self.inputs(space, index, F, table=table)  # table: the caller's
         raw = np.asarray(self.model.predict(M), dtype=float).reshape(-1)
         n = len(raw)
         support = np.ones(n, dtype=bool)

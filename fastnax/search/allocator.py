@@ -11,9 +11,9 @@ to :data:`MMAP_THRESHOLD` and the trim threshold to :data:`TRIM_THRESHOLD`, so f
 stay in the heap and are reused. Side by side in fresh processes (``benchmarks/search_speed.py``,
 2 cores, 2026-12-04, five runs), the warm optimisation took 0.089-0.106 s against 0.112-0.123 s
 (x0.77-0.91), the CIFAR-sized one 0.16-0.22 s against 0.20-0.23 s, and the peak resident memory
-moved by 1 MB. Both
-settings are needed: either one alone made the search slower (0.15-0.19 s; glibc's dynamic
-threshold is switched off by the first, and the second alone still returns memory above it).
+moved by 1 MB. Both settings are needed: either one alone made the search slower (0.15-0.19 s;
+glibc's dynamic threshold is switched off by the first, and the second alone still returns
+memory above it).
 
 ``fastnax search`` applies it (the only process-wide side effect of the command); library callers
 opt in by calling it. Nothing is changed when ``FASTNAX_ALLOCATOR=default`` is set, when the user

@@ -22,8 +22,9 @@ from fastnax.errors import PredictorFileError
 from fastnax.predictors.analog import FORMAT  # the sidecar format of a prior-residual file (a light import)
 
 
-def analog_inputs(space, index: np.ndarray, F: np.ndarray) -> np.ndarray:
-    """The analog features (n, k) of canonical ``nb201`` rows ``index`` whose graph features are ``F``."""
+def analog_inputs(space, index: np.ndarray, F: np.ndarray, table=None) -> np.ndarray:
+    """The analog features (n, k) of canonical ``nb201`` rows ``index`` whose graph features are ``F``
+    (``table``, the rows' layer table when the caller has it, is not needed)."""
     from fastnax.predictors.multifidelity import analog_features
 
     return analog_features(space, np.asarray(index, dtype=np.float64), F=F)

@@ -235,7 +235,7 @@ class Evaluator:
         # a predictor of the hardware features predicts every row: the priced table serves it too
         share_table = len(first) == n and getattr(self.accuracy_model, "reads_hardware", False)
         detail = self.accuracy_model.predict_detail(self.space, index[first], self.spec.risk, measured=False,
-                                                    **({"table": table} if share_table else {}))
+                                                    table=table if share_table else None)
         detail = {k: v[inverse] for k, v in detail.items()}
         # records match whole rows: a record's hardware variants share its prediction, not its measurement
         self.accuracy_model.apply_measured(index, detail)

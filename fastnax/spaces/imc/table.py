@@ -96,24 +96,20 @@ def imc_layer_table(index: np.ndarray, codec: ImcCodec) -> LayerTable:
         "crossbar_size": (_CROSSBARS[index[:, L.stem + 2]], (crossbar[..., 0], crossbar[..., 1], crossbar[..., 0]),
                           _CROSSBARS[index[:, head + 2]], _CROSSBARS[index[:, head + 3]]),
     }
-    live = np.empty((n, slots), dtype=np.int64)
-    live[:, 0] = has_stem
-    blocks_view = live[:, 1:-2].reshape(n, S, MAX_BLOCKS, 3)
-    blocks_view[..., 0] = active
-    blocks_view[..., 1] = active
-    blocks_view[..., 2] = proj
-    live[:, -2] = has_hidden
-    live[:, -1] = 1
-    cols = {}
-    for name in FIELDS:
-        stem, (v1, v2, vp), fc1, fc2 = values[name]
+
+    def assemble(stem, blocks3, fc1, fc2) -> np.ndarray:  # (n, slots) int64 in slot order
         m = np.empty((n, slots), dtype=np.int64)
         m[:, 0] = stem
         view = m[:, 1:-2].reshape(n, S, MAX_BLOCKS, 3)
-        view[..., 0], view[..., 1], view[..., 2] = v1, v2, vp
+        view[..., 0], view[..., 1], view[..., 2] = blocks3
         m[:, -2], m[:, -1] = fc1, fc2
-        m *= live
-        cols[name] = m
+        return m
+
+    live = assemble(has_stem, (active, active, proj), has_hidden, 1)
+    cols = {}
+    for name in FIELDS:
+        cols[name] = assemble(*values[name])
+        cols[name] *= live
     cols["in_w"], cols["out_w"] = cols["in_h"].copy(), cols["out_h"].copy()
     cols["kind"] = cols["kind"].astype(np.int8)
 
