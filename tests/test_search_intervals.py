@@ -127,6 +127,9 @@ def test_predict_command_bad_input_is_one_line(capsys):
         code = main(argv)
         err = capsys.readouterr().err.strip().splitlines()
         assert code != 0 and len(err) == 1 and err[0].startswith("fastnax"), (argv, err)
+    # a baseline's name where an architecture string goes: the error names the flag that takes it
+    assert main(["predict", "resnet20"]) == 2
+    assert "--baseline resnet20" in capsys.readouterr().err
 
 
 def _nb201_records(tmp_path, n=30, seed=0):

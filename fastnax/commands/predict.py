@@ -35,6 +35,10 @@ def _architectures(args) -> tuple[list, list | None]:
     from fastnax.errors import BoundsError
 
     archs = list(args.archs)
+    for arch in archs:
+        if ":" not in arch:  # a baseline's name given where an architecture string goes
+            raise BoundsError(f"{arch!r} is not an architecture string (SPACE:...); for a named "
+                              f"baseline of a space use --baseline {arch} [--space S] [--dataset D]")
     recorded = None
     if args.records:
         from fastnax.datasets.records import read_records
