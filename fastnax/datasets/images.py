@@ -254,7 +254,9 @@ def load_mnist(root=None, split=None, seed: int = 0) -> ImageDataset:
     missing = [p for p in need if p not in found] or ([] if found else ["train", "test"])
     if missing:
         names = ", ".join(f"{f}[.gz]" for p in missing for f in _MNIST_FILES[p])
-        hint = "" if parsed is not None else " (or pass split=N_TRAIN/N_TEST to split the files present)"
+        hints = (["pass --root DIR, or set FASTNAX_DATA"] if root is None else []) + \
+            ([] if parsed is not None else ["pass split=N_TRAIN/N_TEST to split the files present"])
+        hint = f" ({'; or '.join(hints)})" if hints else ""
         raise DatasetError(f"MNIST not found: expected {names} in {folder}{hint}")
     arrays = {}
     for part, (pi, pl) in found.items():
@@ -314,7 +316,8 @@ def _cifar(name: str, root, folder_name: str, train_files: list[str], test_files
     if missing:
         raise DatasetError(f"{name} not found: expected {folder_name}/ with "
                            f"{', '.join(train_files + test_files)} (python version of the batches); "
-                           f"missing {', '.join(missing)} in {folder}")
+                           f"missing {', '.join(missing)} in {folder}"
+                           + ("" if root is not None else " (pass --root DIR, or set FASTNAX_DATA)"))
 
     def read(files):
         xs, ys = [], []
@@ -426,7 +429,8 @@ def load_tinyimagenet(root=None, split=None, seed: int = 0) -> ImageDataset:
     if not wnids_file.is_file() or not ann.is_file() or not (folder / "train").is_dir():
         raise DatasetError(f"tinyimagenet not found: expected tiny-imagenet-200/ with wnids.txt, "
                            f"train/<wnid>/images/*.JPEG, val/images/*.JPEG and "
-                           f"val/val_annotations.txt in {folder}")
+                           f"val/val_annotations.txt in {folder}"
+                           + ("" if root is not None else " (pass --root DIR, or set FASTNAX_DATA)"))
     wnids = [w.strip() for w in wnids_file.read_text().split() if w.strip()]
     for w in wnids:
         _plain_name(w, wnids_file)
