@@ -91,6 +91,33 @@ def test_quantile_score_is_between_the_bounds_and_monotone():
     assert np.array_equal(scores[-1], u.predict(X, raw)["accuracy"])
 
 
+def test_a_pessimistic_score_never_exceeds_the_mean_nor_rewards_distance():
+    """Skewed residuals (most records a little above the mean prediction, a few far below, as
+    when some sampled networks fail to train) put the residuals' 0.4 quantile above 0: scored as
+    ``mean + q * s(x)`` the "pessimistic" value would exceed the mean and grow with the distance
+    ``s(x)`` from the records, so the search would be drawn away from them."""
+    rng = np.random.default_rng(5)
+    X = rng.uniform(0, 1, size=(60, 3))
+    y = 80 + 10 * X[:, 0]
+    oof = y - 2.0  # most records 2 points above their out-of-fold prediction ...
+    oof[:12] = y[:12] + 40.0  # ... and a fifth of them 40 points below it
+    folds = np.arange(60) % 5
+    u = Uncertainty.fit(X, y, oof, folds, columns=[0, 1])
+    assert u.quantile(0.4) > 0  # the case this test is about
+    near = X[:10] + 1e-6
+    far = X[:10] * 0.9 + 0.05 + np.array([0.02, 0.0, 0.0])  # inside the range, farther from the records
+    raw = np.full(10, 85.0)
+    for risk in (0.1, 0.25, 0.4, 0.45):
+        out_near = u.predict(near, raw, quantile=risk)
+        out_far = u.predict(far, raw, quantile=risk)
+        assert np.all(out_near["score"] <= out_near["accuracy"] + 1e-12), risk
+        assert np.all(out_far["score"] <= out_far["accuracy"] + 1e-12), risk
+    # monotone in the risk up to the mean at 0.5
+    scores = [u.predict(near, raw, quantile=q)["score"] for q in (0.1, 0.25, 0.4, 0.45, 0.5)]
+    for a, b in zip(scores, scores[1:]):
+        assert np.all(a <= b + 1e-12)
+
+
 def test_round_trip_and_untrusted_blocks():
     rng = np.random.default_rng(4)
     X, y = _data(20, rng)

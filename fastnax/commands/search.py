@@ -40,7 +40,7 @@ def register(sub) -> None:
                         "predictor as it is, a clean one minus the non-ideality penalty")
     p.add_argument("--risk", type=float, default=None, metavar="Q",
                    help="predictive quantile of the accuracy that the search scores: 0.4 (default) is "
-                        "a little below the mean, 0.1 the lower end of the 80%% interval, 0.5 the mean")
+                        "a little below the mean (never above it), 0.1 the lower end of the 80%% interval, 0.5 the mean")
     p.add_argument("--max-area", type=float, metavar="MM2", help="chip area budget (mm²)")
     p.add_argument("--max-latency", type=float, metavar="NS", help="latency budget per inference (ns)")
     p.add_argument("--min-accuracy", type=float, metavar="PCT", help="minimum accuracy (percent)")

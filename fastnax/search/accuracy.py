@@ -15,7 +15,8 @@ training-free score, and states three things the evaluator relies on:
 Every prediction comes with an **interval and a support flag** (:meth:`predict_detail`): the
 mean, the 80 % interval, whether the candidate lies inside the support of the records the model
 was fitted on, and the **scored** value, the predictive quantile ``risk`` that the objective uses
-(default 0.4, a little pessimistic; 0.1 is the lower end of the 80 % interval). The mean is held
+(default 0.4, a little pessimistic; 0.1 is the lower end of the 80 % interval), never above the
+mean (skewed residuals can put a quantile below 0.5 over it). The mean is held
 inside the records' accuracy range and, outside the support, at most the accuracy of the nearest
 record (see
 :mod:`fastnax.predictors.uncertainty`); a candidate that *is* a record is scored by its
@@ -285,7 +286,8 @@ def _own_intervals(model, F: np.ndarray, risk: float):
         return None
     try:
         mean, lower, upper = (np.asarray(v, dtype=float) for v in model.predict_interval(F, COVERAGE))
-        scored = mean if risk == 0.5 else np.asarray(model.predict_interval(F, 1.0 - 2.0 * risk)[1], float)
+        scored = mean if risk == 0.5 else np.minimum(  # pessimistic: never above the mean
+            np.asarray(model.predict_interval(F, 1.0 - 2.0 * risk)[1], float), mean)
     except PredictorFileError:
         return None
     return mean, lower, upper, scored

@@ -121,7 +121,7 @@ class ObjectiveSpec:
         The predictive quantile of the accuracy that the objective scores (and the front, the
         best design and ``min_accuracy`` use): 0.4 (default, chosen on evidence: see
         :data:`DEFAULT_RISK`) is a little pessimistic, 0.1 the lower end of the 80 % interval,
-        0.5 the mean prediction. Models without intervals
+        0.5 the mean prediction; a quantile below 0.5 never scores above the mean. Models without intervals
         score their prediction whatever the risk.
     """
 
