@@ -112,6 +112,13 @@ def test_a_pessimistic_score_never_exceeds_the_mean_nor_rewards_distance():
         out_far = u.predict(far, raw, quantile=risk)
         assert np.all(out_near["score"] <= out_near["accuracy"] + 1e-12), risk
         assert np.all(out_far["score"] <= out_far["accuracy"] + 1e-12), risk
+    # outside the support the score, like the mean, is at most the nearest record's accuracy
+    # (before, a positive quantile lifted it over: the records showed nothing that good)
+    outside = np.array([[3.0, 3.0, 0.5], [-2.0, 0.5, 0.5]])
+    out = u.predict(outside, np.array([99.0, 99.0]), quantile=0.4)
+    _, j = u.nearest(outside)
+    assert not out["in_support"].any()
+    assert np.all(out["score"] <= y[j] + 1e-12) and np.all(out["score"] <= y.max() + 1e-12)
     # monotone in the risk up to the mean at 0.5
     scores = [u.predict(near, raw, quantile=q)["score"] for q in (0.1, 0.25, 0.4, 0.45, 0.5)]
     for a, b in zip(scores, scores[1:]):
