@@ -85,7 +85,8 @@ def run(args) -> int:
     where = model.get("file") or model.get("kind")
     print(f"target: {out['target']} (accuracy column {out['quantity']}), model {where}")
     print(f"accuracy = the value a search scores: the {out['risk']:g} predictive quantile"
-          + (" (the lower end of the 80% interval)" if abs(out["risk"] - 0.1) < 1e-12 else ""))
+          + (" (the lower end of the 80% interval)" if abs(out["risk"] - 0.1) < 1e-12 else "")
+          + (", at most the mean" if out["risk"] < 0.5 else ""))
     rec = recorded is not None
     print(f"{'accuracy':>8} {'mean':>6} {'80% interval':>13} {'support':>8}" + (f" {'recorded':>8}" if rec else "")
           + "  architecture")

@@ -27,7 +27,8 @@ def _risk_text(settings: dict, model: dict | None = None) -> str:
         return "scored accuracy: the value itself (this accuracy model has no interval: --risk has no effect)"
     risk = float(settings["risk"])
     what = "the mean prediction" if risk == 0.5 else (
-        f"its {risk:g} quantile" + (" (the lower end of the 80 % interval)" if abs(risk - 0.1) < 1e-12 else ""))
+        f"its {risk:g} quantile" + (" (the lower end of the 80 % interval)" if abs(risk - 0.1) < 1e-12 else "")
+        + ", at most the mean")
     return f"scored accuracy: {what}; --risk 0.5 scores the mean"
 
 
