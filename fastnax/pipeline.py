@@ -127,14 +127,31 @@ class PipelineReport:
                 "designs": self.designs, "timings": self.timings, "artifacts": self.artifacts}
 
     def table(self) -> str:
-        lines = [f"{'design':<12} {'acc clean':>9} {'acc noisy':>14} {'energy uJ':>10} {'latency us':>11} "
-                 f"{'area mm2':>9} {'EDAP':>10}  architecture"]
+        lines = [f"{'design':<12} {'predicted':>17} {'acc clean':>9} {'acc noisy':>14} {'energy uJ':>10} "
+                 f"{'latency us':>11} {'area mm2':>9} {'EDAP':>10}  architecture"]
         for d in self.designs:
             noisy = "-" if d["accuracy_noisy"] is None else f"{d['accuracy_noisy']:.2f}±{d['accuracy_noisy_std']:.2f}"
             role = d["role"] + ("*" if d.get("chosen") else "")
-            lines.append(f"{role:<12} {d['accuracy_clean']:>9.2f} {noisy:>14} {d['energy_pj'] / 1e6:>10.3f} "
-                         f"{d['latency_ns'] / 1e3:>11.1f} {d['area_mm2']:>9.3f} {d['edap']:>10.3e}  {d['arch']}")
+            lines.append(f"{role:<12} {_predicted_text(d):>17} {d['accuracy_clean']:>9.2f} {noisy:>14} "
+                         f"{d['energy_pj'] / 1e6:>10.3f} {d['latency_ns'] / 1e3:>11.1f} {d['area_mm2']:>9.3f} "
+                         f"{d['edap']:>10.3e}  {d['arch']}")
+        lines.append("predicted: the accuracy the search scored (its 80 % interval), on the records' protocol; "
+                     "= a record's measurement, ? outside the records' support")
         return "\n".join(lines)
+
+
+def _predicted_text(d: dict) -> str:
+    """The search's value for a design: ``96.59 (82-100)``, ``97.54=`` for a record's measurement."""
+    value = d.get("accuracy_predicted")
+    if value is None:
+        return "-"
+    if d.get("predicted_is_measured"):
+        return f"{value:.2f}="
+    lower, upper = d.get("accuracy_predicted_lower"), d.get("accuracy_predicted_upper")
+    mark = "" if d.get("in_support", True) else "?"
+    if lower is None or upper is None:
+        return f"{value:.2f}{mark}"
+    return f"{value:.2f} ({lower:.0f}-{upper:.0f}){mark}"
 
 
 def _progress(msg: str) -> None:
@@ -348,7 +365,14 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
     # 3. search: keep the baseline's predicted accuracy (within the margin) at the lowest cost
     t = time.perf_counter()
     baseline_arch = space.baseline(cfg.baseline)
-    predicted_baseline = float(predictor.predict_archs([baseline_arch])[0])
+
+    def as_searched(archs) -> list[dict]:
+        """What the search scores and prints for architectures (a record's measurement for one
+        that is a record: the baseline usually is)."""
+        return search.predict(archs, predictor, preset=hw)["predictions"]
+
+    baseline_scored = as_searched([baseline_arch])[0]
+    predicted_baseline = baseline_scored["accuracy"]
     min_accuracy = predicted_baseline - cfg.accuracy_margin
     result = search.run(space, objective=cfg.objective, predictor=predictor, preset=hw,
                         seed=cfg.seed, min_accuracy=min_accuracy)
@@ -383,7 +407,10 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
                           nonideality=nonideality,
                           weights_path=weights, val_data=val_data)
         row["role"] = role
-        row["accuracy_predicted"] = float(predictor.predict_archs([arch])[0])
+        scored = as_searched([arch])[0]  # the value the search printed beside it, and its interval
+        row.update(accuracy_predicted=scored["accuracy"], accuracy_predicted_mean=scored["mean"],
+                   accuracy_predicted_lower=scored["lower"], accuracy_predicted_upper=scored["upper"],
+                   in_support=scored["in_support"], predicted_is_measured=scored["measured"])
         designs.append(row)
         progress(f"  {role}: validation {row['val_accuracy_noisy']:.2f}% under non-idealities; test clean "
                  f"{row['accuracy_clean']:.2f}%, under non-idealities "
@@ -434,6 +461,7 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
         search={"chips": chips_name, "best": result.best, "front_size": len(result.front),
                 "n_evaluations": result.n_evaluations,
                 "min_accuracy": min_accuracy, "baseline_predicted_accuracy": predicted_baseline,
+                "baseline_predicted_is_measured": baseline_scored["measured"],
                 "accuracy_model": result.accuracy_model, "comparison_with_baseline": comparison},
         designs=designs, timings={k: round(v, 3) for k, v in timings.items()}, artifacts=artifacts)
     if out is not None:

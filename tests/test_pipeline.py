@@ -42,6 +42,15 @@ def test_pipeline_end_to_end_tiny(tmp_path):
     for d in report.designs:
         assert 0 <= d["accuracy_clean"] <= 100 and 0 <= d["val_accuracy_noisy"] <= 100
         assert (out / f"weights-{d['role']}.pt").exists()
+    # the predicted accuracy reported beside each design is the value the search printed for it
+    result = json.loads((out / "result.json").read_text())
+    printed = {p["arch"]: p["accuracy"] for p in result["front"]}
+    finalists = [d for d in report.designs if d["role"].startswith("finalist")]
+    assert finalists and all(d["accuracy_predicted"] == printed[d["arch"]] for d in finalists)
+    for d in report.designs:
+        assert d["accuracy_predicted_lower"] <= d["accuracy_predicted"] <= d["accuracy_predicted_upper"]
+    assert report.search["baseline_predicted_accuracy"] == report.designs[-1]["accuracy_predicted"]
+    assert "predicted" in report.table().splitlines()[0]
 
 
 def test_validation_split_is_disjoint_and_seeded():

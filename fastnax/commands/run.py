@@ -74,8 +74,10 @@ def run(args) -> int:
     q = report.predictor_quality
     print(f"fastnax run: {q['new_records']} new + {q['packaged_records']} packaged records; predictor of "
           f"{q['target']}: kendall {q.get('kendall_tau', float('nan')):.3f} (cross-validated)")
+    measured = "measured" if s.get("baseline_predicted_is_measured") else "predicted"
     print(f"search: {s['n_evaluations']} candidates, front of {s['front_size']}, constraint predicted "
-          f"accuracy >= {s['min_accuracy']:.2f}%")
+          f"accuracy >= {s['min_accuracy']:.2f}% ({cfg.baseline}'s {measured} "
+          f"{s['baseline_predicted_accuracy']:.2f}% less {cfg.accuracy_margin:g})")
     print(report.table())
     noisy = "n/a" if c["accuracy_noisy_delta"] is None else f"{c['accuracy_noisy_delta']:+.2f}"
     print(f"chosen ({c['chosen']}, {c['rule']}) vs {cfg.baseline}, test split: accuracy under non-idealities {noisy} points, EDAP x{c['edap_ratio']:.3g} "
