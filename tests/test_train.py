@@ -375,6 +375,12 @@ def test_fastnax_train_from_result(tmp_path, capsys):
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert report["arch"] == str(arch) and report["accuracy_noisy"] is None
+    # what the search printed for the design travels into the training report beside the measurement
+    assert report["search_prediction"]["accuracy"] == 50.0
+    assert report["search_prediction"]["result"] == str(result)
+    text = _cli(["train", "--from-result", str(result), "--dataset", "digits", "--max-train", "64",
+                 "--epochs", "1", "--noise-trials", "0", "--out", str(tmp_path / "o2")], capsys)
+    assert text.returncode == 0 and "the search predicted 50.00%" in text.stdout
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     run = _cli(["train", "--from-result", str(bad)], capsys)

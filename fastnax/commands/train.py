@@ -84,6 +84,21 @@ def best_of_result(path) -> str:
     return result.best["arch"]
 
 
+def search_prediction(path) -> dict:
+    """What a search result printed for its best design: the scored accuracy, its 80 % interval,
+    support, whether it is a record's measurement, and the quantity it is (the predictor's target)."""
+    from fastnax.search.result import SearchResult
+
+    result = SearchResult.from_json(path)
+    best = result.best or {}
+    model = result.accuracy_model or {}
+    records = model.get("records") if isinstance(model.get("records"), dict) else {}
+    return {"result": str(path), "accuracy": best.get("accuracy"),
+            "lower": best.get("accuracy_lower"), "upper": best.get("accuracy_upper"),
+            "in_support": best.get("in_support"), "measured": best.get("measured"),
+            "target": model.get("target"), "records_protocol": records.get("protocol")}
+
+
 def run(args) -> int:
     device = resolve_device(args.device)  # before any work: 'cuda' on a CPU-only torch is one line
     data = _load_data(args)
@@ -97,6 +112,8 @@ def run(args) -> int:
         config["nonideality"] = args.nonideality
     resume = _load_checkpoint(out / CHECKPOINT, config) if args.resume else None
     report = _train(args, arch, data, device, config, resume, out / CHECKPOINT)
+    if args.from_result:  # what the search said of this design, beside what training measured
+        report["search_prediction"] = search_prediction(args.from_result)
     text = dumps_json(report, indent=2)  # strict JSON: a NaN score is written as null
     from fastnax.io import atomic_write_text
 
@@ -210,6 +227,15 @@ def _print_summary(report: dict, report_path: Path) -> None:
     print(f"{report['dataset']}: clean {report['accuracy_clean']:.2f}%, under non-idealities "
           f"({report['nonideality']}) {noisy}; "
           f"{report['train_seconds']:.1f}s training; report in {report_path}")
+    predicted = report.get("search_prediction")
+    if predicted and predicted.get("accuracy") is not None:
+        what = ("a record's measurement" if predicted.get("measured") else
+                f"80 % interval {predicted['lower']:.1f}-{predicted['upper']:.1f}"
+                if predicted.get("lower") is not None else "no interval")
+        protocol = predicted.get("records_protocol")
+        print(f"the search predicted {predicted['accuracy']:.2f}% ({predicted.get('target')}; {what}"
+              + ("" if predicted.get("in_support", True) else "; outside the records' support") + ")"
+              + (f" on its records' protocol: {protocol}" if protocol else ""))
     cost = report["hardware"]
     print(f"hardware ({cost['preset']}): {cost['energy_pj'] / 1e6:.3f} uJ, "
           f"{cost['latency_ns'] / 1e3:.1f} us, {cost['area_mm2']:.2f} mm2, EDAP {cost['edap']:.3e}")
