@@ -170,3 +170,23 @@ def test_read_columns_of_an_xgboost_model():
     X2 = X.copy()
     X2[:, unused] = 123.0
     assert np.array_equal(booster.inplace_predict(X), booster.inplace_predict(X2))
+
+
+def test_a_models_own_interval_scores_no_higher_than_its_mean():
+    """A model with its own ``predict_interval`` (the multi-fidelity and prior-residual predictors)
+    whose residuals are skewed has a 0.4-quantile above its mean: the search scores the mean."""
+    from fastnax.search.accuracy import _own_intervals
+
+    class Skewed:
+        def predict_interval(self, F, coverage=0.8):
+            mean = np.full(len(F), 80.0)
+            half = 10.0 * coverage
+            return mean, mean + 3.0 - half, mean + 3.0 + half  # centred 3 points above the mean
+
+    F = np.zeros((5, 3))
+    mean, lower, upper, scored = _own_intervals(Skewed(), F, 0.4)
+    # the 20 % central interval's lower end is 81, above the mean: the mean is scored
+    assert np.all(Skewed().predict_interval(F, 0.2)[1] == 81.0)
+    assert np.all(scored == mean) and np.all(mean == 80.0)
+    _, _, _, scored_low = _own_intervals(Skewed(), F, 0.1)  # below the mean: the quantile itself
+    assert np.all(scored_low == 80.0 + 3.0 - 8.0)
