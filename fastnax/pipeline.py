@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastnax.errors import BoundsError, FastnaxError
+from fastnax.finalists import feasible_points, pick_finalists  # noqa: F401 (pick_finalists: public here too)
 
 log = logging.getLogger(__name__)
 
@@ -215,30 +216,6 @@ def train_final(arch, data, epochs: int, seed: int, preset: str, noise_trials: i
     return row
 
 
-def pick_finalists(front: list[dict], best: dict, min_accuracy: float, k: int) -> list[str]:
-    """``k`` designs of the front: the objective's best, then feasible front points spread evenly
-    in log EDAP from the cheapest to the most accurate (the predictor is uncertain, so the
-    finalists cover the trade-off instead of crowding at its cheap end). Designs outside the
-    support of the predictor's records are passed over while any inside remain: their value is no
-    evidence, and training one spent a finalist on a 10-weight network (6.96 %)."""
-    feasible = sorted((p for p in front if p["accuracy"] >= min_accuracy), key=lambda p: p["edap"])
-    supported = [p for p in feasible if p.get("in_support", True)]
-    feasible = supported or feasible
-    chosen = [best["arch"]]
-    if feasible and k > 1:
-        logs = np.log10([p["edap"] for p in feasible])
-        spread = np.linspace(logs[0], logs[-1], max(k - 1, 2))
-        # the two ends first (cheapest, most accurate), then the points between
-        for target in [spread[0], spread[-1], *spread[1:-1]]:
-            for i in np.argsort(np.abs(logs - target), kind="stable"):
-                if feasible[i]["arch"] not in chosen:
-                    chosen.append(feasible[i]["arch"])
-                    break
-            if len(chosen) >= k:
-                break
-    return chosen[:k]
-
-
 #: Records shipped with fastnax, by dataset (those of the packaged predictors).
 PACKAGED_RECORD_FILES = {name: Path(__file__).resolve().parent / "data" / f"{name}_imc_records.jsonl"
                          for name in ("digits", "cifar10")}
@@ -389,7 +366,8 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
                           f"{cfg.accuracy_margin}); lower the margin or raise n")
     progress(f"search: {result.n_evaluations} candidates priced in {timings['search_s']:.2f}s; best "
              f"predicted {result.best['accuracy']:.2f}% at EDAP {result.best['edap']:.3e}")
-    finalists = pick_finalists(result.front, result.best, min_accuracy, cfg.finalists)
+    finalists = pick_finalists(result.front, result.best, min_accuracy, cfg.finalists,
+                               others=feasible_points(result, space))
 
     # 4. train finalists and the baseline the same way, on the training images less a validation
     # part; the design is chosen on the validation part, the report is on the test split

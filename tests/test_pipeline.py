@@ -75,6 +75,22 @@ def test_pick_finalists_spreads_along_the_front():
     assert "a0" not in chosen  # infeasible: below the accuracy constraint
 
 
+def test_a_short_front_leaves_no_finalist_place_empty():
+    """Two feasible front designs and three places: the third goes to the feasible, supported
+    candidate the predictor is surest of (highest lower end of its interval), never to one
+    outside the support or under the constraint."""
+    front = [{"arch": "cheap", "accuracy": 98.9, "edap": 1e7}, {"arch": "cheap2", "accuracy": 96.6, "edap": 5e7}]
+    others = [{"arch": "cheap", "accuracy": 98.9, "accuracy_lower": 88.0, "edap": 1e7},
+              {"arch": "far", "accuracy": 98.0, "accuracy_lower": 97.5, "edap": 1e9, "in_support": False},
+              {"arch": "low", "accuracy": 90.0, "accuracy_lower": 96.0, "edap": 1e9},
+              {"arch": "record", "accuracy": 98.8, "accuracy_lower": 98.8, "edap": 1e13},
+              {"arch": "wide", "accuracy": 97.0, "accuracy_lower": 80.0, "edap": 1e8}]
+    chosen = pick_finalists(front, front[0], min_accuracy=96.5, k=3, others=others)
+    assert chosen == ["cheap", "cheap2", "record"]
+    assert pick_finalists(front, front[0], min_accuracy=96.5, k=3) == ["cheap", "cheap2"]  # no others: two
+    assert len(pick_finalists(front, front[0], 96.5, k=4, others=others)) == 4  # then "wide"
+
+
 @pytest.mark.slow
 def test_pipeline_on_cifar10_samples_with_the_packaged_protocol(tmp_path):
     """``fastnax run --dataset cifar10``: new records trained like the packaged ones (6 epochs on
