@@ -39,7 +39,8 @@ def register(sub) -> None:
                    help="report on a seeded subset of this many test images (default all; cifar10: "
                         "2000; 0: all)")
     p.add_argument("--finalists", type=int, default=d.finalists,
-                   help=f"designs of the front to train and choose from on validation (default {d.finalists})")
+                   help=f"designs of the front to train and choose from on validation (default {d.finalists}; the surest "
+                        f"feasible candidates fill the places a short front leaves)")
     p.add_argument("--baseline", default=d.baseline, help=f"reference baseline (default {d.baseline})")
     p.add_argument("--accuracy-margin", type=float, default=d.accuracy_margin,
                    help="points of predicted accuracy the design may give up against the baseline "
