@@ -41,21 +41,18 @@ def pick_finalists(front: list[dict], best: dict, min_accuracy: float, k: int,
         sure = [p for p in others if p["accuracy"] >= min_accuracy and p.get("in_support", True)
                 and p["arch"] not in chosen]
         sure.sort(key=lambda p: (-p.get("accuracy_lower", p["accuracy"]), p["edap"]))
-        for p in sure:
-            if p["arch"] not in chosen:
-                chosen.append(p["arch"])
-            if len(chosen) >= k:
-                break
+        chosen += [p["arch"] for p in sure[:k - len(chosen)]]
     return chosen[:k]
 
 
 def feasible_points(result, space, limit: int = 64) -> list[dict]:
-    """The feasible candidates a search priced (``result.evaluated``), as points: the ``limit``
-    with the highest lower end of the 80 % interval."""
+    """The feasible candidates inside the records' support that a search priced
+    (``result.evaluated``), as points: the ``limit`` with the highest lower end of the 80 %
+    interval."""
     ev = result.evaluated
     if not ev or "accuracy_lower" not in ev:
         return []
-    ok = np.flatnonzero(np.asarray(ev["feasible"], dtype=bool))
+    ok = np.flatnonzero(np.asarray(ev["feasible"], dtype=bool) & (np.asarray(ev["in_support"]) > 0))
     if not len(ok):
         return []
     lower = np.asarray(ev["accuracy_lower"], dtype=float)[ok]

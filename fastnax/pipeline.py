@@ -378,14 +378,15 @@ def run_pipeline(config: PipelineConfig | None = None, progress=_progress) -> Pi
     fit_data, val_data = validation_split(data, 0.2, cfg.seed)
     to_train = [(f"finalist-{i + 1}", Architecture.from_string(a)) for i, a in enumerate(finalists)]
     to_train.append((cfg.baseline, baseline_arch))
-    for role, arch in to_train:
+    # the value the search printed beside each design, and its interval: one pricing for all
+    searched = as_searched([a for _, a in to_train[:-1]]) + [baseline_scored]
+    for (role, arch), scored in zip(to_train, searched):
         progress(f"noise-aware training of {role} ({arch.params:,} weights, {cfg.final_epochs} epochs)")
         weights = out / f"weights-{role}.pt" if out is not None else None
         row = train_final(arch, fit_data, cfg.final_epochs, cfg.seed, cfg.preset, cfg.noise_trials,
                           nonideality=nonideality,
                           weights_path=weights, val_data=val_data)
         row["role"] = role
-        scored = as_searched([arch])[0]  # the value the search printed beside it, and its interval
         row.update(accuracy_predicted=scored["accuracy"], accuracy_predicted_mean=scored["mean"],
                    accuracy_predicted_lower=scored["lower"], accuracy_predicted_upper=scored["upper"],
                    in_support=scored["in_support"], predicted_is_measured=scored["measured"])
